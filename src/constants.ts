@@ -1,0 +1,43 @@
+// Every default and protocol constant in one place. Components take an options object whose
+// defaults come from here; nothing else hard-codes a port, a timeout or a limit.
+
+export const VERSION = '0.1.0';
+
+/** Ports (the ones Weave users already open). */
+export const MESH_PORT = 6783; // TCP control plane; UDP 6783 is the encrypted data plane (later)
+export const VXLAN_PORT = 6784; // UDP kernel VXLAN data plane (later)
+export const HTTP_ADDR = '127.0.0.1:6784'; // local HTTP API used by the CLI
+export const METRICS_PORT = 6782;
+
+export const DATA_DIR = '/var/lib/weft';
+
+/** weaveworks/mesh protocol, version 2 (see docs/mesh-protocol.md). */
+export const PROTOCOL_NAME = 'weave';
+export const PROTOCOL_MIN_VERSION = 1;
+export const PROTOCOL_MAX_VERSION = 2;
+/** weft only speaks v2; v1 peers are refused with a clear reason. */
+export const WEFT_MIN_VERSION = 2;
+export const HEADER_TIMEOUT_MS = 10_000;
+export const HEARTBEAT_INTERVAL_MS = 30_000;
+export const READ_DEADLINE_MS = 60_000;
+export const MAX_FRAME_BYTES = 10 * 1024 * 1024;
+
+export const GOSSIP_INTERVAL_MS = 30_000;
+export const TOPOLOGY_COALESCE_MS = 1_000;
+export const GC_DEFER_MS = 1_000;
+export const ROUTES_DEFER_MS = 100;
+
+export const CONN_LIMIT = 100;
+export const BACKOFF_INITIAL_MS = 2_000;
+export const BACKOFF_FACTOR = 1.5;
+export const BACKOFF_MAX_MS = 6 * 60_000;
+export const BACKOFF_RESET_AFTER_MS = 60_000;
+
+export const ACCEPT_BURST = 20;
+export const ACCEPT_TOKEN_MS = 50;
+
+export const SHORT_ID_BITS = 12;
+
+/** Feature keys weft adds to the mesh feature map (Go peers ignore unknown keys). */
+export const FEATURE_WEFT_VERSION = 'WeftVersion';
+export const FEATURE_WEFT_CAPS = 'WeftCaps';
