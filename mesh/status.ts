@@ -22,7 +22,8 @@ export interface PeerStatus {
   connections: PeerConnectionStatus[];
 }
 
-export type ConnectionState = 'established' | 'pending' | 'failed' | 'connecting' | 'retrying';
+/** established: up; pending: dialling or handshaking; failed: broke or was refused (info says why). */
+export type ConnectionState = 'established' | 'pending' | 'failed';
 
 export interface ConnectionStatus {
   /** Remote peer name, or null if the handshake has not told us yet. */
@@ -57,7 +58,7 @@ export interface RouterStatus {
   encryption: boolean;
   peerDiscovery: boolean;
   peers: number;
-  connections: { established: number; pending: number; failed: number; connecting: number; retrying: number };
+  connections: { established: number; pending: number; failed: number };
   connLimit: number;
   targets: TargetStatus[];
   /** Counts of malformed input dropped, by reason. */

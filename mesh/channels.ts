@@ -1,0 +1,138 @@
+// Gossip channels: the registry, the handling of received gossip (tags 4, 5, 6) and relaying.
+//   tag 4 gossip     → gossiper.onGossip → delta relayed to random neighbours (not the sender)
+//   tag 6 broadcast  → gossiper.onGossipBroadcast → result relayed along src's broadcast tree
+//   tag 5 unicast    → for us: gossiper.onGossipUnicast; otherwise the bytes go on unchanged
+// Channels nobody registered get a surrogate that relays without understanding.
+import type { Clock } from '../src/clock.js';
+import { errorMessage } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import type { MeshConnection } from './connection.js';
+import type { GossipChannel, GossipData, Gossiper } from './gossip.js';
+import { decodeGossip, encodeGossip } from './gossip-codec.js';
+import type { GossipSender } from './gossip-sender.js';
+import type { PeerName } from './peer-name.js';
+import { Tag } from './protocol.js';
+import type { Routes } from './routes.js';
+import { SurrogateGossiper } from './surrogate-gossiper.js';
+
+export interface ChannelsDeps {
+  ourName: PeerName;
+  clock: Clock;
+  gossipIntervalMs: number;
+  routes(): Routes;
+  random(): number;
+  connection(name: PeerName): MeshConnection | undefined;
+  sender(conn: MeshConnection): GossipSender;
+  drop(reason: string, detail?: string): void;
+  log: Logger;
+}
+
+class Channel implements GossipChannel {
+  constructor(
+    readonly name: string,
+    readonly gossiper: Gossiper,
+    private readonly d: ChannelsDeps,
+  ) {}
+
+  gossipUnicast(dst: PeerName, msg: Buffer): void {
+    this.forwardUnicast(dst, encodeGossip({ channel: this.name, src: this.d.ourName, dst, payload: msg }));
+  }
+
+  gossipBroadcast(data: GossipData): void {
+    this.relayBroadcast(this.d.ourName, data);
+  }
+
+  gossipNeighbourSubset(data: GossipData): void {
+    this.relayGossip(undefined, data);
+  }
+
+  relayGossip(except: PeerName | undefined, data: GossipData): void {
+    for (const hop of this.d.routes().randomNeighbours(except, this.d.random)) {
+      const conn = this.d.connection(hop);
+      if (conn) this.d.sender(conn).sendGossip(this.name, data);
+    }
+  }
+
+  relayBroadcast(src: PeerName, data: GossipData): void {
+    for (const hop of this.d.routes().broadcastAll(src)) {
+      const conn = this.d.connection(hop);
+      if (conn) this.d.sender(conn).sendBroadcast(this.name, src, data);
+    }
+  }
+
+  forwardUnicast(dst: PeerName, body: Buffer): void {
+    const hop = this.d.routes().unicastAll.get(dst);
+    const conn = hop === undefined ? undefined : this.d.connection(hop);
+    if (!conn) return this.d.drop('no-route', `unicast on ${this.name} to ${dst.toString(16)}`);
+    conn.send(Tag.GossipUnicast, body);
+  }
+}
+
+export class Channels {
+  private readonly byName = new Map<string, Channel>();
+
+  constructor(private readonly d: ChannelsDeps) {}
+
+  register(name: string, gossiper: Gossiper): GossipChannel {
+    const existing = this.byName.get(name);
+    if (existing && !(existing.gossiper instanceof SurrogateGossiper)) throw new Error(`gossip channel ${name} is already registered`);
+    const ch = new Channel(name, gossiper, this.d);
+    this.byName.set(name, ch);
+    return ch;
+  }
+
+  get(name: string): GossipChannel | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Handles a gossip message; returns a reason if it was malformed (the caller drops the connection). */
+  handle(from: MeshConnection, tag: Tag, body: Buffer): string | undefined {
+    const r = decodeGossip(body, tag === Tag.GossipUnicast);
+    if (!r.ok) return r.reason;
+    const { channel: name, src, dst, payload } = r.msg;
+    const ch = this.byName.get(name) ?? this.surrogate(name);
+    try {
+      if (tag === Tag.Gossip) {
+        const delta = ch.gossiper.onGossip(payload);
+        if (delta) ch.relayGossip(from.remote.name, delta);
+      } else if (tag === Tag.GossipBroadcast) {
+        const relay = ch.gossiper.onGossipBroadcast(src, payload);
+        if (relay) ch.relayBroadcast(src, relay);
+      } else if (dst === this.d.ourName) {
+        ch.gossiper.onGossipUnicast(src, payload);
+      } else {
+        ch.forwardUnicast(dst!, body);
+      }
+    } catch (err) {
+      return `channel ${name}: ${errorMessage(err)}`;
+    }
+    return undefined;
+  }
+
+  /** Writes one gossip message for a sender (called when it flushes). */
+  emit(conn: MeshConnection, kind: 'gossip' | 'broadcast', channel: string, src: PeerName, msg: Buffer): void {
+    conn.send(kind === 'gossip' ? Tag.Gossip : Tag.GossipBroadcast, encodeGossip({ channel, src, payload: msg }));
+  }
+
+  /** Every channel's complete state down one connection (new or restarted peer). */
+  sendAllGossipDown(conn: MeshConnection): void {
+    for (const ch of this.byName.values()) {
+      const data = ch.gossiper.gossip();
+      if (data) this.d.sender(conn).sendGossip(ch.name, data);
+    }
+  }
+
+  /** Every channel's complete state to random neighbours (each gossip interval). */
+  periodicGossip(): void {
+    for (const ch of this.byName.values()) {
+      const data = ch.gossiper.gossip();
+      if (data) ch.relayGossip(undefined, data);
+    }
+  }
+
+  private surrogate(name: string): Channel {
+    const ch = new Channel(name, new SurrogateGossiper(this.d.clock, this.d.gossipIntervalMs), this.d);
+    this.byName.set(name, ch);
+    return ch;
+  }
+}

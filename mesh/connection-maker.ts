@@ -1,0 +1,227 @@
+// Decides whom to dial and when. Targets come from the command line / `weft connect` (direct)
+// and, with discovery on, from the topology: for every known peer P and each of P's
+// connections to a peer Q we are not connected to, dial the address P dialled (if P's
+// connection is outbound) or Q's IP at our mesh port (if inbound).
+//
+// Backoff per target: first try at once; after a failure the next try is at a random point in
+// [i/2, 3i/2), i starting at 2 s and growing ×1.5 up to 6 min; a connection that lasted a
+// minute resets it. Connect-to-self and name collisions are never retried.
+import * as C from '../src/constants.js';
+import type { Clock, Timer } from '../src/clock.js';
+import { errorMessage, isPermanent } from '../src/errors.js';
+import type { PeerSummary } from './peer.js';
+import type { PeerName } from './peer-name.js';
+import type { TargetStatus } from './status.js';
+import { joinHostPort, splitHostPort } from './transport.js';
+
+export interface MakerHost {
+  readonly ourName: PeerName;
+  /** Our current (registered) connections. */
+  ourConnections(): Iterable<{ name: PeerName; remoteAddr: string; outbound: boolean }>;
+  /** Every peer in the topology, for discovery. */
+  knownPeers(): Iterable<PeerSummary>;
+  /** Starts a dial; the host later calls attemptFailed, connected and connectionEnded. */
+  dial(address: string, acceptNewPeer: boolean): void;
+}
+
+export interface MakerOptions {
+  port: number;
+  discovery: boolean;
+  clock: Clock;
+  random: () => number;
+  initialMs?: number;
+  factor?: number;
+  maxMs?: number;
+  resetAfterMs?: number;
+}
+
+type TargetState = 'waiting' | 'attempting' | 'connected' | 'suspended';
+
+interface Target {
+  state: TargetState;
+  /** When to try next; undefined = never. */
+  tryAfter: number | undefined;
+  interval: number;
+  lastError: string | undefined;
+  connectedAt: number | undefined;
+}
+
+export class ConnectionMaker {
+  private readonly targets = new Map<string, Target>();
+  /** Direct targets as normalised "host:port", with whether a port was given. */
+  private direct = new Map<string, { portGiven: boolean; host: string }>();
+  private timer: Timer | undefined;
+  private refreshQueued = false;
+  private stopped = false;
+  private readonly o: Required<MakerOptions>;
+
+  constructor(
+    private readonly host: MakerHost,
+    opts: MakerOptions,
+  ) {
+    this.o = {
+      initialMs: C.BACKOFF_INITIAL_MS,
+      factor: C.BACKOFF_FACTOR,
+      maxMs: C.BACKOFF_MAX_MS,
+      resetAfterMs: C.BACKOFF_RESET_AFTER_MS,
+      ...opts,
+    };
+  }
+
+  /** Adds direct targets (replace: forget the others first). Naming a target again retries it now. */
+  initiate(addresses: string[], replace = false): void {
+    if (replace) this.direct.clear();
+    for (const a of addresses) {
+      const hp = splitHostPort(a, this.o.port);
+      if (!hp) continue;
+      const key = joinHostPort(hp.host, hp.port);
+      this.direct.set(key, { portGiven: /:\d+$/.test(a.trim()), host: hp.host });
+      const t = this.targets.get(key);
+      if (t && (t.state === 'waiting' || t.state === 'suspended')) this.tryNow(t);
+    }
+    this.refresh();
+  }
+
+  /** Removes direct targets; existing connections stay up. */
+  forget(addresses: string[]): void {
+    for (const a of addresses) {
+      const hp = splitHostPort(a, this.o.port);
+      if (hp) this.direct.delete(joinHostPort(hp.host, hp.port));
+    }
+    this.refresh();
+  }
+
+  directTargets(): string[] {
+    return [...this.direct.keys()];
+  }
+
+  /** Re-evaluates targets soon (coalesced): call on any topology or connection change. */
+  refresh(): void {
+    if (this.refreshQueued || this.stopped) return;
+    this.refreshQueued = true;
+    queueMicrotask(() => {
+      this.refreshQueued = false;
+      if (!this.stopped) this.run();
+    });
+  }
+
+  attemptFailed(address: string, err: unknown): void {
+    const t = this.targets.get(address);
+    if (!t) return;
+    t.state = 'waiting';
+    t.lastError = errorMessage(err);
+    if (isPermanent(err)) this.tryNever(t);
+    else this.tryLater(t);
+    this.refresh();
+  }
+
+  connected(address: string): void {
+    const t = this.targets.get(address);
+    if (!t) return;
+    t.state = 'connected';
+    t.lastError = undefined;
+    t.connectedAt = this.o.clock.now();
+  }
+
+  connectionEnded(address: string, err: unknown): void {
+    const t = this.targets.get(address);
+    if (!t) return this.refresh();
+    t.state = 'waiting';
+    t.lastError = errorMessage(err);
+    const lived = t.connectedAt === undefined ? 0 : this.o.clock.now() - t.connectedAt;
+    t.connectedAt = undefined;
+    if (isPermanent(err)) this.tryNever(t);
+    else if (lived >= this.o.resetAfterMs) this.tryNow(t);
+    else this.tryLater(t);
+    this.refresh();
+  }
+
+  status(): TargetStatus[] {
+    const now = this.o.clock.now();
+    return [...this.targets].map(([address, t]) => ({
+      address,
+      state: t.state === 'waiting' && t.tryAfter === undefined ? 'failed' : t.state,
+      lastError: t.lastError ?? null,
+      retryInMs: t.state === 'waiting' && t.tryAfter !== undefined ? Math.max(0, t.tryAfter - now) : null,
+    }));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  private run(): void {
+    const valid = new Set<string>();
+    const connectedNames = new Set<PeerName>();
+    const connectedAddrs = new Set<string>();
+    const inboundIps = new Set<string>();
+    for (const c of this.host.ourConnections()) {
+      connectedNames.add(c.name);
+      connectedAddrs.add(c.remoteAddr);
+      if (!c.outbound) inboundIps.add(splitHostPort(c.remoteAddr, 0)?.host ?? '');
+    }
+    const add = (address: string): void => {
+      if (connectedAddrs.has(address)) return;
+      valid.add(address);
+      if (!this.targets.has(address)) {
+        this.targets.set(address, { state: 'waiting', tryAfter: this.o.clock.now(), interval: this.o.initialMs, lastError: undefined, connectedAt: undefined });
+      }
+    };
+    for (const [address, d] of this.direct) {
+      // Without an explicit port, an inbound connection from that IP already counts.
+      if (!d.portGiven && inboundIps.has(d.host)) continue;
+      add(address);
+    }
+    if (this.o.discovery) {
+      for (const p of this.host.knownPeers()) {
+        if (p.name === this.host.ourName) continue;
+        for (const c of p.connections) {
+          if (c.name === this.host.ourName || connectedNames.has(c.name)) continue;
+          if (c.outbound) add(c.remoteTcpAddr);
+          else {
+            const hp = splitHostPort(c.remoteTcpAddr, 0);
+            if (hp) add(joinHostPort(hp.host, this.o.port));
+          }
+        }
+      }
+    }
+    this.connectToTargets(valid);
+  }
+
+  private connectToTargets(valid: Set<string>): void {
+    const now = this.o.clock.now();
+    let next = Infinity;
+    for (const [address, t] of this.targets) {
+      if (t.state !== 'waiting' && t.state !== 'suspended') continue;
+      if (!valid.has(address)) {
+        if (this.direct.has(address)) t.state = 'suspended';
+        else this.targets.delete(address);
+        continue;
+      }
+      t.state = 'waiting';
+      if (t.tryAfter === undefined) continue;
+      if (t.tryAfter <= now) {
+        t.state = 'attempting';
+        this.host.dial(address, this.direct.has(address));
+      } else next = Math.min(next, t.tryAfter);
+    }
+    this.timer?.cancel();
+    this.timer = next < Infinity ? this.o.clock.setTimeout(() => this.run(), next - now) : undefined;
+  }
+
+  private tryNow(t: Target): void {
+    t.tryAfter = this.o.clock.now();
+    t.interval = this.o.initialMs;
+  }
+
+  private tryNever(t: Target): void {
+    t.tryAfter = undefined;
+    t.interval = this.o.maxMs;
+  }
+
+  private tryLater(t: Target): void {
+    t.tryAfter = this.o.clock.now() + t.interval / 2 + this.o.random() * t.interval;
+    t.interval = Math.min(t.interval * this.o.factor, this.o.maxMs);
+  }
+}

@@ -1,0 +1,39 @@
+// Version-2 message framing: a 4-byte big-endian length, then the message — sealed with
+// secretbox when the connection is encrypted (the length counts the sealed bytes).
+import { MAX_FRAME_BYTES } from '../src/constants.js';
+import { WeftError } from '../src/errors.js';
+import type { TcpOpener, TcpSealer } from '../crypto/session.js';
+import type { StreamReader } from './stream-reader.js';
+
+export class Framer {
+  constructor(
+    private readonly sealer?: TcpSealer,
+    private readonly opener?: TcpOpener,
+    private readonly maxBytes = MAX_FRAME_BYTES,
+  ) {}
+
+  get encrypted(): boolean {
+    return this.sealer !== undefined;
+  }
+
+  /** Length prefix + (sealed) message, ready to write. */
+  frame(msg: Uint8Array): Buffer {
+    const body = this.sealer ? this.sealer.seal(msg) : msg;
+    if (body.length > this.maxBytes) throw new WeftError('frame-too-large', `outgoing message exceeds maximum size: ${body.length} > ${this.maxBytes}`);
+    const out = Buffer.allocUnsafe(4 + body.length);
+    out.writeUInt32BE(body.length, 0);
+    out.set(body, 4);
+    return out;
+  }
+
+  /** Reads one frame and returns the plain message; rejects on oversize or failed decryption. */
+  async read(reader: StreamReader): Promise<Buffer> {
+    const len = (await reader.read(4)).readUInt32BE(0);
+    if (len > this.maxBytes) throw new WeftError('frame-too-large', `incoming message exceeds maximum size: ${len} > ${this.maxBytes}`);
+    const body = await reader.read(len);
+    if (!this.opener) return body;
+    const plain = this.opener.open(body);
+    if (!plain) throw new WeftError('decrypt-failed', 'unable to decrypt TCP message (wrong password, or the stream was tampered with)');
+    return plain;
+  }
+}

@@ -1,0 +1,79 @@
+// In-memory twin of the TCP transport: a network of named hosts whose connections are pairs of
+// linked Duplex streams. Dialling a port nobody listens on fails like TCP ("connection refused").
+import { Duplex } from 'node:stream';
+import { WeftError } from '../src/errors.js';
+import { joinHostPort, type Conn, type Listener, type Transport } from './transport.js';
+
+function linkedPair(): [Duplex, Duplex] {
+  const make = (): Duplex & { peer?: Duplex } => {
+    const d: Duplex & { peer?: Duplex } = new Duplex({
+      read() {},
+      write(chunk: Buffer, _enc, cb) {
+        d.peer?.push(Buffer.from(chunk));
+        cb();
+      },
+      final(cb) {
+        d.peer?.push(null);
+        cb();
+      },
+      destroy(err, cb) {
+        const p = d.peer;
+        d.peer = undefined;
+        if (p && !p.destroyed) p.destroy();
+        cb(err);
+      },
+    });
+    return d;
+  };
+  const a = make();
+  const b = make();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+export class MemoryNetwork {
+  private readonly listeners = new Map<string, (conn: Conn) => void>();
+  private nextPort = 40000;
+  /** Addresses between which dials fail, to simulate partitions: key "hostA|hostB". */
+  private readonly blocked = new Set<string>();
+
+  /** A transport bound to one host address of this network. */
+  host(address: string): Transport {
+    return {
+      listen: async (_host, port, onConn): Promise<Listener> => {
+        const key = joinHostPort(address, port);
+        if (this.listeners.has(key)) throw new WeftError('io', `port ${key} is in use`);
+        this.listeners.set(key, onConn);
+        let closed = false;
+        return {
+          port,
+          close: async () => {
+            if (!closed) this.listeners.delete(key);
+            closed = true;
+          },
+        };
+      },
+      dial: async (host, port): Promise<Conn> => {
+        await Promise.resolve();
+        const onConn = this.listeners.get(joinHostPort(host, port));
+        if (!onConn || this.blocked.has(`${address}|${host}`)) throw new WeftError('io', 'connection refused');
+        const [ours, theirs] = linkedPair();
+        const local = joinHostPort(address, this.nextPort++);
+        const remote = joinHostPort(host, port);
+        onConn({ stream: theirs, localAddr: remote, remoteAddr: local });
+        return { stream: ours, localAddr: local, remoteAddr: remote };
+      },
+    };
+  }
+
+  /** Makes dials between the two hosts fail (both ways) until unblocked. */
+  block(a: string, b: string): void {
+    this.blocked.add(`${a}|${b}`).add(`${b}|${a}`);
+  }
+
+  unblock(a: string, b: string): void {
+    this.blocked.delete(`${a}|${b}`);
+    this.blocked.delete(`${b}|${a}`);
+  }
+}

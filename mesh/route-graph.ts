@@ -1,0 +1,94 @@
+// The topology as integer adjacency lists for route computation. Indices follow ascending peer
+// name, so sorting a BFS level by name is sorting small integers.
+import type { PeerSummary } from './peer.js';
+import type { PeerName } from './peer-name.js';
+
+export const UNREACHED = -1;
+
+export class RouteGraph {
+  /** index → name, ascending. */
+  readonly names: readonly PeerName[];
+  readonly index: ReadonlyMap<PeerName, number>;
+  /** Every peer each peer lists a connection to (mesh's "all connections"). */
+  readonly any: readonly (readonly number[])[];
+  /** Connections both ends list and both mark established. */
+  readonly symmetric: readonly (readonly number[])[];
+
+  constructor(peers: Iterable<PeerSummary>) {
+    const summaries = [...peers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const n = summaries.length;
+    const index = new Map<PeerName, number>();
+    summaries.forEach((p, i) => index.set(p.name, i));
+
+    const any: number[][] = [];
+    const establishedOut: number[][] = [];
+    const establishedIn: number[][] = Array.from({ length: n }, () => []);
+    const mark = new Int32Array(n).fill(-1);
+    for (let i = 0; i < n; i++) {
+      const list: number[] = [];
+      const out: number[] = [];
+      for (const c of summaries[i]!.connections) {
+        const j = index.get(c.name);
+        // Unknown names cannot happen with Peers (placeholders), but a raw view may have them.
+        if (j === undefined || j === i || mark[j] === i) continue;
+        mark[j] = i;
+        list.push(j);
+        if (c.established) {
+          out.push(j);
+          establishedIn[j]!.push(i);
+        }
+      }
+      any.push(list);
+      establishedOut.push(out);
+    }
+    // Symmetric = established out of i and established into i: intersect via a stamp array.
+    mark.fill(-1);
+    const symmetric: number[][] = [];
+    for (let i = 0; i < n; i++) {
+      for (const j of establishedIn[i]!) mark[j] = i;
+      symmetric.push(establishedOut[i]!.filter((j) => mark[j] === i));
+    }
+
+    this.names = summaries.map((p) => p.name);
+    this.index = index;
+    this.any = any;
+    this.symmetric = symmetric;
+  }
+
+  /**
+   * Mesh's breadth-first widening from `start`: each level is visited in name order and a peer
+   * takes its first hop from the first visited peer that reaches it, so every peer computing
+   * this on the same table gets the same answer. Returns, per index, the first hop from
+   * `start` (the peer itself for neighbours, `start` for `start`) or UNREACHED. With `stopAt`,
+   * the search stops when that peer's turn comes; `stopped` tells whether it did, and the
+   * result then marks exactly the peers reached up to that moment.
+   */
+  widen(
+    adjacency: readonly (readonly number[])[],
+    start: number,
+    stopAt?: number,
+  ): { hops: Int32Array; stopped: boolean } {
+    const hops = new Int32Array(this.names.length).fill(UNREACHED);
+    hops[start] = start;
+    let level = [start];
+    while (level.length > 0) {
+      level.sort(ascending);
+      const next: number[] = [];
+      for (const cur of level) {
+        if (cur === stopAt) return { hops, stopped: true };
+        const via = cur === start ? -1 : hops[cur]!;
+        for (const r of adjacency[cur]!) {
+          if (hops[r] !== UNREACHED) continue;
+          hops[r] = via === -1 ? r : via;
+          next.push(r);
+        }
+      }
+      level = next;
+    }
+    return { hops, stopped: false };
+  }
+}
+
+function ascending(a: number, b: number): number {
+  return a - b;
+}

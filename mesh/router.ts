@@ -1,0 +1,521 @@
+// The mesh router: owns the connections, the topology table, the routes and the gossip
+// channels of one peer. Everything runs on Node's single thread; state changes happen only in
+// the handlers below, never across an await that another handler could slip into.
+//
+//   listen/dial ─► MeshConnection.open (intro) ─► register() ─► conn.start()
+//   conn message ─► onMessage ─► heartbeat | gossip (channels.ts) ─► gossipers
+//   connection set changes ─► peers.setLocalConnections ─► topology update (coalesced 1 s)
+//                                                       ─► routes (deferred 100 ms), GC (1 s)
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import * as C from '../src/constants.js';
+import type { Clock, Timer } from '../src/clock.js';
+import { errorMessage, WeftError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { Channels } from './channels.js';
+import { ConnectionMaker } from './connection-maker.js';
+import { MeshConnection, type ConnectionTimings } from './connection.js';
+import { encodeFeatures } from './features.js';
+import type { GossipChannel, Gossiper } from './gossip.js';
+import { GossipSender } from './gossip-sender.js';
+import { isPlaceholder, type ConnectionSummary, type PeerSummary } from './peer.js';
+import { formatPeerName, type PeerName } from './peer-name.js';
+import { Peers } from './peers.js';
+import { Tag } from './protocol.js';
+import { computeRoutes, type Routes } from './routes.js';
+import { TokenBucket } from './token-bucket.js';
+import { TopologyData, TopologyGossiper, TOPOLOGY_CHANNEL } from './topology-gossiper.js';
+import type { Conn, Listener, Transport } from './transport.js';
+import { RouterStatusView } from './router-status.js';
+import type { ConnectionStatus, MeshControl, PeerStatus, RouterStatus } from './status.js';
+
+export interface RouterTimings extends ConnectionTimings {
+  gossipIntervalMs?: number;
+  topologyCoalesceMs?: number;
+  gcDeferMs?: number;
+  routesDeferMs?: number;
+  handshakeTimeoutMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+export interface RouterOptions {
+  name: PeerName;
+  nickname: string;
+  /** Random per start if omitted. */
+  uid?: bigint;
+  host: string;
+  port: number;
+  password?: Buffer;
+  connLimit: number;
+  discovery: boolean;
+  transport: Transport;
+  clock: Clock;
+  random?: () => number;
+  log: Logger;
+  timings?: RouterTimings;
+}
+
+/** A connection attempt or handshake in progress, or one that failed recently (for status). */
+interface Attempt {
+  address: string;
+  outbound: boolean;
+  state: 'connecting' | 'handshaking';
+  target: string | undefined;
+}
+
+interface Failure {
+  address: string;
+  outbound: boolean;
+  peer: PeerName | undefined;
+  reason: string;
+  at: number;
+}
+
+const FAILURE_MEMORY_MS = 5 * 60_000;
+const MAX_FAILURES = 100;
+
+export interface RouterEvents {
+  /** The topology changed (peers added, removed or updated). */
+  topology: [];
+  /** Peers that became unreachable and were removed from the table. */
+  'peers-removed': [PeerSummary[]];
+}
+
+export class MeshRouter extends EventEmitter<RouterEvents> {
+  readonly name: PeerName;
+  readonly uid: bigint;
+  readonly peers: Peers;
+  private routesValue: Routes;
+  private readonly conns = new Map<PeerName, MeshConnection>();
+  /** The target address each outbound connection was dialled for. */
+  private readonly connTarget = new Map<MeshConnection, string>();
+  private readonly senders = new Map<MeshConnection, GossipSender>();
+  private readonly attempts = new Set<Attempt>();
+  private failures: Failure[] = [];
+  private readonly maker: ConnectionMaker;
+  private readonly channels: Channels;
+  private readonly topology: TopologyGossiper;
+  private readonly accept: TokenBucket;
+  private readonly random: () => number;
+  private readonly t: Required<RouterTimings>;
+  private listener: Listener | undefined;
+  private readonly timers: { routes?: Timer; gc?: Timer; topology?: Timer; periodic?: Timer } = {};
+  private pendingTopology = new Set<PeerName>();
+  private readonly dropped: Record<string, number> = {};
+  private state: 'new' | 'running' | 'stopped' = 'new';
+  private readonly statusView: RouterStatusView;
+
+  constructor(private readonly o: RouterOptions) {
+    super();
+    this.name = o.name;
+    this.uid = o.uid ?? randomUid();
+    this.random = o.random ?? Math.random;
+    this.t = {
+      gossipIntervalMs: C.GOSSIP_INTERVAL_MS,
+      topologyCoalesceMs: C.TOPOLOGY_COALESCE_MS,
+      gcDeferMs: C.GC_DEFER_MS,
+      routesDeferMs: C.ROUTES_DEFER_MS,
+      handshakeTimeoutMs: C.HEADER_TIMEOUT_MS,
+      heartbeatMs: C.HEARTBEAT_INTERVAL_MS,
+      readDeadlineMs: C.READ_DEADLINE_MS,
+      backoffInitialMs: C.BACKOFF_INITIAL_MS,
+      backoffMaxMs: C.BACKOFF_MAX_MS,
+      ...o.timings,
+    };
+    this.peers = new Peers({ name: o.name, nickname: o.nickname, uid: this.uid }, this.random);
+    this.routesValue = computeRoutes(this.name, this.peers);
+    this.accept = new TokenBucket(o.clock, C.ACCEPT_BURST, C.ACCEPT_TOKEN_MS);
+    this.topology = new TopologyGossiper(this.peers, {
+      onUpdate: (r, reason) => {
+        if (!r) return this.count('malformed-topology', reason);
+        if (r.rejected > 0) this.count('invalid-peer-summary', `${r.rejected} invalid entries`);
+        if (r.improved.size > 0 || r.selfChanged) this.topologyChanged();
+        // An old incarnation of us is out there, or we had to take a new short ID: make sure
+        // our current summary wins everywhere.
+        if (r.oldIncarnation || r.selfChanged) this.queueTopologyUpdate([this.name]);
+      },
+    });
+    this.channels = new Channels({
+      ourName: this.name,
+      clock: o.clock,
+      gossipIntervalMs: this.t.gossipIntervalMs,
+      routes: () => this.routesValue,
+      random: this.random,
+      connection: (name) => this.conns.get(name),
+      sender: (conn) => this.senderFor(conn),
+      drop: (reason, detail) => this.count(reason, detail),
+      log: o.log,
+    });
+    this.channels.register(TOPOLOGY_CHANNEL, this.topology);
+    this.maker = new ConnectionMaker(
+      {
+        ourName: this.name,
+        ourConnections: () => [...this.conns.values()].map((c) => ({ name: c.remote.name, remoteAddr: c.remoteAddr, outbound: c.outbound })),
+        knownPeers: () => this.peers.all(),
+        dial: (address, acceptNewPeer) => void this.dial(address, acceptNewPeer),
+      },
+      {
+        port: o.port,
+        discovery: o.discovery,
+        clock: o.clock,
+        random: this.random,
+        initialMs: this.t.backoffInitialMs,
+        maxMs: this.t.backoffMaxMs,
+      },
+    );
+    this.statusView = new RouterStatusView(this);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Listens on host:port and starts dialling the initial peers. */
+  async start(initialPeers: string[] = []): Promise<void> {
+    if (this.state !== 'new') throw new Error('router already started');
+    this.listener = await this.o.transport.listen(this.o.host, this.o.port, (conn) => this.onInbound(conn));
+    this.state = 'running';
+    this.o.log.info({ name: formatPeerName(this.name), nickname: this.o.nickname, uid: this.uid.toString(), port: this.listener.port, encryption: this.encrypted }, 'router started');
+    this.schedulePeriodicGossip();
+    this.maker.initiate(initialPeers);
+  }
+
+  /** Closes every connection and stops all timers. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    this.maker.stop();
+    for (const t of Object.values(this.timers)) t?.cancel();
+    await this.listener?.close();
+    for (const c of [...this.conns.values()]) c.close(new WeftError('closed', 'router stopping'));
+    this.o.log.info('router stopped');
+  }
+
+  get listenPort(): number {
+    return this.listener?.port ?? this.o.port;
+  }
+
+  get encrypted(): boolean {
+    return (this.o.password?.length ?? 0) > 0;
+  }
+
+  get routes(): Routes {
+    return this.routesValue;
+  }
+
+  // ---- gossip API for subsystems -----------------------------------------------------------
+
+  /** Registers a named gossip channel (names are unique). */
+  newGossip(name: string, gossiper: Gossiper): GossipChannel {
+    return this.channels.register(name, gossiper);
+  }
+
+  // ---- MeshControl -------------------------------------------------------------------------
+
+  connect(addresses: string[], replace = false): void {
+    this.maker.initiate(addresses, replace);
+  }
+
+  forget(addresses: string[]): void {
+    this.maker.forget(addresses);
+  }
+
+  status(): RouterStatus {
+    return this.statusView.status();
+  }
+
+  peerStatus(): PeerStatus[] {
+    return this.statusView.peers();
+  }
+
+  connectionStatus(): ConnectionStatus[] {
+    return this.statusView.connections();
+  }
+
+  /** The surface the local API serves. */
+  control(): MeshControl {
+    return {
+      status: () => this.status(),
+      peers: () => this.peerStatus(),
+      connections: () => this.connectionStatus(),
+      connect: (a, replace) => this.connect(a, replace),
+      forget: (a) => this.forget(a),
+    };
+  }
+
+  /** Read-only views for the status module. */
+  get view() {
+    return {
+      nickname: this.o.nickname,
+      port: this.listenPort,
+      discovery: this.o.discovery,
+      connLimit: this.o.connLimit,
+      conns: this.conns as ReadonlyMap<PeerName, MeshConnection>,
+      attempts: this.attempts as ReadonlySet<Attempt>,
+      failures: this.recentFailures(),
+      targets: this.maker.status(),
+      dropped: this.dropped,
+    };
+  }
+
+  // ---- connections -------------------------------------------------------------------------
+
+  private async dial(address: string, acceptNewPeer: boolean): Promise<void> {
+    if (this.state !== 'running') return;
+    if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit) {
+      this.maker.attemptFailed(address, new WeftError('conn-limit', `connection limit reached (${this.o.connLimit})`));
+      return;
+    }
+    const attempt: Attempt = { address, outbound: true, state: 'connecting', target: address };
+    this.attempts.add(attempt);
+    try {
+      const hp = splitTarget(address, this.o.port);
+      const conn = await this.o.transport.dial(hp.host, hp.port, { timeoutMs: this.t.handshakeTimeoutMs });
+      attempt.state = 'handshaking';
+      await this.handshake(conn, true, acceptNewPeer, attempt);
+    } catch (err) {
+      this.attempts.delete(attempt);
+      this.recordFailure({ address, outbound: true, peer: undefined, reason: errorMessage(err), at: this.o.clock.now() });
+      this.o.log.info({ address, err: errorMessage(err) }, 'connection attempt failed');
+      this.maker.attemptFailed(address, err);
+    }
+  }
+
+  private onInbound(conn: Conn): void {
+    if (this.state !== 'running') return void conn.stream.destroy();
+    const wait = this.accept.take();
+    const attempt: Attempt = { address: conn.remoteAddr, outbound: false, state: 'handshaking', target: undefined };
+    this.attempts.add(attempt);
+    const go = (): void => {
+      this.handshake(conn, false, true, attempt).catch((err: unknown) => {
+        this.attempts.delete(attempt);
+        this.recordFailure({ address: conn.remoteAddr, outbound: false, peer: undefined, reason: errorMessage(err), at: this.o.clock.now() });
+        this.o.log.info({ address: conn.remoteAddr, err: errorMessage(err) }, 'inbound connection failed');
+      });
+    };
+    if (wait === 0) go();
+    else this.o.clock.setTimeout(go, wait);
+  }
+
+  private async handshake(conn: Conn, outbound: boolean, acceptNewPeer: boolean, attempt: Attempt): Promise<void> {
+    const connId = randomUid();
+    const mc = await MeshConnection.open(conn, {
+      outbound,
+      connId,
+      features: encodeFeatures(
+        { name: this.name, nickname: this.o.nickname, uid: this.uid, shortId: this.peers.self.shortId },
+        connId,
+        { version: C.VERSION, caps: [] },
+      ),
+      password: this.o.password,
+      minVersion: C.WEFT_MIN_VERSION,
+      maxVersion: C.PROTOCOL_MAX_VERSION,
+      clock: this.o.clock,
+      timeoutMs: this.t.handshakeTimeoutMs,
+      timings: { heartbeatMs: this.t.heartbeatMs, readDeadlineMs: this.t.readDeadlineMs },
+    });
+    this.attempts.delete(attempt);
+    if (this.state !== 'running') {
+      mc.close(new WeftError('closed', 'router stopping'));
+      return;
+    }
+    const err = this.register(mc, acceptNewPeer);
+    if (err) {
+      mc.close(err);
+      throw err;
+    }
+    if (attempt.target !== undefined) {
+      this.connTarget.set(mc, attempt.target);
+      this.maker.connected(attempt.target);
+    }
+  }
+
+  /** Validates a connection whose intro completed and adds it; returns why not otherwise. */
+  private register(mc: MeshConnection, acceptNewPeer: boolean): WeftError | undefined {
+    const remote = mc.remote;
+    const who = `${formatPeerName(remote.name)}(${remote.nickname})`;
+    if (remote.name === this.name) {
+      return remote.uid === this.uid
+        ? new WeftError('connect-to-self', 'cannot connect to ourself')
+        : new WeftError('name-collision', `peer name collision: ${who} at ${mc.remoteAddr} has our name — give one of the routers another --name`);
+    }
+    const known = this.peers.get(remote.name);
+    if (!acceptNewPeer && known === undefined) {
+      return new WeftError('unknown-peer', `found unknown remote name ${who} at ${mc.remoteAddr}`);
+    }
+    const dup = this.conns.get(remote.name);
+    if (dup) {
+      const dupErr = new WeftError('duplicate-connection', `multiple connections to ${who} added to ${formatPeerName(this.name)}`);
+      if (mc.uid < dup.uid) {
+        dup.close(dupErr); // onClosed removes it
+      } else if (mc.uid > dup.uid) {
+        return dupErr;
+      } else {
+        dup.close(dupErr);
+        return dupErr;
+      }
+    }
+    if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit) {
+      return new WeftError('conn-limit', `connection limit reached (${this.o.connLimit})`);
+    }
+    const restarted = known !== undefined && !isPlaceholder(known) && known.uid !== remote.uid;
+    const wasReachable = this.routesValue.unicastAll.has(remote.name);
+    this.peers.learn({ name: remote.name, nickname: remote.nickname, uid: remote.uid, shortId: remote.shortId });
+    mc.established = true;
+    this.conns.set(remote.name, mc);
+    mc.start({
+      onMessage: (c, tag, payload) => this.onMessage(c, tag, payload),
+      onClosed: (c, err) => this.onClosed(c, err),
+    });
+    this.o.log.info(
+      { peer: who, address: mc.remoteAddr, outbound: mc.outbound, encrypted: mc.encrypted },
+      restarted ? 'connection added (restarted peer)' : wasReachable ? 'connection added' : 'connection added (new peer)',
+    );
+    this.localConnectionsChanged([remote.name]);
+    // A peer we could not reach before, or one that restarted, gets our complete state.
+    if (restarted || !wasReachable) this.channels.sendAllGossipDown(mc);
+    return undefined;
+  }
+
+  private onClosed(mc: MeshConnection, err: WeftError): void {
+    this.senders.delete(mc);
+    const target = this.connTarget.get(mc);
+    this.connTarget.delete(mc);
+    if (this.conns.get(mc.remote.name) === mc) {
+      this.conns.delete(mc.remote.name);
+      if (this.state === 'running') {
+        this.o.log.info({ peer: formatPeerName(mc.remote.name), address: mc.remoteAddr, reason: err.message }, 'connection deleted');
+        if (err.code !== 'closed' && err.code !== 'duplicate-connection') {
+          this.recordFailure({ address: mc.remoteAddr, outbound: mc.outbound, peer: mc.remote.name, reason: err.message, at: this.o.clock.now() });
+        }
+        this.localConnectionsChanged([mc.remote.name]);
+        this.scheduleGc(0);
+      }
+    }
+    if (target !== undefined) this.maker.connectionEnded(target, err);
+  }
+
+  private onMessage(mc: MeshConnection, tag: number, payload: Buffer): void {
+    switch (tag) {
+      case Tag.Heartbeat:
+        return;
+      case Tag.Gossip:
+      case Tag.GossipUnicast:
+      case Tag.GossipBroadcast: {
+        const why = this.channels.handle(mc, tag, payload);
+        if (why) {
+          // Malformed gossip closes this one connection; every other peer is unaffected.
+          this.count('malformed-gossip', why);
+          mc.close(new WeftError('protocol', why));
+        }
+        return;
+      }
+      default:
+        this.count('unknown-tag', `tag ${tag} from ${formatPeerName(mc.remote.name)}`);
+    }
+  }
+
+  private senderFor(mc: MeshConnection): GossipSender {
+    let s = this.senders.get(mc);
+    if (!s) {
+      s = new GossipSender(mc, this.name, (kind, channel, src, msg) => this.channels.emit(mc, kind, channel, src, msg));
+      this.senders.set(mc, s);
+    }
+    return s;
+  }
+
+  // ---- topology ----------------------------------------------------------------------------
+
+  private localConnectionsChanged(changed: PeerName[]): void {
+    const summaries: ConnectionSummary[] = [...this.conns.values()].map((c) => ({
+      name: c.remote.name,
+      remoteTcpAddr: c.remoteAddr,
+      outbound: c.outbound,
+      established: c.established,
+    }));
+    this.peers.setLocalConnections(summaries);
+    this.queueTopologyUpdate([this.name, ...changed]);
+    this.topologyChanged();
+  }
+
+  /** Routes, targets and GC after any change of the table. */
+  private topologyChanged(): void {
+    this.scheduleRoutes();
+    this.scheduleGc(this.t.gcDeferMs);
+    this.maker.refresh();
+    this.emit('topology');
+  }
+
+  /** Our summary (and those named) go out once per coalescing period. */
+  private queueTopologyUpdate(names: PeerName[]): void {
+    for (const n of names) this.pendingTopology.add(n);
+    if (this.timers.topology || this.state !== 'running') return;
+    this.timers.topology = this.o.clock.setTimeout(() => {
+      this.timers.topology = undefined;
+      const names = this.pendingTopology;
+      this.pendingTopology = new Set();
+      this.channels.get(TOPOLOGY_CHANNEL)!.gossipNeighbourSubset(new TopologyData(this.peers, names));
+    }, this.t.topologyCoalesceMs);
+  }
+
+  private scheduleRoutes(): void {
+    if (this.timers.routes) return;
+    this.timers.routes = this.o.clock.setTimeout(() => {
+      this.timers.routes = undefined;
+      this.routesValue = computeRoutes(this.name, this.peers);
+    }, this.t.routesDeferMs);
+  }
+
+  private scheduleGc(ms: number): void {
+    if (this.timers.gc && ms > 0) return;
+    this.timers.gc?.cancel();
+    this.timers.gc = this.o.clock.setTimeout(() => {
+      this.timers.gc = undefined;
+      const removed = this.peers.garbageCollect(this.conns.keys());
+      if (removed.length === 0) return;
+      this.o.log.info({ peers: removed.map((p) => formatPeerName(p.name)) }, 'removed unreachable peers');
+      this.scheduleRoutes();
+      this.emit('peers-removed', removed);
+      this.emit('topology');
+    }, ms);
+  }
+
+  private schedulePeriodicGossip(): void {
+    this.timers.periodic = this.o.clock.setTimeout(() => {
+      this.channels.periodicGossip();
+      this.schedulePeriodicGossip();
+    }, this.t.gossipIntervalMs);
+  }
+
+  // ---- bookkeeping -------------------------------------------------------------------------
+
+  private count(reason: string, detail?: string): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+    this.o.log.warn({ reason, detail }, 'dropped malformed input');
+  }
+
+  private recordFailure(f: Failure): void {
+    this.failures = this.failures.filter((x) => x.address !== f.address).slice(-(MAX_FAILURES - 1));
+    this.failures.push(f);
+  }
+
+  private recentFailures(): Failure[] {
+    const now = this.o.clock.now();
+    this.failures = this.failures.filter((f) => now - f.at < FAILURE_MEMORY_MS);
+    return this.failures;
+  }
+}
+
+export type { Attempt, Failure };
+
+function randomUid(): bigint {
+  for (;;) {
+    const v = randomBytes(8).readBigUInt64BE();
+    if (v !== 0n) return v;
+  }
+}
+
+function splitTarget(address: string, defaultPort: number): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
+  if (m) return { host: m[1]!, port: Number(m[2]) };
+  return { host: address, port: defaultPort };
+}

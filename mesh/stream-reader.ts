@@ -1,0 +1,79 @@
+// Pull-style reads of exact byte counts from a stream: the handshake reads 7, then 1, then 32
+// bytes; the frame loop reads 4 then the frame. One read may be outstanding at a time.
+import type { Duplex } from 'node:stream';
+import { WeftError } from '../src/errors.js';
+
+export class StreamReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private want: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private ended: Error | undefined;
+
+  constructor(stream: Duplex) {
+    stream.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      this.satisfy();
+    });
+    const end = (why: string) => () => this.fail(new WeftError('closed', why));
+    stream.on('end', end('connection closed by peer'));
+    stream.on('close', end('connection closed'));
+    stream.on('error', (err: Error) => this.fail(new WeftError('io', err.message, { cause: err })));
+  }
+
+  /** Bytes received but not yet read. */
+  get available(): number {
+    return this.buffered;
+  }
+
+  /** Resolves with exactly n bytes, or rejects once the stream ends first. */
+  read(n: number): Promise<Buffer> {
+    if (this.want) return Promise.reject(new Error('StreamReader: concurrent read'));
+    if (this.buffered >= n) return Promise.resolve(this.take(n));
+    if (this.ended) return Promise.reject(this.ended);
+    return new Promise((resolve, reject) => {
+      this.want = { n, resolve, reject };
+    });
+  }
+
+  /** Fails the pending and all later reads (used for deadlines and shutdown). */
+  fail(err: Error): void {
+    if (this.ended) return;
+    this.ended = err;
+    const w = this.want;
+    this.want = undefined;
+    w?.reject(err);
+  }
+
+  private satisfy(): void {
+    const w = this.want;
+    if (w && this.buffered >= w.n) {
+      this.want = undefined;
+      w.resolve(this.take(w.n));
+    }
+  }
+
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let off = 0;
+      while (off < n) {
+        const c = this.chunks[0]!;
+        const k = Math.min(c.length, n - off);
+        c.copy(out, off, 0, k);
+        off += k;
+        if (k === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(k);
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+}

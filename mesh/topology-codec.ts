@@ -1,0 +1,89 @@
+// The "topology" channel payload: a gob stream of pairs, one per peer in the update —
+// a peerSummary struct, then that peer's []connectionSummary.
+import { asArray, asBigint, asBool, asBytes, asString, field, gobDecode, GobEncoder, T, type GobType } from './gob/index.js';
+import type { ConnectionSummary, PeerSummary } from './peer.js';
+import { peerNameFromBytes, peerNameToBytes } from './peer-name.js';
+import { SHORT_ID_BITS } from '../src/constants.js';
+
+const PEER_SUMMARY: GobType = {
+  kind: 'struct',
+  name: 'peerSummary',
+  fields: [
+    { name: 'NameByte', type: T.bytes },
+    { name: 'NickName', type: T.string },
+    { name: 'UID', type: T.uint },
+    { name: 'Version', type: T.uint },
+    { name: 'ShortID', type: T.uint },
+    { name: 'HasShortID', type: T.bool },
+  ],
+};
+
+const CONNECTION_SUMMARY: GobType = {
+  kind: 'struct',
+  name: 'connectionSummary',
+  fields: [
+    { name: 'NameByte', type: T.bytes },
+    { name: 'RemoteTCPAddr', type: T.string },
+    { name: 'Outbound', type: T.bool },
+    { name: 'Established', type: T.bool },
+  ],
+};
+
+const CONNECTIONS: GobType = { kind: 'slice', name: '[]mesh.connectionSummary', elem: CONNECTION_SUMMARY };
+
+export function encodeTopology(peers: Iterable<PeerSummary>): Buffer {
+  const enc = new GobEncoder();
+  for (const p of peers) {
+    enc.encode(PEER_SUMMARY, {
+      NameByte: peerNameToBytes(p.name),
+      NickName: p.nickname,
+      UID: p.uid,
+      Version: p.version,
+      ShortID: BigInt(p.shortId ?? 0),
+      HasShortID: p.shortId !== undefined,
+    });
+    enc.encode(
+      CONNECTIONS,
+      p.connections.map((c) => ({ NameByte: peerNameToBytes(c.name), RemoteTCPAddr: c.remoteTcpAddr, Outbound: c.outbound, Established: c.established })),
+    );
+  }
+  return enc.bytes();
+}
+
+export type TopologyDecode = { ok: true; peers: PeerSummary[] } | { ok: false; reason: string };
+
+export function decodeTopology(bytes: Uint8Array): TopologyDecode {
+  const r = gobDecode(bytes);
+  if (!r.ok) return { ok: false, reason: `malformed topology update: ${r.reason}` };
+  if (r.values.length % 2 !== 0) return { ok: false, reason: 'topology update ends in the middle of a peer' };
+  const peers: PeerSummary[] = [];
+  for (let i = 0; i < r.values.length; i += 2) {
+    const s = r.values[i]!.value;
+    const conns = asArray(r.values[i + 1]!.value);
+    const name = peerNameFromBytes(asBytes(field(s, 'NameByte')));
+    if (name === undefined) return { ok: false, reason: 'peer summary has an invalid name' };
+    if (conns === undefined) return { ok: false, reason: 'peer summary is not followed by a connection list' };
+    const shortId = asBigint(field(s, 'ShortID'));
+    if (shortId >= 1n << BigInt(SHORT_ID_BITS)) return { ok: false, reason: `short ID ${shortId} out of range` };
+    const connections: ConnectionSummary[] = [];
+    for (const c of conns) {
+      const cname = peerNameFromBytes(asBytes(field(c, 'NameByte')));
+      if (cname === undefined) return { ok: false, reason: 'connection summary has an invalid name' };
+      connections.push({
+        name: cname,
+        remoteTcpAddr: asString(field(c, 'RemoteTCPAddr')),
+        outbound: asBool(field(c, 'Outbound')),
+        established: asBool(field(c, 'Established')),
+      });
+    }
+    peers.push({
+      name,
+      nickname: asString(field(s, 'NickName')),
+      uid: asBigint(field(s, 'UID')),
+      version: asBigint(field(s, 'Version')),
+      shortId: asBool(field(s, 'HasShortID')) ? Number(shortId) : undefined,
+      connections,
+    });
+  }
+  return { ok: true, peers };
+}

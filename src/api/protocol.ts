@@ -1,0 +1,39 @@
+// The local HTTP API's request and response shapes (JSON), shared by the server and the CLI.
+//
+//   GET  /health               → HealthResponse
+//   GET  /status               → RouterStatus          (mesh/status.ts)
+//   GET  /status/peers         → PeerStatus[]
+//   GET  /status/connections   → ConnectionStatus[]
+//   GET  /status/targets       → TargetStatus[]
+//   POST /connect  TargetsRequest → 204
+//   POST /forget   TargetsRequest (no "replace") → 204
+//   POST /stop                 → 202, then the router shuts down
+//   anything else              → 404/405 ErrorResponse; bad input → 400; body > 64 KiB → 413
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface HealthResponse {
+  ok: true;
+  pid: number;
+  version: string;
+  /** The router's peer name (aa:bb:cc:dd:ee:ff). */
+  name: string;
+}
+
+export interface TargetsRequest {
+  /** "host[:port]" each; validated by the server. */
+  peers: string[];
+  /** /connect only: forget the previous targets first. */
+  replace?: boolean;
+}
+
+export interface ErrorResponse {
+  /** What went wrong and, where it helps, what to do about it. */
+  error: string;
+}
+
+export function isHealthResponse(v: unknown): v is HealthResponse {
+  if (typeof v !== 'object' || v === null) return false;
+  const h = v as Record<string, unknown>;
+  return h.ok === true && typeof h.pid === 'number' && typeof h.version === 'string' && typeof h.name === 'string';
+}

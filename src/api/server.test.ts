@@ -1,0 +1,157 @@
+import { request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WeftError } from '../errors.js';
+import { silentLogger } from '../log.js';
+import { FakeMeshControl, SAMPLE_CONNECTIONS, SAMPLE_PEERS, SAMPLE_STATUS, SAMPLE_TARGETS } from './fake-control.js';
+import { MAX_BODY_BYTES } from './protocol.js';
+import { startApiServer, type ApiServer } from './server.js';
+
+let servers: ApiServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  servers = [];
+});
+
+async function start(control = new FakeMeshControl(), onStop = (): void => undefined): Promise<ApiServer> {
+  const s = await startApiServer({ control, addr: '127.0.0.1:0', log: silentLogger(), onStop });
+  servers.push(s);
+  return s;
+}
+
+/** One raw HTTP exchange; body may be a string (sent as is) or a value (sent as JSON). */
+function call(server: ApiServer, method: string, path: string, body?: unknown, headers: Record<string, string | number> = {}) {
+  const [host, port] = server.address.split(':');
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise<{ status: number; json: unknown; headers: Record<string, unknown> }>((resolve, reject) => {
+    const req = request({ host, port: Number(port), method, path, agent: false, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, json: text === '' ? undefined : JSON.parse(text), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+describe('API server', () => {
+  it('binds the given loopback address and reports the real port', async () => {
+    const s = await start();
+    expect(s.address).toMatch(/^127\.0\.0\.1:[1-9][0-9]*$/);
+  });
+
+  it('serves health and every status report from the control', async () => {
+    const s = await start();
+    const health = await call(s, 'GET', '/health');
+    expect(health).toMatchObject({ status: 200, json: { ok: true, pid: process.pid, version: '0.1.0', name: SAMPLE_STATUS.name } });
+    expect(health.headers['content-type']).toBe('application/json');
+    expect((await call(s, 'GET', '/status')).json).toEqual(SAMPLE_STATUS);
+    expect((await call(s, 'GET', '/status/peers')).json).toEqual(SAMPLE_PEERS);
+    expect((await call(s, 'GET', '/status/connections')).json).toEqual(SAMPLE_CONNECTIONS);
+    expect((await call(s, 'GET', '/status/targets?x=1')).json).toEqual(SAMPLE_TARGETS);
+    expect((await call(s, 'GET', '/status/')).status).toBe(200);
+  });
+
+  it('passes validated, canonical targets to connect and forget', async () => {
+    const control = new FakeMeshControl();
+    const s = await start(control);
+    expect((await call(s, 'POST', '/connect', { peers: ['198.18.0.2', ' 2001:db8::1 '], replace: true })).status).toBe(204);
+    expect((await call(s, 'POST', '/connect', { peers: ['h.example:7000'] })).status).toBe(204);
+    expect((await call(s, 'POST', '/forget', { peers: ['198.18.0.2'] })).status).toBe(204);
+    expect(control.calls).toEqual([
+      { op: 'connect', addresses: ['198.18.0.2', '[2001:db8::1]'], replace: true },
+      { op: 'connect', addresses: ['h.example:7000'], replace: false },
+      { op: 'forget', addresses: ['198.18.0.2'] },
+    ]);
+  });
+
+  it.each([
+    ['/connect', { peers: ['198.18.0.2:70000'] }, 'peer address "198.18.0.2:70000" is not host[:port]: port 70000 is out of range (1–65535)'],
+    ['/connect', { peers: ['not an address'] }, 'peer address "not an address" is not host[:port]: "not an address" is neither an IP address nor a hostname'],
+    ['/connect', { peers: '198.18.0.2' }, '"peers" must be an array of "host[:port]" strings, as in {"peers": ["192.0.2.1:6783"], "replace": false}'],
+    ['/connect', { peers: [], replace: 'yes' }, '"replace" must be true or false'],
+    ['/connect', { peers: [], replce: true }, 'unknown field "replce"; expected peers, replace'],
+    ['/connect', [1], 'expected a JSON object like {"peers": ["192.0.2.1:6783"], "replace": false}'],
+    ['/connect', undefined, 'expected a JSON object like {"peers": ["192.0.2.1:6783"], "replace": false}'],
+    ['/forget', { peers: [], replace: true }, 'unknown field "replace"; expected peers'],
+  ])('refuses a bad %s body with 400 and the reason', async (path, body, error) => {
+    const control = new FakeMeshControl();
+    const s = await start(control);
+    expect(await call(s, 'POST', path, body)).toMatchObject({ status: 400, json: { error } });
+    expect(control.calls).toEqual([]);
+  });
+
+  it('refuses a body that is not JSON', async () => {
+    const s = await start();
+    const r = await call(s, 'POST', '/connect', '{"peers": [', { 'Content-Type': 'application/json' });
+    expect(r.status).toBe(400);
+    expect((r.json as { error: string }).error).toMatch(/^the request body is not valid JSON/);
+  });
+
+  it('answers 404 for unknown paths and 405 for the wrong method, in JSON', async () => {
+    const s = await start();
+    expect(await call(s, 'GET', '/nope')).toMatchObject({ status: 404, json: { error: 'no such API path: /nope' } });
+    const r = await call(s, 'GET', '/connect');
+    expect(r).toMatchObject({ status: 405, json: { error: '/connect takes POST, not GET' } });
+    expect(r.headers.allow).toBe('POST');
+    expect((await call(s, 'POST', '/status', {})).status).toBe(405);
+  });
+
+  it('refuses bodies over 64 KiB, declared or streamed', async () => {
+    const control = new FakeMeshControl();
+    const s = await start(control);
+    const big = JSON.stringify({ peers: Array(MAX_BODY_BYTES / 8).fill('1.2.3.4') });
+    expect(big.length).toBeGreaterThan(MAX_BODY_BYTES);
+    const declared = await call(s, 'POST', '/connect', big, { 'Content-Length': Buffer.byteLength(big) });
+    expect(declared).toMatchObject({ status: 413, json: { error: 'the request body is larger than 64 KiB' } });
+    const streamed = await call(s, 'POST', '/connect', big, { 'Transfer-Encoding': 'chunked' });
+    expect(streamed.status).toBe(413);
+    expect(control.calls).toEqual([]);
+    // Just under the limit is fine.
+    const ok = JSON.stringify({ peers: Array(1000).fill('1.2.3.4') });
+    expect((await call(s, 'POST', '/connect', ok, { 'Content-Length': Buffer.byteLength(ok) })).status).toBe(204);
+  });
+
+  it('turns a failing control call into 500, and a usage WeftError into 400', async () => {
+    const control = new FakeMeshControl();
+    const s = await start(control);
+    control.failWith = new Error('boom');
+    expect(await call(s, 'POST', '/connect', { peers: ['198.18.0.2'] })).toMatchObject({ status: 500, json: { error: 'weft could not do that: boom' } });
+    control.failWith = new WeftError('usage', 'that is yourself');
+    expect(await call(s, 'POST', '/connect', { peers: ['198.18.0.2'] })).toMatchObject({ status: 400, json: { error: 'that is yourself' } });
+  });
+
+  it('answers /stop with 202 and then calls onStop once', async () => {
+    let stops = 0;
+    let stopped!: () => void;
+    const called = new Promise<void>((r) => (stopped = r));
+    const s = await start(new FakeMeshControl(), () => {
+      stops++;
+      stopped();
+    });
+    expect(await call(s, 'POST', '/stop')).toMatchObject({ status: 202, json: { ok: true, stopping: true } });
+    await called;
+    expect((await call(s, 'POST', '/stop')).status).toBe(202);
+    expect(stops).toBe(1);
+  });
+
+  it('says what to do when the address is in use', async () => {
+    const first = await start();
+    const err = await startApiServer({ control: new FakeMeshControl(), addr: first.address, log: silentLogger(), onStop: () => undefined }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WeftError);
+    expect((err as Error).message).toBe(`${first.address} is in use — is weft already running? \`weft status\` tells; or pass --http-addr`);
+  });
+
+  it('refuses a malformed listen address', async () => {
+    await expect(startApiServer({ control: new FakeMeshControl(), addr: 'localhost', log: silentLogger(), onStop: () => undefined })).rejects.toThrow(
+      'HTTP API address "localhost": "localhost" has no port — pass --http-addr host:port',
+    );
+  });
+
+  it('stops answering after close, and close is idempotent', async () => {
+    const s = await start();
+    await s.close();
+    await s.close();
+    await expect(call(s, 'GET', '/health')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});

@@ -1,0 +1,127 @@
+// The local HTTP API the CLI talks to: JSON over node:http, bound to one loopback address.
+// Requests flow: node:http → method/path lookup (routes.ts) → bounded JSON body (body.ts) →
+// handler → JSON reply. A handler that throws gives 500; nothing a client sends stops the server.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WeftError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MeshControl } from '../../mesh/status.js';
+import { formatHostPort, parseHostPort } from './address.js';
+import { readJsonBody } from './body.js';
+import { MAX_BODY_BYTES } from './protocol.js';
+import { apiRoutes, type Reply, type Route } from './routes.js';
+
+export interface ApiServerOptions {
+  control: MeshControl;
+  /** "host:port" to bind, e.g. 127.0.0.1:6784; port 0 picks a free one. Only this address is bound. */
+  addr: string;
+  log: Logger;
+  /** Called once, after the reply to POST /stop has been written. */
+  onStop: () => void;
+}
+
+export interface ApiServer {
+  /** The bound "host:port" (the real port when 0 was asked for). */
+  readonly address: string;
+  /** Stops listening and drops open connections; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Starts the API; rejects with a WeftError saying what to do when the address cannot be bound. */
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const parsed = parseHostPort(opts.addr, { requirePort: true, allowPortZero: true });
+  if (!parsed.ok) throw new WeftError('usage', `HTTP API address "${opts.addr}": ${parsed.reason} — pass --http-addr host:port`);
+  const { host } = parsed.value;
+  const log = opts.log.child({ component: 'api' });
+  let stopping = false;
+  const onStop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    opts.onStop();
+  };
+  const routes = apiRoutes(opts.control, onStop);
+  const server = createServer((req, res) => void serve(routes, req, res, log));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => reject(listenError(opts.addr, err));
+    server.once('error', onError);
+    server.listen({ host, port: parsed.value.port, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'HTTP API server error'));
+  const address = formatHostPort({ host, port: (server.address() as AddressInfo).port });
+  log.info({ address }, 'HTTP API listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    address,
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+  };
+}
+
+async function serve(routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://api').pathname.replace(/\/+$/, '') || '/';
+  const route = routes.get(path);
+  let reply: Reply;
+  if (route === undefined) {
+    reply = { status: 404, body: { error: `no such API path: ${path}` } };
+  } else if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
+    res.setHeader('Allow', route.method);
+    reply = { status: 405, body: { error: `${path} takes ${route.method}, not ${req.method}` } };
+  } else {
+    reply = await handle(route, req, log);
+  }
+  if (reply.status >= 400) log.debug({ method: req.method, path, status: reply.status }, 'API request refused');
+  send(res, reply);
+}
+
+async function handle(route: Route, req: IncomingMessage, log: Logger): Promise<Reply> {
+  let body: unknown;
+  if (route.method === 'POST') {
+    const r = await readJsonBody(req, MAX_BODY_BYTES);
+    if (!r.ok) return { status: r.status, body: { error: r.reason } };
+    body = r.value;
+  }
+  try {
+    return route.handle(body);
+  } catch (err) {
+    if (err instanceof WeftError && err.code === 'usage') return { status: 400, body: { error: err.message } };
+    log.error({ err }, 'API handler failed');
+    return { status: 500, body: { error: `weft could not do that: ${errorMessage(err)}` } };
+  }
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  if (reply.after !== undefined) res.once('finish', reply.after);
+  // A body that was not read (refused early) would otherwise be drained over a kept-alive socket.
+  if (reply.status === 413) res.setHeader('Connection', 'close');
+  if (reply.body === undefined) {
+    res.writeHead(reply.status).end();
+    return;
+  }
+  const text = JSON.stringify(reply.body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n';
+  res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function listenError(addr: string, err: NodeJS.ErrnoException): WeftError {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new WeftError('io', `${addr} is in use — is weft already running? \`weft status\` tells; or pass --http-addr`, { cause: err });
+    case 'EACCES':
+      return new WeftError('io', `not allowed to listen on ${addr} — pick another port with --http-addr`, { cause: err });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new WeftError('io', `${addr} is not an address of this host — pass --http-addr with a local address such as 127.0.0.1:6784`, { cause: err });
+    default:
+      return new WeftError('io', `cannot listen on ${addr}: ${err.message} — pass --http-addr to use another address`, { cause: err });
+  }
+}

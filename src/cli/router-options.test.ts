@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { WeftError } from '../errors.js';
+import { defaultOptions } from '../daemon/options.js';
+import { childEnv, parseRouterOptions, routerArgs, type RawRouterOptions } from './router-options.js';
+
+const parse = (raw: RawRouterOptions, peers: string[] = [], env: Record<string, string> = {}) => parseRouterOptions(raw, peers, env, 'myhost');
+
+function usageError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(WeftError);
+    expect((err as WeftError).code).toBe('usage');
+    return (err as Error).message;
+  }
+  throw new Error('expected a usage error');
+}
+
+describe('parseRouterOptions', () => {
+  it('fills in the defaults, with the host name as nickname', () => {
+    expect(parse({})).toEqual({ ...defaultOptions(), nickname: 'myhost' });
+  });
+
+  it('takes every option', () => {
+    const o = parse(
+      {
+        host: '198.18.0.1',
+        port: '7000',
+        httpAddr: '127.0.0.1:7001',
+        dataDir: '/tmp/w',
+        password: 's3cret',
+        name: '02:AA:BB:CC:DD:EE',
+        nickname: 'n1',
+        connLimit: '0',
+        discovery: false,
+        logLevel: 'DEBUG',
+      },
+      ['198.18.0.2', 'peer.example:7000', '2001:db8::2'],
+    );
+    expect(o).toEqual({
+      host: '198.18.0.1',
+      port: 7000,
+      httpAddr: '127.0.0.1:7001',
+      dataDir: '/tmp/w',
+      password: Buffer.from('s3cret'),
+      name: '02:aa:bb:cc:dd:ee',
+      nickname: 'n1',
+      connLimit: 0,
+      peers: ['198.18.0.2', 'peer.example:7000', '[2001:db8::2]'],
+      discovery: false,
+      logLevel: 'debug',
+    });
+  });
+
+  it('reads WEFT_HTTP_ADDR, WEFT_DATA_DIR and WEFT_PASSWORD when the options are absent', () => {
+    const env = { WEFT_HTTP_ADDR: '127.0.0.1:9', WEFT_DATA_DIR: '/tmp/d', WEFT_PASSWORD: 'pw' };
+    expect(parse({}, [], env)).toMatchObject({ httpAddr: '127.0.0.1:9', dataDir: '/tmp/d', password: Buffer.from('pw') });
+    expect(parse({ httpAddr: '127.0.0.1:10', dataDir: '/tmp/e', password: 'x' }, [], env)).toMatchObject({
+      httpAddr: '127.0.0.1:10',
+      dataDir: '/tmp/e',
+      password: Buffer.from('x'),
+    });
+    expect(parse({ password: '' }, [], env).password).toBeUndefined();
+  });
+
+  it.each([
+    [{ port: '0' }, '--port: port 0 is out of range (1–65535); leave it out for 6783'],
+    [{ port: '70000' }, '--port: port 70000 is out of range (1–65535); leave it out for 6783'],
+    [{ port: 'x' }, '--port: port "x" is not a number from 1 to 65535; leave it out for 6783'],
+    [{ name: 'bob' }, '--name "bob" is not a peer name; write six hex bytes like 02:aa:bb:cc:dd:ee, or leave it out to use the one kept in the data dir'],
+    [{ connLimit: '-1' }, '--conn-limit "-1" must be a whole number ≥ 0; leave it out for 100'],
+    [{ connLimit: '1.5' }, '--conn-limit "1.5" must be a whole number ≥ 0; leave it out for 100'],
+    [{ logLevel: 'verbose' }, '--log-level "verbose" is not one of trace, debug, info, warn, error, fatal, silent'],
+    [{ httpAddr: '127.0.0.1' }, '--http-addr "127.0.0.1": "127.0.0.1" has no port — write host:port, e.g. 127.0.0.1:6784'],
+    [{ host: '1.2.3' }, '--host "1.2.3" is not an IP address of this host; leave it out to listen on every address'],
+    [{ dataDir: ' ' }, '--data-dir is empty; give a directory, or leave it out for /var/lib/weft'],
+    [{ nickname: 'a\nb' }, '--nickname must be 1 to 255 printable characters'],
+  ])('refuses %j with what to do', (raw, message) => {
+    expect(usageError(() => parse(raw))).toBe(message);
+  });
+
+  it('refuses a bad peer, naming it', () => {
+    expect(usageError(() => parse({}, ['198.18.0.2', '198.18.0.3:99999']))).toBe(
+      'peer address "198.18.0.3:99999" is not host[:port]: port 99999 is out of range (1–65535); ' +
+        'peers are written as 192.0.2.1, 192.0.2.1:6783, [2001:db8::1]:6783 or host.example',
+    );
+  });
+
+  it('reports every problem at once', () => {
+    expect(usageError(() => parse({ port: '0', connLimit: 'lots' })).split('\n')).toHaveLength(2);
+  });
+});
+
+describe('routerArgs and childEnv', () => {
+  it('re-parse to the same options, without the password in the arguments', () => {
+    const o = parse({ host: '198.18.0.1', port: '7000', name: '02:00:00:00:00:09', nickname: '-odd name', discovery: false, password: 'pw' }, [
+      '198.18.0.2',
+    ]);
+    const args = routerArgs(o);
+    expect(args.join(' ')).not.toContain('pw');
+    expect(args).toEqual([
+      '--host=198.18.0.1',
+      '--port=7000',
+      '--http-addr=127.0.0.1:6784',
+      '--data-dir=/var/lib/weft',
+      '--name=02:00:00:00:00:09',
+      '--nickname=-odd name',
+      '--conn-limit=100',
+      '--no-discovery',
+      '--log-level=info',
+      '--',
+      '198.18.0.2',
+    ]);
+    const env = childEnv(o, { PATH: '/bin', WEFT_PASSWORD: 'old' });
+    expect(env).toEqual({ PATH: '/bin', WEFT_PASSWORD: 'pw' });
+    expect(childEnv(parse({}), { PATH: '/bin', WEFT_PASSWORD: '' })).toEqual({ PATH: '/bin' });
+  });
+});

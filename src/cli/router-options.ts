@@ -1,0 +1,138 @@
+// The router's command-line options, shared by `weft router` (foreground) and `weft launch`
+// (background): declaring them, validating them into DaemonOptions, and turning DaemonOptions
+// back into arguments for the background child (without the password, which goes by env).
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import * as C from '../constants.js';
+import { WeftError } from '../errors.js';
+import { defaultOptions, type DaemonOptions } from '../daemon/options.js';
+import { isHostname, parseHostPort, parsePeerAddresses, parsePort } from '../api/address.js';
+import { isIPv4, isIPv6 } from 'node:net';
+import { parsePeerName } from '../../mesh/peer-name.js';
+
+/** Option values as commander hands them over (strings; discovery from --no-discovery). */
+export interface RawRouterOptions {
+  host?: string;
+  port?: string;
+  httpAddr?: string;
+  dataDir?: string;
+  password?: string;
+  name?: string;
+  nickname?: string;
+  connLimit?: string;
+  discovery?: boolean;
+  logLevel?: string;
+}
+
+export const LOG_LEVELS: readonly DaemonOptions['logLevel'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export function addRouterOptions(cmd: Command): Command {
+  return cmd
+    .option('--host <addr>', 'mesh listen address (default: every address of this network namespace)')
+    .option('--port <n>', `mesh TCP port (default ${C.MESH_PORT})`)
+    .option('--data-dir <dir>', `where the peer name and weft.log are kept (default ${C.DATA_DIR}, env WEFT_DATA_DIR)`)
+    .option('--password <pw>', 'encrypt all traffic between peers with this password; prefer env WEFT_PASSWORD, which ps does not show')
+    .option('--name <mac>', 'peer name for this run, e.g. 02:aa:bb:cc:dd:ee (default: the one kept in the data dir)')
+    .option('--nickname <name>', 'human-friendly peer name (default: this host name)')
+    .option('--conn-limit <n>', `most connections to accept (default ${C.CONN_LIMIT})`)
+    .option('--no-discovery', 'do not connect to peers learnt from other peers')
+    .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (default info)`);
+}
+
+/**
+ * Validates everything and fills in defaults (env WEFT_HTTP_ADDR, WEFT_DATA_DIR, WEFT_PASSWORD
+ * when the option is absent). Throws a 'usage' WeftError listing every problem with its fix.
+ */
+export function parseRouterOptions(
+  raw: RawRouterOptions,
+  peers: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  hostname: string,
+): DaemonOptions {
+  const o = defaultOptions();
+  const problems: string[] = [];
+
+  if (raw.host !== undefined && raw.host !== '') {
+    const h = raw.host.replace(/^\[(.*)\]$/, '$1');
+    if (isIPv4(h) || isIPv6(h) || isHostname(h)) o.host = h;
+    else problems.push(`--host "${raw.host}" is not an IP address of this host; leave it out to listen on every address`);
+  }
+  if (raw.port !== undefined) {
+    const p = parsePort(raw.port);
+    if (p.ok) o.port = p.value;
+    else problems.push(`--port: ${p.reason}; leave it out for ${C.MESH_PORT}`);
+  }
+  const httpAddr = raw.httpAddr ?? env.WEFT_HTTP_ADDR;
+  if (httpAddr !== undefined) {
+    const a = parseHttpAddr(httpAddr);
+    if (a.ok) o.httpAddr = httpAddr.trim();
+    else problems.push(a.reason);
+  }
+  const dataDir = raw.dataDir ?? env.WEFT_DATA_DIR;
+  if (dataDir !== undefined) {
+    if (dataDir.trim() === '') problems.push(`--data-dir is empty; give a directory, or leave it out for ${C.DATA_DIR}`);
+    else o.dataDir = resolve(dataDir);
+  }
+  const password = raw.password ?? env.WEFT_PASSWORD;
+  if (password !== undefined && password !== '') o.password = Buffer.from(password, 'utf8');
+  if (raw.name !== undefined) {
+    if (parsePeerName(raw.name) === undefined) {
+      problems.push(`--name "${raw.name}" is not a peer name; write six hex bytes like 02:aa:bb:cc:dd:ee, or leave it out to use the one kept in the data dir`);
+    } else {
+      o.name = raw.name.trim().toLowerCase();
+    }
+  }
+  const nickname = raw.nickname ?? hostname;
+  // eslint-disable-next-line no-control-regex
+  if (nickname.length === 0 || nickname.length > 255 || /[\u0000-\u001f\u007f]/.test(nickname)) {
+    problems.push(`--nickname must be 1 to 255 printable characters`);
+  } else {
+    o.nickname = nickname;
+  }
+  if (raw.connLimit !== undefined) {
+    if (/^[0-9]{1,9}$/.test(raw.connLimit.trim())) o.connLimit = Number(raw.connLimit.trim());
+    else problems.push(`--conn-limit "${raw.connLimit}" must be a whole number ≥ 0; leave it out for ${C.CONN_LIMIT}`);
+  }
+  o.discovery = raw.discovery ?? true;
+  if (raw.logLevel !== undefined) {
+    const level = raw.logLevel.trim().toLowerCase();
+    if ((LOG_LEVELS as readonly string[]).includes(level)) o.logLevel = level as DaemonOptions['logLevel'];
+    else problems.push(`--log-level "${raw.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const targets = parsePeerAddresses(peers);
+  if (targets.ok) o.peers = targets.value;
+  else problems.push(`${targets.reason}; peers are written as 192.0.2.1, 192.0.2.1:6783, [2001:db8::1]:6783 or host.example`);
+
+  if (problems.length > 0) throw new WeftError('usage', problems.join('\n'));
+  return o;
+}
+
+/** Checks the local API address (global --http-addr / WEFT_HTTP_ADDR). */
+export function parseHttpAddr(text: string): { ok: true } | { ok: false; reason: string } {
+  const a = parseHostPort(text, { requirePort: true });
+  if (a.ok) return { ok: true };
+  return { ok: false, reason: `--http-addr "${text}": ${a.reason} — write host:port, e.g. ${C.HTTP_ADDR}` };
+}
+
+/**
+ * The arguments that make `weft router` run with these options. The password is left out on
+ * purpose (pass it with childEnv): arguments are visible to every user through ps.
+ */
+export function routerArgs(o: DaemonOptions): string[] {
+  const args: string[] = [];
+  if (o.host !== '') args.push(`--host=${o.host}`);
+  args.push(`--port=${o.port}`, `--http-addr=${o.httpAddr}`, `--data-dir=${o.dataDir}`);
+  if (o.name !== undefined) args.push(`--name=${o.name}`);
+  args.push(`--nickname=${o.nickname}`, `--conn-limit=${o.connLimit}`);
+  if (!o.discovery) args.push('--no-discovery');
+  args.push(`--log-level=${o.logLevel}`, '--', ...o.peers);
+  return args;
+}
+
+/** The background router's environment: ours, with WEFT_PASSWORD set to the chosen password or removed. */
+export function childEnv(o: DaemonOptions, env: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  delete out.WEFT_PASSWORD;
+  if (o.password !== undefined && o.password.length > 0) out.WEFT_PASSWORD = o.password.toString('utf8');
+  return out;
+}

@@ -1,0 +1,53 @@
+// The composition root: the only place that builds and wires components. `weft router` runs
+// this in the foreground; `weft launch` runs it in a background child.
+import { realClock } from '../clock.js';
+import { createLogger } from '../log.js';
+import { startApiServer } from '../api/server.js';
+import { MeshRouter } from '../../mesh/router.js';
+import { formatPeerName } from '../../mesh/peer-name.js';
+import { tcpTransport } from '../../mesh/transport.js';
+import { loadIdentity, newUid } from './identity.js';
+import type { DaemonOptions } from './options.js';
+
+/** Runs the router until signal aborts or the API is asked to stop; rejects if it cannot start. */
+export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promise<void> {
+  const log = createLogger({ level: opts.logLevel });
+  const identity = await loadIdentity(opts.dataDir, { name: opts.name });
+  if (identity.created) log.info({ name: formatPeerName(identity.name), dataDir: opts.dataDir }, 'generated a new peer name');
+
+  const router = new MeshRouter({
+    name: identity.name,
+    nickname: opts.nickname,
+    uid: newUid(),
+    host: opts.host,
+    port: opts.port,
+    password: opts.password,
+    connLimit: opts.connLimit,
+    discovery: opts.discovery,
+    transport: tcpTransport,
+    clock: realClock,
+    log: log.child({ component: 'mesh' }),
+  });
+
+  const stopped = new AbortController();
+  const stop = (): void => stopped.abort();
+  signal.addEventListener('abort', stop, { once: true });
+
+  // Listen on the mesh port first: if it is taken, fail before claiming the API address.
+  await router.start(opts.peers);
+  let api;
+  try {
+    api = await startApiServer({ control: router.control(), addr: opts.httpAddr, log, onStop: stop });
+  } catch (err) {
+    await router.stop();
+    throw err;
+  }
+  log.info({ api: api.address, peers: opts.peers }, 'weft is running');
+
+  if (!stopped.signal.aborted) await new Promise<void>((resolve) => stopped.signal.addEventListener('abort', () => resolve(), { once: true }));
+  signal.removeEventListener('abort', stop);
+  log.info('shutting down');
+  await api.close();
+  await router.stop();
+  log.flush();
+}

@@ -1,0 +1,166 @@
+// `weft launch`: start the router in the background and report once it answers.
+//
+//   GET /health answers? → already running, stop here
+//   spawn detached, stdout+stderr appended to the log file, unref
+//   poll GET /health until it answers with the child's pid
+//     child exits first → its new log lines + what to do
+//     time runs out     → SIGTERM the child, its new log lines + what to do
+import { spawn } from 'node:child_process';
+import { mkdir, open, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ApiClient } from '../api/client.js';
+import type { HealthResponse } from '../api/protocol.js';
+import { WeftError } from '../errors.js';
+
+export interface LaunchSpec {
+  /** Program and arguments that run the router in the foreground (`node weft.js router ...`). */
+  command: string;
+  args: string[];
+  /** The child's whole environment (the password travels here, never in args). */
+  env: NodeJS.ProcessEnv;
+  /** Where the router's API will answer, "host:port". */
+  httpAddr: string;
+  /** Appended to; its directory is created with mode 0700. */
+  logFile: string;
+  /** How long the router gets to answer (default 10 s). */
+  timeoutMs?: number;
+  /** Pause between /health probes (default 100 ms). */
+  pollMs?: number;
+  /** Log lines shown when the start fails (default 20). */
+  tailLines?: number;
+}
+
+export interface Launched {
+  pid: number;
+  health: HealthResponse;
+}
+
+export async function launchRouter(spec: LaunchSpec): Promise<Launched> {
+  const timeoutMs = spec.timeoutMs ?? 10_000;
+  const pollMs = spec.pollMs ?? 100;
+  const client = new ApiClient(spec.httpAddr, { timeoutMs: 1000 });
+  const running = await client.health();
+  if (running !== undefined) {
+    throw new WeftError(
+      'already-running',
+      `weft is already running in this network namespace (peer ${running.name}, pid ${running.pid}); \`weft stop\` stops it`,
+    );
+  }
+
+  const logStart = await openLog(spec.logFile);
+  const log = await open(spec.logFile, 'a', 0o600);
+  let exit: { code: number | null; signal: string | null; error?: Error } | undefined;
+  let wake: () => void = () => undefined;
+  let pid: number;
+  try {
+    const child = spawn(spec.command, spec.args, { detached: true, stdio: ['ignore', log.fd, log.fd], env: spec.env });
+    child.once('error', (error) => {
+      exit = { code: null, signal: null, error };
+      wake();
+    });
+    child.once('exit', (code, signal) => {
+      exit ??= { code, signal };
+      wake();
+    });
+    child.unref();
+    if (child.pid === undefined) {
+      await new Promise<void>((r) => setImmediate(r)); // lets 'error' say why
+      const why = exit?.error?.message ?? 'no process id';
+      throw new WeftError('io', `could not start ${spec.command}: ${why}`);
+    }
+    pid = child.pid;
+  } finally {
+    await log.close();
+  }
+
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (exit === undefined) {
+      const health = await client.health().catch(() => undefined);
+      if (health !== undefined && health.pid === pid) return { pid, health };
+    }
+    if (exit !== undefined) {
+      const how = exit.error ? `could not start: ${exit.error.message}` : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+      throw new WeftError(
+        'io',
+        `the weft router ${how} before it answered on ${spec.httpAddr}.\n` +
+          (await logTail(spec.logFile, logStart, spec.tailLines)) +
+          `Fix the problem above and run \`weft launch\` again (\`weft router\` runs it in the foreground).`,
+      );
+    }
+    if (Date.now() >= deadline) {
+      try {
+        if (pid > 0) process.kill(pid, 'SIGTERM');
+      } catch {
+        // It exited just now; the message below still holds.
+      }
+      throw new WeftError(
+        'timeout',
+        `the weft router (pid ${pid}) did not answer on ${spec.httpAddr} within ${timeoutMs / 1000} s, so it was stopped.\n` +
+          (await logTail(spec.logFile, logStart, spec.tailLines)) +
+          `Run \`weft router\` with the same options to watch it start in the foreground.`,
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, pollMs);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}
+
+/** Creates the log's directory and returns the log's current size (where this run's lines start). */
+async function openLog(file: string): Promise<number> {
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    return await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new WeftError('io', `cannot create ${dirname(file)} for the log (${why}) — run as root or pass --data-dir`, { cause: err });
+  }
+}
+
+const TAIL_BYTES = 64 * 1024;
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** The last lines the child wrote (after `from`), pino JSON shown as "LEVEL message", indented. */
+export async function logTail(file: string, from: number, lines = 20): Promise<string> {
+  let text: string;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      const start = Math.max(from, size - TAIL_BYTES);
+      const buf = Buffer.alloc(Math.max(0, size - start));
+      await fh.read(buf, 0, buf.length, start);
+      text = buf.toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return `(could not read the log ${file})\n`;
+  }
+  const tail = text.split('\n').filter((l) => l.trim() !== '').slice(-lines);
+  if (tail.length === 0) return `(the router wrote nothing to ${file})\n`;
+  return `Last lines of ${file}:\n` + tail.map((l) => `  ${prettyLine(l)}\n`).join('');
+}
+
+function prettyLine(line: string): string {
+  let rec: unknown;
+  try {
+    rec = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  if (typeof rec !== 'object' || rec === null) return line;
+  const r = rec as { level?: unknown; msg?: unknown; err?: { message?: unknown } };
+  if (typeof r.msg !== 'string') return line;
+  const level = (typeof r.level === 'number' && LEVELS[r.level]) || String(r.level ?? '');
+  const err = typeof r.err?.message === 'string' && r.err.message !== r.msg ? `: ${r.err.message}` : '';
+  return `${level} ${r.msg}${err}`;
+}

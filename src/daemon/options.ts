@@ -1,0 +1,38 @@
+// The router's settings, as the CLI parses them and the composition root consumes them.
+import * as C from '../constants.js';
+
+export interface DaemonOptions {
+  /** Mesh listen address (TCP). '' = all addresses of this namespace. */
+  host: string;
+  port: number;
+  /** Local HTTP API, "host:port". */
+  httpAddr: string;
+  dataDir: string;
+  /** Empty or undefined = no encryption. */
+  password?: Buffer;
+  /** Peer name override (MAC form); otherwise the one persisted in dataDir. */
+  name?: string;
+  nickname: string;
+  connLimit: number;
+  /** Initial connection targets, "host[:port]". */
+  peers: string[];
+  /** Dial peers learnt through topology gossip. */
+  discovery: boolean;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** Write logs here instead of stdout (set by `weft launch`). */
+  logFile?: string;
+}
+
+export function defaultOptions(): DaemonOptions {
+  return {
+    host: '',
+    port: C.MESH_PORT,
+    httpAddr: C.HTTP_ADDR,
+    dataDir: C.DATA_DIR,
+    nickname: '',
+    connLimit: C.CONN_LIMIT,
+    peers: [],
+    discovery: true,
+    logLevel: 'info',
+  };
+}
