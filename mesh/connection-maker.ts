@@ -136,14 +136,19 @@ export class ConnectionMaker {
     this.refresh();
   }
 
+  /** Every target being worked on, plus the direct ones already satisfied by a connection. */
   status(): TargetStatus[] {
     const now = this.o.clock.now();
-    return [...this.targets].map(([address, t]) => ({
+    const out: TargetStatus[] = [...this.targets].map(([address, t]) => ({
       address,
       state: t.state === 'waiting' && t.tryAfter === undefined ? 'failed' : t.state,
       lastError: t.lastError ?? null,
       retryInMs: t.state === 'waiting' && t.tryAfter !== undefined ? Math.max(0, t.tryAfter - now) : null,
     }));
+    for (const address of this.direct.keys()) {
+      if (!this.targets.has(address)) out.push({ address, state: 'connected', lastError: null, retryInMs: null });
+    }
+    return out;
   }
 
   stop(): void {

@@ -35,6 +35,9 @@ export class MeshConnection {
   readonly uid: bigint;
   readonly version: number;
   established = false;
+  /** Bytes written and read on this connection after the intro, frames included. */
+  bytesSent = 0;
+  bytesReceived = 0;
   private state: 'ready' | 'running' | 'closed' = 'ready';
   private events: ConnectionEvents | undefined;
   private heartbeat: Timer | undefined;
@@ -123,6 +126,7 @@ export class MeshConnection {
       this.close(err instanceof WeftError ? err : new WeftError('io', String(err)));
       return false;
     }
+    this.bytesSent += frame.length;
     this.conn.stream.write(frame);
     return true;
   }
@@ -148,6 +152,7 @@ export class MeshConnection {
     try {
       while (this.state === 'running') {
         const msg = await this.framer.read(this.reader);
+        this.bytesReceived += msg.length + 4;
         this.extendDeadline();
         if (msg.length === 0) continue; // mesh ignores empty messages
         this.events!.onMessage(this, msg[0]!, msg.subarray(1));

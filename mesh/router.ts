@@ -103,6 +103,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   private readonly timers: { routes?: Timer; gc?: Timer; topology?: Timer; periodic?: Timer } = {};
   private pendingTopology = new Set<PeerName>();
   private readonly dropped: Record<string, number> = {};
+  private readonly closedBytes = { sent: 0, received: 0 };
   private state: 'new' | 'running' | 'stopped' = 'new';
   private readonly statusView: RouterStatusView;
 
@@ -202,6 +203,17 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     return this.routesValue;
   }
 
+  /** Control-plane bytes sent and received after the intros, over all connections so far. */
+  get traffic(): { sent: number; received: number } {
+    let sent = this.closedBytes.sent;
+    let received = this.closedBytes.received;
+    for (const c of this.conns.values()) {
+      sent += c.bytesSent;
+      received += c.bytesReceived;
+    }
+    return { sent, received };
+  }
+
   // ---- gossip API for subsystems -----------------------------------------------------------
 
   /** Registers a named gossip channel (names are unique). */
@@ -269,7 +281,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     this.attempts.add(attempt);
     try {
       const hp = splitTarget(address, this.o.port);
-      const conn = await this.o.transport.dial(hp.host, hp.port, { timeoutMs: this.t.handshakeTimeoutMs });
+      const conn = await this.o.transport.dial(hp.host, hp.port, { timeoutMs: this.t.handshakeTimeoutMs, localHost: this.o.host || undefined });
       attempt.state = 'handshaking';
       await this.handshake(conn, true, acceptNewPeer, attempt);
     } catch (err) {
@@ -359,7 +371,8 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     }
     const restarted = known !== undefined && !isPlaceholder(known) && known.uid !== remote.uid;
     const wasReachable = this.routesValue.unicastAll.has(remote.name);
-    this.peers.learn({ name: remote.name, nickname: remote.nickname, uid: remote.uid, shortId: remote.shortId });
+    // A peer with a lower name may hold our short ID: then we took a new one and must say so.
+    const learnt = this.peers.learn({ name: remote.name, nickname: remote.nickname, uid: remote.uid, shortId: remote.shortId });
     mc.established = true;
     this.conns.set(remote.name, mc);
     mc.start({
@@ -370,13 +383,15 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       { peer: who, address: mc.remoteAddr, outbound: mc.outbound, encrypted: mc.encrypted },
       restarted ? 'connection added (restarted peer)' : wasReachable ? 'connection added' : 'connection added (new peer)',
     );
-    this.localConnectionsChanged([remote.name]);
+    this.localConnectionsChanged(learnt.selfChanged ? [remote.name, this.name] : [remote.name]);
     // A peer we could not reach before, or one that restarted, gets our complete state.
     if (restarted || !wasReachable) this.channels.sendAllGossipDown(mc);
     return undefined;
   }
 
   private onClosed(mc: MeshConnection, err: WeftError): void {
+    this.closedBytes.sent += mc.bytesSent;
+    this.closedBytes.received += mc.bytesReceived;
     this.senders.delete(mc);
     const target = this.connTarget.get(mc);
     this.connTarget.delete(mc);
@@ -470,7 +485,10 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     this.timers.gc?.cancel();
     this.timers.gc = this.o.clock.setTimeout(() => {
       this.timers.gc = undefined;
+      const before = this.peers.self.version;
       const removed = this.peers.garbageCollect(this.conns.keys());
+      // GC may free a short ID we were waiting for; our summary then changed.
+      if (this.peers.self.version !== before) this.queueTopologyUpdate([this.name]);
       if (removed.length === 0) return;
       this.o.log.info({ peers: removed.map((p) => formatPeerName(p.name)) }, 'removed unreachable peers');
       this.scheduleRoutes();

@@ -18,7 +18,7 @@ export const SAMPLE_STATUS: RouterStatus = {
   encryption: true,
   peerDiscovery: true,
   peers: 3,
-  connections: { established: 2, pending: 1, failed: 1, connecting: 0, retrying: 0 },
+  connections: { established: 2, pending: 1, failed: 1 },
   connLimit: 100,
   targets: SAMPLE_TARGETS,
   dropped: {},

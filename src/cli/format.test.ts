@@ -30,7 +30,7 @@ describe('status formatting', () => {
       peerDiscovery: false,
       targets: [],
       peers: 1,
-      connections: { established: 0, pending: 0, failed: 0, connecting: 0, retrying: 0 },
+      connections: { established: 0, pending: 0, failed: 0 },
     };
     const text = formatStatus(quiet);
     expect(text).toContain('           Name: 02:00:00:00:00:01\n');

@@ -8,9 +8,7 @@ export function formatStatus(s: RouterStatus): string {
   const counts: [number, string][] = [
     [c.established, 'established'],
     [c.pending, 'pending'],
-    [c.retrying, 'retrying'],
     [c.failed, 'failed'],
-    [c.connecting, 'connecting'],
   ];
   const total = counts.reduce((n, [k]) => n + k, 0);
   const detail = counts.filter(([k]) => k > 0).map(([k, what]) => `${k} ${what}`).join(', ');

@@ -1,13 +1,7 @@
 // `weft router [options] [PEER...]`: run the router in the foreground until SIGINT/SIGTERM.
 import type { Command } from 'commander';
-import type { DaemonOptions } from '../daemon/options.js';
 import type { CliContext } from './context.js';
 import { addRouterOptions, parseRouterOptions, type RawRouterOptions } from './router-options.js';
-
-/** What the composition root (src/daemon/daemon.ts) exports. */
-interface DaemonModule {
-  runDaemon(opts: DaemonOptions, signal: AbortSignal): Promise<void>;
-}
 
 export function registerRouter(program: Command, ctx: CliContext): void {
   addRouterOptions(
@@ -18,7 +12,7 @@ export function registerRouter(program: Command, ctx: CliContext): void {
   ).action(async (peers: string[], _opts: unknown, cmd: Command) => {
     const opts = parseRouterOptions(cmd.optsWithGlobals() as RawRouterOptions, peers, ctx.env, ctx.hostname);
     // Loaded only here so client commands do not pay for the whole router at start-up.
-    const { runDaemon } = (await import(new URL('../daemon/daemon.js', import.meta.url).href)) as DaemonModule;
+    const { runDaemon } = await import('../daemon/daemon.js');
     const stop = new AbortController();
     // once: a second Ctrl-C finds no handler and ends the process the default way.
     const onSignal = (): void => stop.abort();

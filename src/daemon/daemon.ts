@@ -47,7 +47,9 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   if (!stopped.signal.aborted) await new Promise<void>((resolve) => stopped.signal.addEventListener('abort', () => resolve(), { once: true }));
   signal.removeEventListener('abort', stop);
   log.info('shutting down');
-  await api.close();
+  // The mesh port is released before the API goes quiet: `weft stop` returns when the API stops
+  // answering, and an immediate `weft launch` must find port 6783 free.
   await router.stop();
+  await api.close();
   log.flush();
 }

@@ -27,6 +27,7 @@ const EXEC_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 3_000;
 const OUTPUT_CAP = 4 << 20;
 const NFT_TABLE = 'wt_harness';
+const LINK_READY_MS = 5_000;
 
 export interface ExecResult {
   code: number;
@@ -99,7 +100,10 @@ class NsProcess implements HostProcess {
   private stopping: Promise<ProcessExit> | undefined;
 
   constructor(child: ChildProcess, onGone: () => void) {
-    if (child.pid === undefined) throw new WeftError('io', 'could not start ip netns exec (is iproute2 installed?)');
+    if (child.pid === undefined) {
+      child.once('error', () => undefined);
+      throw new WeftError('io', 'could not start ip netns exec (is iproute2 installed?)');
+    }
     this.pid = child.pid;
     child.stdout?.setEncoding('utf8').on('data', (s: string) => {
       this.out = appendCapped(this.out, s);
@@ -362,11 +366,27 @@ export async function createLan(opts: { hosts: number; prefix?: string }): Promi
         ipBatch(`configuring ${h.name}`, h.name, ['link set lo up', `addr add ${h.addr}/24 dev ${HOST_IFNAME}`, `link set ${HOST_IFNAME} up`]),
       ),
     ]);
+    await waitFor(() => linksReady(lan), { timeoutMs: LINK_READY_MS, intervalMs: 20, what: `the links of LAN ${prefix} to come up` });
   } catch (err) {
     await lan.cleanup().catch(() => undefined);
     throw err;
   }
   return lan;
+}
+
+/**
+ * The kernel's link watcher may take up to a second to mark a new veth as carrying (it rate-limits its
+ * work), and until then the bridge port stays disabled and frames are dropped. So wait for every switch
+ * port to forward and every host eth0 to be operationally up.
+ */
+async function linksReady(lan: LanImpl): Promise<boolean> {
+  const [ports, hosts] = await Promise.all([
+    runTool('ip', ['-n', lan.switchName, '-o', '-d', 'link', 'show', 'master', BRIDGE], ''),
+    runTool('ip', ['-batch', '-'], lan.hosts.map((h) => `netns exec ${h.name} ip -o link show dev ${HOST_IFNAME}`).join('\n')),
+  ]);
+  const forwarding = ports.stdout.split('\n').filter((l) => /\bbridge_slave state forwarding\b/.test(l) && !l.includes('NO-CARRIER'));
+  const up = hosts.stdout.split('\n').filter((l) => /\bstate UP\b/.test(l));
+  return forwarding.length === lan.hosts.length && up.length === lan.hosts.length;
 }
 
 /** Creates a LAN, runs fn, and cleans up whether fn returns or throws. */

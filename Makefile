@@ -1,0 +1,58 @@
+# weft — the two commands that matter: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STAMP := .cache/stamps
+APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping
+PREFIX ?= /usr/local
+
+.PHONY: help deps build test lint bench demo install clean
+
+help:
+	@echo "make demo    — build weft and show it working across network-namespace hosts"
+	@echo "make test    — install what is needed and run every test"
+	@echo "make lint    — type-check and lint"
+	@echo "make bench   — benchmarks (prints ratios against references measured in the same run)"
+	@echo "make install — put the weft command on PATH ($(PREFIX)/bin/weft)"
+
+# Debian packages: the Go toolchain and weaveworks/mesh for the interop peer, iproute2/iptables
+# for the namespace tests. Installed only when missing (needs root, as the tests do).
+$(STAMP)/apt:
+	@mkdir -p $(STAMP)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install $$missing (or install them yourself)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: $(STAMP)/apt node_modules/.package-lock.json
+
+build: node_modules/.package-lock.json
+	npx tsc -p tsconfig.build.json
+
+test: deps build
+	npx vitest run
+
+lint: node_modules/.package-lock.json
+	npx tsc --noEmit
+	npx eslint .
+
+bench: deps build
+	node dist/bench/run.js
+
+demo: deps build
+	node dist/test/demo.js
+
+install: build
+	install -d $(PREFIX)/bin
+	printf '#!/bin/sh\nexec "%s" "%s/dist/src/bin/weft.js" "$$@"\n' "$$(command -v node)" "$(CURDIR)" > $(PREFIX)/bin/weft
+	chmod 755 $(PREFIX)/bin/weft
+	@echo "installed $(PREFIX)/bin/weft"
+
+clean:
+	rm -rf dist .cache

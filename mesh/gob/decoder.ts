@@ -1,0 +1,156 @@
+// Decodes one self-contained gob stream (encoding/gob/decoder.go) into self-describing values.
+//
+// stream   = { typeSequence value }
+// typeSeq  = { message(-id wireType) } then the value's id, at the start of a message;
+//            zero-length messages are skipped.
+// Type definitions are kept by id as sent and resolved into GobTypes when a value needs them
+// (a slice's definition arrives before its element's). Struct fields are named by the
+// definitions, so values come out keyed by field name whatever ids the sender used.
+// Anything malformed yields { ok: false, reason }, never an exception.
+import { decodeStruct, decodeTop } from './decode-value.js';
+import type { DecodeLimits, ValueSource } from './decode-value.js';
+import { DecodeFailure, Reader, fail } from './reader.js';
+import type { GobType, GobValue } from './types.js';
+import { FIRST_USER_ID, basicById } from './types.js';
+import type { WireDef } from './wire-type.js';
+import { WIRE_TYPE, wireDefFrom } from './wire-type.js';
+
+export type { DecodeLimits } from './decode-value.js';
+export type GobDecoded = { type: GobType; value: GobValue };
+export type GobResult = { ok: true; values: GobDecoded[] } | { ok: false; reason: string };
+
+export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = {
+  maxValues: 1 << 20,
+  maxDepth: 100,
+  maxElements: 1 << 24,
+};
+
+const INTERFACE_ID = 8;
+
+export function gobDecode(buf: Uint8Array, limits: Partial<DecodeLimits> = {}): GobResult {
+  try {
+    return { ok: true, values: new StreamDecoder(buf, { ...DEFAULT_DECODE_LIMITS, ...limits }).run() };
+  } catch (err) {
+    if (err instanceof DecodeFailure) return { ok: false, reason: err.reason };
+    if (err instanceof RangeError) return { ok: false, reason: `input too complex: ${err.message}` };
+    return { ok: false, reason: `internal decoder error: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+class StreamDecoder implements ValueSource {
+  readonly r: Reader;
+  private readonly defs = new Map<number, WireDef>();
+  private readonly resolved = new Map<number, GobType>();
+  private elements = 0;
+
+  constructor(
+    buf: Uint8Array,
+    readonly limits: DecodeLimits,
+  ) {
+    this.r = new Reader(buf);
+  }
+
+  run(): GobDecoded[] {
+    const out: GobDecoded[] = [];
+    for (;;) {
+      const id = this.typeSequence(false);
+      if (id === undefined) return out;
+      if (out.length >= this.limits.maxValues) fail(`more than ${this.limits.maxValues} values in one stream`);
+      const type = this.resolve(id, 0);
+      const value = decodeTop(this, type, 0);
+      if (this.r.left > 0) fail(`${this.r.left} bytes of trailing garbage after value ${out.length} in its message`);
+      out.push({ type, value });
+    }
+  }
+
+  concreteType(depth: number): GobType {
+    const id = this.typeSequence(true);
+    if (id === undefined) fail('stream ends inside an interface value');
+    if (id === INTERFACE_ID) fail('interface value whose concrete type is an interface');
+    return this.resolve(id, depth);
+  }
+
+  spend(n: number): void {
+    this.elements += n;
+    if (this.elements > this.limits.maxElements) fail(`more than ${this.limits.maxElements} elements in one stream`);
+  }
+
+  /** Go's decodeTypeSequence: definitions, then the id of the value that follows. */
+  private typeSequence(inInterface: boolean): number | undefined {
+    const r = this.r;
+    let sawDefinition = false;
+    for (;;) {
+      if (r.left === 0) {
+        if (r.atStreamEnd()) {
+          if (!inInterface && !sawDefinition) return undefined;
+          fail(sawDefinition ? 'stream ends after type definitions without a value' : 'stream ends inside an interface value');
+        }
+        r.nextMessage();
+        continue;
+      }
+      const id = r.readTypeId();
+      if (id >= 0) return id;
+      this.define(-id);
+      sawDefinition = true;
+      if (r.left > 0) {
+        if (!inInterface) fail(`${r.left} bytes of extra data after the definition of type ${-id}`);
+        r.readUint('delimiter'); // inside an interface value, the next block's count
+      }
+    }
+  }
+
+  private define(id: number): void {
+    if (id < FIRST_USER_ID) fail(`type definition uses reserved id ${id}`);
+    if (this.defs.has(id)) fail(`duplicate definition of type id ${id}`);
+    this.defs.set(id, wireDefFrom(id, decodeStruct(this, WIRE_TYPE, 0)));
+  }
+
+  /** The GobType of `id`; recursive types come out as object cycles. */
+  private resolve(id: number, depth: number): GobType {
+    const basic = basicById(id);
+    if (basic !== undefined) return basic;
+    const known = this.resolved.get(id);
+    if (known !== undefined) return known;
+    const def = this.defs.get(id);
+    if (def === undefined) fail(id > 0 && id < FIRST_USER_ID ? `type id ${id} is reserved` : `undefined type id ${id}`);
+    if (depth >= this.limits.maxDepth) fail(`type definitions nested deeper than ${this.limits.maxDepth} levels`);
+    const name = def.name === '' ? {} : { name: def.name };
+    const sub = (ref: number): GobType => this.resolve(ref, depth + 1);
+    switch (def.kind) {
+      case 'opaque': {
+        const t: GobType = { kind: 'opaque', name: def.name, marshal: def.marshal };
+        this.resolved.set(id, t);
+        return t;
+      }
+      case 'struct': {
+        const fields: Array<{ name: string; type: GobType }> = [];
+        const t: GobType = { kind: 'struct', name: def.name, fields };
+        this.resolved.set(id, t);
+        for (const f of def.fields) fields.push({ name: f.name, type: sub(f.id) });
+        return t;
+      }
+      case 'slice': {
+        const t = { kind: 'slice', ...name, elem: T_PENDING } as { kind: 'slice'; elem: GobType };
+        this.resolved.set(id, t);
+        t.elem = sub(def.elem);
+        return t;
+      }
+      case 'array': {
+        const t = { kind: 'array', ...name, elem: T_PENDING, len: def.len } as { kind: 'array'; elem: GobType; len: number };
+        this.resolved.set(id, t);
+        t.elem = sub(def.elem);
+        return t;
+      }
+      case 'map': {
+        const t = { kind: 'map', ...name, key: T_PENDING, elem: T_PENDING } as { kind: 'map'; key: GobType; elem: GobType };
+        this.resolved.set(id, t);
+        t.key = sub(def.key);
+        t.elem = sub(def.elem);
+        return t;
+      }
+    }
+  }
+}
+
+/** Stands in for a component type while a recursive definition is being resolved. */
+const T_PENDING: GobType = { kind: 'interface' };

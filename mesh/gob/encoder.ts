@@ -1,0 +1,132 @@
+// A gob stream writer that reproduces Go 1.19's bytes (encoding/gob/encoder.go).
+//
+// encode(type, value):
+//   1. type definitions the stream has not sent yet, each its own message (-id, wireType),
+//      parent before children (a struct, then its fields' types in field order);
+//   2. the value message: type id, then the value.
+// Interface values follow Go's writer stack exactly: the concrete type's definitions flush the
+// partly built enclosing message as a message of its own (top level) or are written inline
+// into the enclosing interface's buffer (nested), then come the type id and the value as a
+// counted block. Go's decoder reads across those message boundaries, and so does ours.
+import { encodeStruct, encodeTop } from './encode-value.js';
+import type { InterfaceWriter } from './encode-value.js';
+import type { TypeEntry } from './type-ids.js';
+import { GobTypeIds } from './type-ids.js';
+import type { GobInterface, GobType, GobValue } from './types.js';
+import { isBasic } from './types.js';
+import { ByteWriter } from './wire.js';
+import { WIRE_TYPE, wireTypeValue } from './wire-type.js';
+
+export interface GobEncoderOptions {
+  /**
+   * The type-id table, standing for one Go process. Default: a fresh table, so the stream
+   * numbers its types from 65. Share one table between encoders to mimic a long-lived Go
+   * process whose later streams continue the numbering.
+   */
+  typeIds?: GobTypeIds;
+}
+
+/** One self-contained gob stream (one mesh message). */
+export class GobEncoder implements InterfaceWriter {
+  private readonly out = new ByteWriter(512);
+  private readonly writers: ByteWriter[] = [this.out];
+  private readonly sent = new Set<TypeEntry>();
+  private readonly ids: GobTypeIds;
+  private readonly top = new ByteWriter();
+  private sentNow: TypeEntry[] = [];
+
+  constructor(options: GobEncoderOptions = {}) {
+    this.ids = options.typeIds ?? new GobTypeIds();
+  }
+
+  /**
+   * Appends one value, preceded by the definitions of types this stream has not sent yet.
+   * Throws TypeError/RangeError if `value` does not fit `type`; the stream is then unchanged.
+   */
+  encode(type: GobType, value: GobValue): this {
+    const mark = this.out.length;
+    this.sentNow = [];
+    try {
+      const b = this.top;
+      b.reset();
+      const e = this.sendTypeDescriptor(this.out, b, type);
+      b.writeInt(e.id);
+      encodeTop(this, b, type, value);
+      this.out.writeMessage(b);
+    } catch (err) {
+      this.out.truncate(mark);
+      this.writers.length = 1;
+      for (const e of this.sentNow) this.sent.delete(e);
+      if (err instanceof Error) err.message = `gob: ${err.message}`;
+      throw err;
+    }
+    return this;
+  }
+
+  /** The stream so far (a copy). */
+  bytes(): Buffer {
+    return this.out.toBuffer();
+  }
+
+  writeInterface(b: ByteWriter, v: GobInterface): void {
+    if (v.name === '') throw new TypeError('interface value needs the name its type is registered under');
+    if (v.type.kind === 'interface') throw new TypeError('an interface cannot hold an interface type');
+    b.writeString(v.name);
+    const e = this.sendTypeDescriptor(this.writers[this.writers.length - 1]!, b, v.type);
+    b.writeInt(e.id);
+    const data = new ByteWriter(64);
+    this.writers.push(b);
+    try {
+      encodeTop(this, data, v.type, v.value);
+    } finally {
+      this.writers.pop();
+    }
+    b.writeMessage(data);
+  }
+
+  private sendTypeDescriptor(w: ByteWriter, b: ByteWriter, t: GobType): TypeEntry {
+    const e = this.ids.entryFor(t);
+    if (!this.sent.has(e)) {
+      this.sendType(w, b, t);
+      this.markSent(e);
+    }
+    return e;
+  }
+
+  /** Go's sendType: define `t` if needed (flushing `b` into `w`), then its component types. */
+  private sendType(w: ByteWriter, b: ByteWriter, t: GobType): void {
+    if (isBasic(t)) return;
+    const e = this.ids.entryFor(t);
+    if (this.sent.has(e)) return;
+    b.writeInt(-e.id);
+    encodeStruct(this, b, WIRE_TYPE, wireTypeValue(e.id, this.ids.definition(e)));
+    w.writeMessage(b);
+    this.markSent(e);
+    switch (t.kind) {
+      case 'struct':
+        for (const f of t.fields) this.sendType(w, b, f.type);
+        break;
+      case 'slice':
+      case 'array':
+        this.sendType(w, b, t.elem);
+        break;
+      case 'map':
+        this.sendType(w, b, t.key);
+        this.sendType(w, b, t.elem);
+        break;
+    }
+  }
+
+  private markSent(e: TypeEntry): void {
+    if (this.sent.has(e)) return;
+    this.sent.add(e);
+    this.sentNow.push(e);
+  }
+}
+
+/** A complete stream holding `items` in order. */
+export function gobEncode(...items: Array<[GobType, GobValue]>): Buffer {
+  const enc = new GobEncoder();
+  for (const [type, value] of items) enc.encode(type, value);
+  return enc.bytes();
+}
