@@ -4,7 +4,7 @@ import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 
 export type { Logger };
 
 export function createLogger(opts: { level?: LevelWithSilent; destination?: DestinationStream; name?: string } = {}): Logger {
-  return pino({ level: opts.level ?? 'info', name: opts.name ?? 'weft', base: { pid: process.pid } }, opts.destination);
+  return pino({ level: opts.level ?? 'info', base: { pid: process.pid, ...(opts.name ? { logger: opts.name } : {}) } }, opts.destination);
 }
 
 /** A logger that discards everything, for tests and in-process benchmarks. */

@@ -65,8 +65,8 @@ describe.skipIf(!can.ok)('weft routers in network namespaces', () => {
   });
 
   it('garbage sent to the mesh port closes only that connection', async () => {
-    const script = `const s=require('net').connect(6783,'${lan.hosts[0]!.addr}',()=>s.write('GET / HTTP/1.1\\r\\n\\r\\n'));s.on('close',()=>process.exit(0));s.on('error',()=>process.exit(0));setTimeout(()=>process.exit(3),15000)`;
-    const r = await lan.hosts[2]!.exec(process.execPath, ['-e', script]);
+    const script = `const s=require('net').connect(6783,'${lan.hosts[0]!.addr}',()=>{s.write('GET / HTTP/1.1\\r\\n\\r\\n')});s.resume();s.on('close',()=>process.exit(0));s.on('error',()=>process.exit(0));setTimeout(()=>process.exit(3),15000)`;
+    const r = await lan.hosts[2]!.exec(process.execPath, ["-e", script]);
     expect(r.code).toBe(0); // the router closed it
     const conns = await hosts[0]!.json<ConnJson[]>(['status', 'connections']);
     expect(conns.some((c) => c.state === 'failed' && /header not recognised/.test(c.info))).toBe(true);

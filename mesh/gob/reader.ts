@@ -67,9 +67,9 @@ export class Reader {
   }
 
   /** `n` raw bytes of the current message, copied. */
-  readBytes(n: number, what: string): Uint8Array {
+  readBytes(n: number, what: string): Buffer {
     this.need(n, what);
-    const out = this.buf.slice(this.pos, this.pos + n);
+    const out = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
     this.pos += n;
     return out;
   }
