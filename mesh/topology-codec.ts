@@ -29,7 +29,8 @@ const CONNECTION_SUMMARY: GobType = {
   ],
 };
 
-const CONNECTIONS: GobType = { kind: 'slice', name: '[]mesh.connectionSummary', elem: CONNECTION_SUMMARY };
+// Go names the top-level []connectionSummary with an empty name; T.slice matches its bytes.
+const CONNECTIONS: GobType = T.slice(CONNECTION_SUMMARY);
 
 export function encodeTopology(peers: Iterable<PeerSummary>): Buffer {
   const enc = new GobEncoder();
@@ -59,10 +60,11 @@ export function decodeTopology(bytes: Uint8Array): TopologyDecode {
   const peers: PeerSummary[] = [];
   for (let i = 0; i < r.values.length; i += 2) {
     const s = r.values[i]!.value;
-    const conns = asArray(r.values[i + 1]!.value);
+    const connsValue = r.values[i + 1]!.value;
+    if (!Array.isArray(connsValue)) return { ok: false, reason: 'peer summary is not followed by a connection list' };
+    const conns = asArray(connsValue);
     const name = peerNameFromBytes(asBytes(field(s, 'NameByte')));
     if (name === undefined) return { ok: false, reason: 'peer summary has an invalid name' };
-    if (conns === undefined) return { ok: false, reason: 'peer summary is not followed by a connection list' };
     const shortId = asBigint(field(s, 'ShortID'));
     if (shortId >= 1n << BigInt(SHORT_ID_BITS)) return { ok: false, reason: `short ID ${shortId} out of range` };
     const connections: ConnectionSummary[] = [];

@@ -20,7 +20,7 @@ export interface ValueSource {
   readonly r: Reader;
   readonly limits: DecodeLimits;
   /** Reads an interface value's type sequence (maybe with definitions) and returns the concrete type. */
-  concreteType(depth: number): GobType;
+  concreteType(): GobType;
   /** Counts `n` more elements against maxElements. */
   spend(n: number): void;
 }
@@ -110,7 +110,7 @@ function decodeInterface(src: ValueSource, depth: number): GobValue {
   if (n === 0) return null;
   if (n > MAX_INTERFACE_NAME) fail(`interface type name of ${n} bytes is too long (max ${MAX_INTERFACE_NAME})`);
   const name = r.readString(n, 'interface type name');
-  const type = src.concreteType(depth + 1);
+  const type = src.concreteType();
   r.readUint('interface value length'); // Go skips it too: it is not always the value's length
   return { name, type, value: decodeTop(src, type, depth + 1) };
 }

@@ -32,7 +32,9 @@ export function gobDecode(buf: Uint8Array, limits: Partial<DecodeLimits> = {}): 
     return { ok: true, values: new StreamDecoder(buf, { ...DEFAULT_DECODE_LIMITS, ...limits }).run() };
   } catch (err) {
     if (err instanceof DecodeFailure) return { ok: false, reason: err.reason };
-    if (err instanceof RangeError) return { ok: false, reason: `input too complex: ${err.message}` };
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      return { ok: false, reason: 'input nests too deeply for the stack (lower maxDepth)' };
+    }
     return { ok: false, reason: `internal decoder error: ${err instanceof Error ? err.message : String(err)}` };
   }
 }
@@ -63,11 +65,11 @@ class StreamDecoder implements ValueSource {
     }
   }
 
-  concreteType(depth: number): GobType {
+  concreteType(): GobType {
     const id = this.typeSequence(true);
     if (id === undefined) fail('stream ends inside an interface value');
     if (id === INTERFACE_ID) fail('interface value whose concrete type is an interface');
-    return this.resolve(id, depth);
+    return this.resolve(id, 0);
   }
 
   spend(n: number): void {

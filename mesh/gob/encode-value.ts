@@ -67,7 +67,7 @@ function omitted(t: GobType, v: unknown): boolean {
 function writeBody(w: InterfaceWriter, b: ByteWriter, t: GobType, v: unknown): void {
   switch (t.kind) {
     case 'bool':
-      if (v !== true && v !== false && v != null) bad(t, v);
+      if (v !== true && v !== false && !isNil(v)) bad(t, v);
       b.writeUint(v === true ? 1 : 0);
       return;
     case 'int':
@@ -87,12 +87,12 @@ function writeBody(w: InterfaceWriter, b: ByteWriter, t: GobType, v: unknown): v
       return;
     }
     case 'string':
-      if (typeof v !== 'string' && v != null) bad(t, v);
+      if (typeof v !== 'string' && !isNil(v)) bad(t, v);
       b.writeString((v as string | undefined) ?? '');
       return;
     case 'bytes':
     case 'opaque':
-      if (!(v instanceof Uint8Array) && v != null) bad(t, v);
+      if (!(v instanceof Uint8Array) && !isNil(v)) bad(t, v);
       b.writeBytes((v as Uint8Array | undefined) ?? new Uint8Array(0));
       return;
     case 'slice': {
@@ -104,7 +104,7 @@ function writeBody(w: InterfaceWriter, b: ByteWriter, t: GobType, v: unknown): v
     }
     case 'array': {
       const items = v as unknown[] | undefined | null;
-      if (items != null && (!Array.isArray(items) || items.length !== t.len)) bad(t, v);
+      if (!isNil(items) && (!Array.isArray(items) || items.length !== t.len)) bad(t, v);
       b.writeUint(t.len);
       for (let i = 0; i < t.len; i++) writeBody(w, b, t.elem, items?.[i]);
       return;
@@ -123,7 +123,7 @@ function writeBody(w: InterfaceWriter, b: ByteWriter, t: GobType, v: unknown): v
       encodeStruct(w, b, t, v);
       return;
     case 'interface':
-      if (v == null) {
+      if (isNil(v)) {
         b.writeUint(0);
         return;
       }
@@ -136,7 +136,7 @@ function writeBody(w: InterfaceWriter, b: ByteWriter, t: GobType, v: unknown): v
 }
 
 function integer(t: GobType, v: unknown, inRange: (x: bigint) => boolean): bigint | number {
-  if (v == null) return 0;
+  if (isNil(v)) return 0;
   if (typeof v === 'bigint' ? inRange(v) : Number.isSafeInteger(v) && inRange(BigInt(v as number))) {
     return v as bigint | number;
   }
@@ -144,9 +144,13 @@ function integer(t: GobType, v: unknown, inRange: (x: bigint) => boolean): bigin
 }
 
 function float(t: GobType, v: unknown): number {
-  if (v == null) return 0;
+  if (isNil(v)) return 0;
   if (typeof v !== 'number') bad(t, v);
   return v;
+}
+
+function isNil(v: unknown): v is null | undefined {
+  return v === undefined || v === null;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

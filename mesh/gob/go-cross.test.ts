@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { canon, stable } from '../../test/gob-vectors/canon.js';
+import { comparable, shape } from '../../test/gob-vectors/shape.js';
 import { VECTORS } from '../../test/gob-vectors/vectors.js';
-import type { GobDecoded, GobInterface, GobStruct, GobType, GobValue } from './index.js';
+import type { GobDecoded, GobValue } from './index.js';
 import { GobEncoder, GobTypeIds, gobDecode, gobEncode } from './index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,49 +46,6 @@ function inOrderOf(expected: GobValue | undefined, actual: GobValue | undefined)
     return Object.fromEntries(Object.entries(expected).map(([k, v]) => [k, inOrderOf(v, a[k])])) as GobValue;
   }
   return expected;
-}
-
-/** The type's structure without names (Go names a type by where it first met it). */
-function shape(t: GobType, path: GobType[] = []): string {
-  const at = path.indexOf(t);
-  if (at >= 0) return `^${path.length - at}`;
-  const sub = (c: GobType): string => shape(c, [...path, t]);
-  switch (t.kind) {
-    case 'struct':
-      return `struct{${t.fields.map((f) => `${f.name} ${sub(f.type)}`).join('; ')}}`;
-    case 'slice':
-      return `[]${sub(t.elem)}`;
-    case 'array':
-      return `[${t.len}]${sub(t.elem)}`;
-    case 'map':
-      return `map[${sub(t.key)}]${sub(t.elem)}`;
-    case 'opaque':
-      return `opaque(${t.marshal})`;
-    default:
-      return t.kind;
-  }
-}
-
-/** `v` with the types inside interface values replaced by their shapes, for comparison. */
-function comparable(t: GobType, v: GobValue | undefined): unknown {
-  if (v === undefined || v === null) return v;
-  switch (t.kind) {
-    case 'interface': {
-      const i = v as GobInterface;
-      return { name: i.name, type: shape(i.type), value: comparable(i.type, i.value) };
-    }
-    case 'slice':
-    case 'array':
-      return (v as GobValue[]).map((x) => comparable(t.elem, x));
-    case 'map':
-      return new Map([...(v as Map<GobValue, GobValue>)].map(([k, x]) => [comparable(t.key, k), comparable(t.elem, x)]));
-    case 'struct': {
-      const s = v as GobStruct;
-      return Object.fromEntries(t.fields.filter((f) => s[f.name] !== undefined).map((f) => [f.name, comparable(f.type, s[f.name])]));
-    }
-    default:
-      return v;
-  }
 }
 
 const suite = hasGo ? describe : describe.skip;

@@ -15,7 +15,8 @@ export function fail(reason: string): never {
   throw new DecodeFailure(reason);
 }
 
-const INT32_MAX = 2 ** 31 - 1;
+const INT32_MAX = 2n ** 31n - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class Reader {
   private readonly text: Buffer;
@@ -54,15 +55,16 @@ export class Reader {
 
   /** A uint used as a count, length or field delta: it must fit a JS number. */
   readCount(what: string): number {
+    if (this.pos < this.end && this.buf[this.pos]! < 0x80) return this.buf[this.pos++]!;
     const n = this.uintWithin(this.end, what);
-    if (n > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} ${n} is too large`);
+    if (n > MAX_SAFE) fail(`${what} ${n} is too large`);
     return Number(n);
   }
 
   /** A type id: Go's typeId is an int32. */
   readTypeId(): number {
     const id = this.readInt('type id');
-    if (id > BigInt(INT32_MAX) || id < BigInt(-INT32_MAX)) fail(`type id ${id} is out of range`);
+    if (id > INT32_MAX || id < -INT32_MAX) fail(`type id ${id} is out of range`);
     return Number(id);
   }
 

@@ -52,7 +52,8 @@ export interface GobStruct {
 /**
  * bool→boolean, int/uint→bigint, float→number, bytes/opaque→Uint8Array, string→string,
  * slice/array→array, map→Map, struct→GobStruct, complex→{re,im}, interface→GobInterface or
- * null (nil). The encoder also takes a safe-integer number for int/uint.
+ * null (nil). Strings travel as UTF-8 (invalid bytes from the wire decode to U+FFFD). The
+ * encoder also takes a safe-integer number for int/uint.
  */
 export type GobValue =
   | boolean
@@ -122,8 +123,9 @@ export const T = {
   },
 } as const satisfies Record<BasicKind, GobType> & Record<string, unknown>;
 
-/** The GobType for a predefined id, or undefined. */
+const BY_ID: readonly GobType[] = [T.bool, T.int, T.uint, T.float, T.bytes, T.string, T.complex, T.interface];
+
+/** The GobType for a predefined id (1..8), or undefined. */
 export function basicById(id: number): GobType | undefined {
-  for (const [kind, n] of Object.entries(BASIC_IDS)) if (n === id) return T[kind as BasicKind];
-  return undefined;
+  return id >= 1 && id <= BY_ID.length ? BY_ID[id - 1] : undefined;
 }

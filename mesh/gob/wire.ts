@@ -10,6 +10,8 @@ const MAX_UINT64 = (1n << 64n) - 1n;
 const MIN_INT64 = -(1n << 63n);
 const MAX_INT64 = (1n << 63n) - 1n;
 const SMALL_LIMIT = 0xffff_ffff_ffff; // largest value Buffer.writeUIntBE takes (6 bytes)
+const SMALL_LIMIT_BIG = BigInt(SMALL_LIMIT);
+const SMALL_HALF = BigInt(Math.floor(SMALL_LIMIT / 2));
 
 const scratch = new DataView(new ArrayBuffer(8));
 
@@ -92,7 +94,7 @@ export class ByteWriter {
     }
     const big = BigInt(x);
     if (!isUint64(big)) throw new RangeError(`gob: ${big} is not a uint64`);
-    if (big <= BigInt(SMALL_LIMIT)) {
+    if (big <= SMALL_LIMIT_BIG) {
       this.writeUint(Number(big));
       return;
     }
@@ -113,6 +115,10 @@ export class ByteWriter {
     }
     const big = BigInt(x);
     if (!isInt64(big)) throw new RangeError(`gob: ${big} is not an int64`);
+    if (big >= -SMALL_HALF && big <= SMALL_HALF) {
+      this.writeInt(Number(big));
+      return;
+    }
     this.writeUint(zigzag(big));
   }
 

@@ -49,7 +49,7 @@ export function canon(t: GobType, v: GobValue | undefined): Json {
       return Object.fromEntries(t.fields.map((f) => [f.name, canon(f.type, s[f.name])]));
     }
     case 'interface': {
-      if (v == null) return null;
+      if (v === undefined || v === null) return null;
       const i = v as GobInterface;
       return { type: i.name, value: canon(i.type, i.value) };
     }
