@@ -62,6 +62,8 @@ interface Attempt {
   outbound: boolean;
   state: 'connecting' | 'handshaking';
   target: string | undefined;
+  /** The transport connection, once there is one. */
+  conn?: Conn;
 }
 
 interface Failure {
@@ -186,8 +188,11 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     this.state = 'stopped';
     this.maker.stop();
     for (const t of Object.values(this.timers)) t?.cancel();
-    await this.listener?.close();
+    // net.Server.close() resolves only once every accepted socket is gone, so the sockets go first.
+    const closing = this.listener?.close();
     for (const c of [...this.conns.values()]) c.close(new WeftError('closed', 'router stopping'));
+    for (const a of this.attempts) a.conn?.stream.destroy();
+    await closing;
     this.o.log.info('router stopped');
   }
 
@@ -283,6 +288,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       const hp = splitTarget(address, this.o.port);
       const conn = await this.o.transport.dial(hp.host, hp.port, { timeoutMs: this.t.handshakeTimeoutMs, localHost: this.o.host || undefined });
       attempt.state = 'handshaking';
+      attempt.conn = conn;
       await this.handshake(conn, true, acceptNewPeer, attempt);
     } catch (err) {
       this.attempts.delete(attempt);
@@ -295,7 +301,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   private onInbound(conn: Conn): void {
     if (this.state !== 'running') return void conn.stream.destroy();
     const wait = this.accept.take();
-    const attempt: Attempt = { address: conn.remoteAddr, outbound: false, state: 'handshaking', target: undefined };
+    const attempt: Attempt = { address: conn.remoteAddr, outbound: false, state: 'handshaking', target: undefined, conn };
     this.attempts.add(attempt);
     const go = (): void => {
       this.handshake(conn, false, true, attempt).catch((err: unknown) => {
