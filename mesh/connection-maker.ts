@@ -33,6 +33,8 @@ export interface MakerOptions {
   factor?: number;
   maxMs?: number;
   resetAfterMs?: number;
+  /** How long refresh() waits to coalesce a burst of changes. */
+  refreshMs?: number;
 }
 
 type TargetState = 'waiting' | 'attempting' | 'connected' | 'suspended';
@@ -64,6 +66,7 @@ export class ConnectionMaker {
       factor: C.BACKOFF_FACTOR,
       maxMs: C.BACKOFF_MAX_MS,
       resetAfterMs: C.BACKOFF_RESET_AFTER_MS,
+      refreshMs: C.MAKER_REFRESH_MS,
       ...opts,
     };
   }
@@ -95,14 +98,17 @@ export class ConnectionMaker {
     return [...this.direct.keys()];
   }
 
-  /** Re-evaluates targets soon (coalesced): call on any topology or connection change. */
+  /**
+   * Re-evaluates targets soon: call on any topology or connection change. A burst of changes
+   * costs one pass over the topology (O(connections)), run refreshMs later.
+   */
   refresh(): void {
     if (this.refreshQueued || this.stopped) return;
     this.refreshQueued = true;
-    queueMicrotask(() => {
+    this.o.clock.setTimeout(() => {
       this.refreshQueued = false;
       if (!this.stopped) this.run();
-    });
+    }, this.o.refreshMs);
   }
 
   attemptFailed(address: string, err: unknown): void {

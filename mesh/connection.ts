@@ -99,6 +99,16 @@ export class MeshConnection {
     return this.conn.stream.writableNeedDrain;
   }
 
+  /** Runs fn with writes held back, so the messages it sends leave in as few segments as possible. */
+  batch(fn: () => void): void {
+    this.conn.stream.cork();
+    try {
+      fn();
+    } finally {
+      this.conn.stream.uncork();
+    }
+  }
+
   /** Calls fn once the socket can take more (at once if it can now). */
   whenWritable(fn: () => void): void {
     if (!this.busy) fn();

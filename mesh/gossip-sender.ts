@@ -7,6 +7,8 @@ export interface SenderSink {
   readonly busy: boolean;
   readonly closed: boolean;
   whenWritable(fn: () => void): void;
+  /** Runs fn with the socket corked. */
+  batch(fn: () => void): void;
 }
 
 export type Emit = (kind: 'gossip' | 'broadcast', channel: string, src: PeerName, msg: Buffer) => void;
@@ -52,8 +54,10 @@ export class GossipSender {
     const broadcasts = this.broadcasts;
     this.gossip = new Map();
     this.broadcasts = new Map();
-    // Gossip goes before broadcasts, as in mesh.
-    for (const [channel, data] of gossip) for (const m of data.encode()) this.emit('gossip', channel, this.ourName, m);
-    for (const [channel, bySrc] of broadcasts) for (const [src, data] of bySrc) for (const m of data.encode()) this.emit('broadcast', channel, src, m);
+    this.sink.batch(() => {
+      // Gossip goes before broadcasts, as in mesh.
+      for (const [channel, data] of gossip) for (const m of data.encode()) this.emit('gossip', channel, this.ourName, m);
+      for (const [channel, bySrc] of broadcasts) for (const [src, data] of bySrc) for (const m of data.encode()) this.emit('broadcast', channel, src, m);
+    });
   }
 }

@@ -32,6 +32,8 @@ export const BACKOFF_INITIAL_MS = 2_000;
 export const BACKOFF_FACTOR = 1.5;
 export const BACKOFF_MAX_MS = 6 * 60_000;
 export const BACKOFF_RESET_AFTER_MS = 60_000;
+/** The connection maker re-reads the topology at most this often. */
+export const MAKER_REFRESH_MS = 50;
 
 export const ACCEPT_BURST = 20;
 export const ACCEPT_TOKEN_MS = 50;
