@@ -71,7 +71,7 @@ export class RouterStatusView {
         outbound: c.outbound,
         state: c.established ? 'established' : 'pending',
         encrypted: c.encrypted,
-        info: `${c.encrypted ? 'encrypted' : 'unencrypted'}, mesh protocol ${c.version}${c.remote.weftVersion ? `, weft ${c.remote.weftVersion}` : ''}`,
+        info: `mesh protocol ${c.version}${c.remote.weftVersion ? `, weft ${c.remote.weftVersion}` : ', not weft'}`,
       });
     }
     const listed = new Set(out.map((c) => c.address));

@@ -58,8 +58,8 @@ async function main(): Promise<void> {
 
     say(`weft stop   # on ${hosts[2]!.host.name}`);
     console.log((await hosts[2]!.stop()).stdout.trim());
-    await waitFor(async () => (await hosts[0]!.json<PeerJson[]>(['status', 'peers'])).length === 3, { timeoutMs: 30_000, intervalMs: 250, what: 'the others forget h3' });
-    say(`weft status peers   # on ${hosts[0]!.host.name}, after h3 stopped`);
+    await waitFor(async () => (await hosts[0]!.json<PeerJson[]>(['status', 'peers'])).length === 3, { timeoutMs: 30_000, intervalMs: 250, what: `the others forget ${hosts[2]!.host.name}` });
+    say(`weft status peers   # on ${hosts[0]!.host.name}, after ${hosts[2]!.host.name} stopped`);
     console.log((await hosts[0]!.weft(['status', 'peers'])).stdout);
     say('demo finished; cleaning up');
   } finally {
