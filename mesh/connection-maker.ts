@@ -151,8 +151,11 @@ export class ConnectionMaker {
       lastError: t.lastError ?? null,
       retryInMs: t.state === 'waiting' && t.tryAfter !== undefined ? Math.max(0, t.tryAfter - now) : null,
     }));
-    for (const address of this.direct.keys()) {
-      if (!this.targets.has(address)) out.push({ address, state: 'connected', lastError: null, retryInMs: null });
+    const conns = [...this.host.ourConnections()];
+    for (const [address, d] of this.direct) {
+      if (this.targets.has(address)) continue;
+      const covered = conns.some((c) => c.remoteAddr === address || (!d.portGiven && !c.outbound && splitHostPort(c.remoteAddr, 0)?.host === d.host));
+      out.push({ address, state: covered ? 'connected' : 'waiting', lastError: null, retryInMs: null });
     }
     return out;
   }

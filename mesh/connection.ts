@@ -37,7 +37,6 @@ export class MeshConnection {
   established = false;
   /** Bytes written and read on this connection after the intro, frames included. */
   bytesSent = 0;
-  bytesReceived = 0;
   private state: 'ready' | 'running' | 'closed' = 'ready';
   private events: ConnectionEvents | undefined;
   private heartbeat: Timer | undefined;
@@ -88,6 +87,10 @@ export class MeshConnection {
 
   get encrypted(): boolean {
     return this.framer.encrypted;
+  }
+
+  get bytesReceived(): number {
+    return this.framer.bytesRead;
   }
 
   get closed(): boolean {
@@ -162,7 +165,6 @@ export class MeshConnection {
     try {
       while (this.state === 'running') {
         const msg = await this.framer.read(this.reader);
-        this.bytesReceived += msg.length + 4;
         this.extendDeadline();
         if (msg.length === 0) continue; // mesh ignores empty messages
         this.events!.onMessage(this, msg[0]!, msg.subarray(1));

@@ -12,6 +12,9 @@ export class Framer {
     private readonly maxBytes = MAX_FRAME_BYTES,
   ) {}
 
+  /** Bytes of frames read so far, length prefixes included. */
+  bytesRead = 0;
+
   get encrypted(): boolean {
     return this.sealer !== undefined;
   }
@@ -31,6 +34,7 @@ export class Framer {
     const len = (await reader.read(4)).readUInt32BE(0);
     if (len > this.maxBytes) throw new WeftError('frame-too-large', `incoming message exceeds maximum size: ${len} > ${this.maxBytes}`);
     const body = await reader.read(len);
+    this.bytesRead += 4 + len;
     if (!this.opener) return body;
     const plain = this.opener.open(body);
     if (!plain) throw new WeftError('decrypt-failed', 'unable to decrypt TCP message (wrong password, or the stream was tampered with)');

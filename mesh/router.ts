@@ -107,6 +107,8 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   private readonly dropped: Record<string, number> = {};
   private readonly closedBytes = { sent: 0, received: 0 };
   private state: 'new' | 'running' | 'stopped' = 'new';
+  /** Aborted by stop(): ends dials still in their TCP connect. */
+  private readonly lifetime = new AbortController();
   private readonly statusView: RouterStatusView;
 
   constructor(private readonly o: RouterOptions) {
@@ -186,6 +188,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.lifetime.abort();
     this.maker.stop();
     for (const t of Object.values(this.timers)) t?.cancel();
     // net.Server.close() resolves only once every accepted socket is gone, so the sockets go first.
@@ -286,7 +289,16 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     this.attempts.add(attempt);
     try {
       const hp = splitTarget(address, this.o.port);
-      const conn = await this.o.transport.dial(hp.host, hp.port, { timeoutMs: this.t.handshakeTimeoutMs, localHost: this.o.host || undefined });
+      const conn = await this.o.transport.dial(hp.host, hp.port, {
+        timeoutMs: this.t.handshakeTimeoutMs,
+        localHost: this.o.host || undefined,
+        signal: this.lifetime.signal,
+      });
+      if (this.state !== 'running') {
+        conn.stream.destroy();
+        this.attempts.delete(attempt);
+        return;
+      }
       attempt.state = 'handshaking';
       attempt.conn = conn;
       await this.handshake(conn, true, acceptNewPeer, attempt);
@@ -336,19 +348,15 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       mc.close(new WeftError('closed', 'router stopping'));
       return;
     }
-    const err = this.register(mc, acceptNewPeer);
+    const err = this.register(mc, acceptNewPeer, attempt.target);
     if (err) {
       mc.close(err);
       throw err;
     }
-    if (attempt.target !== undefined) {
-      this.connTarget.set(mc, attempt.target);
-      this.maker.connected(attempt.target);
-    }
   }
 
   /** Validates a connection whose intro completed and adds it; returns why not otherwise. */
-  private register(mc: MeshConnection, acceptNewPeer: boolean): WeftError | undefined {
+  private register(mc: MeshConnection, acceptNewPeer: boolean, target: string | undefined): WeftError | undefined {
     const remote = mc.remote;
     const who = `${formatPeerName(remote.name)}(${remote.nickname})`;
     if (remote.name === this.name) {
@@ -376,11 +384,18 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       return new WeftError('conn-limit', `connection limit reached (${this.o.connLimit})`);
     }
     const restarted = known !== undefined && !isPlaceholder(known) && known.uid !== remote.uid;
-    const wasReachable = this.routesValue.unicastAll.has(remote.name);
+    // mesh sends everything to a peer it could not reach before. Routes lag changes by 100 ms,
+    // so while a mesh forms "in our table" is the better test: GC drops unreachable peers.
+    const wasReachable = known !== undefined && !isPlaceholder(known);
     // A peer with a lower name may hold our short ID: then we took a new one and must say so.
     const learnt = this.peers.learn({ name: remote.name, nickname: remote.nickname, uid: remote.uid, shortId: remote.shortId });
     mc.established = true;
     this.conns.set(remote.name, mc);
+    // The target learns of the connection before anything can close it.
+    if (target !== undefined) {
+      this.connTarget.set(mc, target);
+      this.maker.connected(target);
+    }
     mc.start({
       onMessage: (c, tag, payload) => this.onMessage(c, tag, payload),
       onClosed: (c, err) => this.onClosed(c, err),

@@ -15,15 +15,15 @@ export class TokenBucket {
     this.last = clock.now();
   }
 
-  /** Takes a token; returns 0 if one was available, else the milliseconds to wait before retrying. */
+  /**
+   * Takes a token, borrowing from the future if none is left; returns how many milliseconds the
+   * caller must wait before using it (0 = now). Successive callers get successive slots.
+   */
   take(): number {
     const now = this.clock.now();
     this.tokens = Math.min(this.capacity, this.tokens + (now - this.last) / this.tokenMs);
     this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil((1 - this.tokens) * this.tokenMs);
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : Math.ceil(-this.tokens * this.tokenMs);
   }
 }

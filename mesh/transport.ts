@@ -62,6 +62,8 @@ export const tcpTransport: Transport = {
   listen(host, port, onConn) {
     return new Promise((resolve, reject) => {
       const server = net.createServer((socket) => {
+        // A reset before anyone reads the socket must not become an uncaught 'error'.
+        socket.on('error', () => undefined);
         socket.setNoDelay(true);
         onConn({ stream: socket, localAddr: addrOf(socket.localAddress, socket.localPort), remoteAddr: addrOf(socket.remoteAddress, socket.remotePort) });
       });

@@ -32,6 +32,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   const stopped = new AbortController();
   const stop = (): void => stopped.abort();
   signal.addEventListener('abort', stop, { once: true });
+  if (signal.aborted) stop();
 
   // Listen on the mesh port first: if it is taken, fail before claiming the API address.
   await router.start(opts.peers);
