@@ -7,7 +7,7 @@
 //   connection set changes ─► peers.setLocalConnections ─► topology update (coalesced 1 s)
 //                                                       ─► routes (deferred 100 ms), GC (1 s)
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import * as C from '../src/constants.js';
 import type { Clock, Timer } from '../src/clock.js';
 import { errorMessage, WeftError } from '../src/errors.js';
@@ -170,6 +170,8 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       },
     );
     this.statusView = new RouterStatusView(this);
+    // One listener per dial in flight; up to --conn-limit of them is normal.
+    setMaxListeners(0, this.lifetime.signal);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
