@@ -22,6 +22,8 @@ export interface ChannelsDeps {
   routes(): Routes;
   random(): number;
   connection(name: PeerName): MeshConnection | undefined;
+  /** Peers we have a connection to. */
+  neighbours(): PeerName[];
   sender(conn: MeshConnection): GossipSender;
   drop(reason: string, detail?: string): void;
   log: Logger;
@@ -47,7 +49,8 @@ class Channel implements GossipChannel {
   }
 
   relayGossip(except: PeerName | undefined, data: GossipData): void {
-    for (const hop of this.d.routes().randomNeighbours(except, this.d.random)) {
+    const chosen = this.gossiper.relayTargets?.(data, this.d.neighbours().filter((n) => n !== except));
+    for (const hop of chosen ?? this.d.routes().randomNeighbours(except, this.d.random)) {
       const conn = this.d.connection(hop);
       if (conn) this.d.sender(conn).sendGossip(this.name, data);
     }

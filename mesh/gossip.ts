@@ -19,6 +19,11 @@ export interface Gossiper {
   gossip(): GossipData | undefined;
   /** A gossip message; returns the delta it taught us (relayed to some neighbours), if any. */
   onGossip(msg: Buffer): GossipData | undefined;
+  /**
+   * Optional: which of these neighbours to send data to, instead of mesh's random subset of
+   * ~2·log2(N). Return undefined to keep the default.
+   */
+  relayTargets?(data: GossipData, neighbours: readonly bigint[]): bigint[] | undefined;
 }
 
 /** What a channel's owner uses to send. */

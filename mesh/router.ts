@@ -140,7 +140,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         // our current summary wins everywhere.
         if (r.oldIncarnation || r.selfChanged) this.queueTopologyUpdate([this.name]);
       },
-    });
+    }, this.random);
     this.channels = new Channels({
       ourName: this.name,
       clock: o.clock,
@@ -148,6 +148,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       routes: () => this.routesValue,
       random: this.random,
       connection: (name) => this.conns.get(name),
+      neighbours: () => [...this.conns.keys()],
       sender: (conn) => this.senderFor(conn),
       drop: (reason, detail) => this.count(reason, detail),
       log: o.log,
@@ -406,7 +407,9 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       { peer: who, address: mc.remoteAddr, outbound: mc.outbound, encrypted: mc.encrypted },
       restarted ? 'connection added (restarted peer)' : wasReachable ? 'connection added' : 'connection added (new peer)',
     );
-    this.localConnectionsChanged(learnt.selfChanged ? [remote.name, this.name] : [remote.name]);
+    // Our update carries the new peer's summary only if others may not know it yet; a known
+    // peer announces its own change (mesh always includes it: O(N²) bytes while a mesh forms).
+    this.localConnectionsChanged(wasReachable ? [] : [remote.name]);
     // A peer we could not reach before, or one that restarted, gets our complete state.
     if (restarted || !wasReachable) this.channels.sendAllGossipDown(mc);
     return undefined;
@@ -425,7 +428,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         if (err.code !== 'closed' && err.code !== 'duplicate-connection') {
           this.recordFailure({ address: mc.remoteAddr, outbound: mc.outbound, peer: mc.remote.name, reason: err.message, at: this.o.clock.now() });
         }
-        this.localConnectionsChanged([mc.remote.name]);
+        this.localConnectionsChanged([]);
         this.scheduleGc(0);
       }
     }

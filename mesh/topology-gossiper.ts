@@ -36,7 +36,31 @@ export class TopologyGossiper implements Gossiper {
   constructor(
     private readonly peers: Peers,
     private readonly events: TopologyEvents,
+    private readonly random: () => number,
   ) {}
+
+  /**
+   * Who needs an update about the peers in data. weft peers send their own summary to every
+   * neighbour (mesh sends it to ~2·log2(N) random ones, each of which relays it to as many:
+   * every peer then receives it about 2·log2(N) times). So a relay can skip neighbour X when
+   * every peer in the update is connected to X: X heard from that peer directly. In a full
+   * mesh nothing is relayed and each peer receives each update once. Relays are still capped
+   * at 2·log2(N) random neighbours, so a sparse mesh does not flood. Periodic full gossip
+   * (which keeps mesh's random choice) repairs what a lost or raced update missed.
+   */
+  relayTargets(data: GossipData, neighbours: readonly PeerName[]): PeerName[] | undefined {
+    if (!(data instanceof TopologyData) || data.names === undefined) return undefined;
+    const self = this.peers.self.name;
+    if (data.names.has(self)) return [...neighbours];
+    const subjects = [...data.names].map((n) => this.peers.get(n));
+    const needs = neighbours.filter((x) => subjects.some((p) => p !== undefined && p.name !== x && !p.connections.some((c) => c.name === x)));
+    const fanout = Math.max(1, Math.floor(2 * Math.log2(this.peers.size)));
+    for (let i = needs.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [needs[i], needs[j]] = [needs[j]!, needs[i]!];
+    }
+    return needs.slice(0, fanout);
+  }
 
   onGossipUnicast(): void {}
 
