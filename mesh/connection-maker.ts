@@ -20,8 +20,11 @@ export interface MakerHost {
   ourConnections(): Iterable<{ name: PeerName; remoteAddr: string; outbound: boolean }>;
   /** Every peer in the topology, for discovery. */
   knownPeers(): Iterable<PeerSummary>;
-  /** Starts a dial; the host later calls attemptFailed, connected and connectionEnded. */
-  dial(address: string, acceptNewPeer: boolean): void;
+  /**
+   * Starts a dial; the host later calls attemptFailed, connected and connectionEnded. `peer` is
+   * who we expect there, if known: the host gives up if it gets connected to them meanwhile.
+   */
+  dial(address: string, acceptNewPeer: boolean, peer: PeerName | undefined): void;
 }
 
 export interface MakerOptions {
@@ -35,6 +38,11 @@ export interface MakerOptions {
   resetAfterMs?: number;
   /** How long refresh() waits to coalesce a burst of changes. */
   refreshMs?: number;
+  /**
+   * A discovered peer with a lower name than ours gets this long to dial us first, so that two
+   * peers who learn of each other at once do not both dial and then drop one connection.
+   */
+  yieldMs?: number;
 }
 
 type TargetState = 'waiting' | 'attempting' | 'connected' | 'suspended';
@@ -46,6 +54,8 @@ interface Target {
   interval: number;
   lastError: string | undefined;
   connectedAt: number | undefined;
+  /** The peer this address led to last time: while we have a connection to it, we are done. */
+  peer: PeerName | undefined;
 }
 
 export class ConnectionMaker {
@@ -67,6 +77,7 @@ export class ConnectionMaker {
       maxMs: C.BACKOFF_MAX_MS,
       resetAfterMs: C.BACKOFF_RESET_AFTER_MS,
       refreshMs: C.MAKER_REFRESH_MS,
+      yieldMs: C.DISCOVERY_YIELD_MS,
       ...opts,
     };
   }
@@ -121,12 +132,13 @@ export class ConnectionMaker {
     this.refresh();
   }
 
-  connected(address: string): void {
+  connected(address: string, peer: PeerName): void {
     const t = this.targets.get(address);
     if (!t) return;
     t.state = 'connected';
     t.lastError = undefined;
     t.connectedAt = this.o.clock.now();
+    t.peer = peer;
   }
 
   connectionEnded(address: string, err: unknown): void {
@@ -175,16 +187,36 @@ export class ConnectionMaker {
       connectedAddrs.add(c.remoteAddr);
       if (!c.outbound) inboundIps.add(splitHostPort(c.remoteAddr, 0)?.host ?? '');
     }
-    const add = (address: string): void => {
+    const now = this.o.clock.now();
+    const add = (address: string, peer?: PeerName): void => {
       if (connectedAddrs.has(address)) return;
       valid.add(address);
       if (!this.targets.has(address)) {
-        this.targets.set(address, { state: 'waiting', tryAfter: this.o.clock.now(), interval: this.o.initialMs, lastError: undefined, connectedAt: undefined });
+        const yieldFirst = peer !== undefined && peer < this.host.ourName;
+        this.targets.set(address, {
+          state: 'waiting',
+          tryAfter: yieldFirst ? now + this.o.yieldMs * (0.5 + this.o.random()) : now,
+          interval: this.o.initialMs,
+          lastError: undefined,
+          connectedAt: undefined,
+          peer,
+        });
       }
     };
     for (const [address, d] of this.direct) {
       // Without an explicit port, an inbound connection from that IP already counts.
       if (!d.portGiven && inboundIps.has(d.host)) continue;
+      const t = this.targets.get(address);
+      // Connected to the peer behind this address (perhaps it dialled us): nothing to do.
+      // mesh dials again, and the duplicate-connection tie break then drops one of the two.
+      if (t?.peer !== undefined && connectedNames.has(t.peer)) {
+        if (t.state !== 'attempting') t.state = 'connected';
+        continue;
+      }
+      if (t?.state === 'connected' && !connectedAddrs.has(address)) {
+        t.state = 'waiting';
+        this.tryNow(t);
+      }
       add(address);
     }
     if (this.o.discovery) {
@@ -192,19 +224,18 @@ export class ConnectionMaker {
         if (p.name === this.host.ourName) continue;
         for (const c of p.connections) {
           if (c.name === this.host.ourName || connectedNames.has(c.name)) continue;
-          if (c.outbound) add(c.remoteTcpAddr);
+          if (c.outbound) add(c.remoteTcpAddr, c.name);
           else {
             const hp = splitHostPort(c.remoteTcpAddr, 0);
-            if (hp) add(joinHostPort(hp.host, this.o.port));
+            if (hp) add(joinHostPort(hp.host, this.o.port), c.name);
           }
         }
       }
     }
-    this.connectToTargets(valid);
+    this.connectToTargets(valid, now);
   }
 
-  private connectToTargets(valid: Set<string>): void {
-    const now = this.o.clock.now();
+  private connectToTargets(valid: Set<string>, now: number): void {
     let next = Infinity;
     for (const [address, t] of this.targets) {
       if (t.state !== 'waiting' && t.state !== 'suspended') continue;
@@ -217,7 +248,7 @@ export class ConnectionMaker {
       if (t.tryAfter === undefined) continue;
       if (t.tryAfter <= now) {
         t.state = 'attempting';
-        this.host.dial(address, this.direct.has(address));
+        this.host.dial(address, this.direct.has(address), t.peer);
       } else next = Math.min(next, t.tryAfter);
     }
     this.timer?.cancel();

@@ -159,7 +159,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         ourName: this.name,
         ourConnections: () => [...this.conns.values()].map((c) => ({ name: c.remote.name, remoteAddr: c.remoteAddr, outbound: c.outbound })),
         knownPeers: () => this.peers.all(),
-        dial: (address, acceptNewPeer) => void this.dial(address, acceptNewPeer),
+        dial: (address, acceptNewPeer, peer) => void this.dial(address, acceptNewPeer, peer),
       },
       {
         port: o.port,
@@ -282,7 +282,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
 
   // ---- connections -------------------------------------------------------------------------
 
-  private async dial(address: string, acceptNewPeer: boolean): Promise<void> {
+  private async dial(address: string, acceptNewPeer: boolean, expected: PeerName | undefined): Promise<void> {
     if (this.state !== 'running') return;
     if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit) {
       this.maker.attemptFailed(address, new WeftError('conn-limit', `connection limit reached (${this.o.connLimit})`));
@@ -301,6 +301,13 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         conn.stream.destroy();
         this.attempts.delete(attempt);
         return;
+      }
+      // The peer may have dialled us while our connect waited (a busy peer accepts late). An
+      // intro now would end in the duplicate-connection tie break, which may drop the
+      // connection already in use; closing before the intro costs the peer nothing.
+      if (expected !== undefined && this.conns.has(expected)) {
+        conn.stream.destroy();
+        throw new WeftError('duplicate-connection', `already connected to ${formatPeerName(expected)}`);
       }
       attempt.state = 'handshaking';
       attempt.conn = conn;
@@ -397,7 +404,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     // The target learns of the connection before anything can close it.
     if (target !== undefined) {
       this.connTarget.set(mc, target);
-      this.maker.connected(target);
+      this.maker.connected(target, remote.name);
     }
     mc.start({
       onMessage: (c, tag, payload) => this.onMessage(c, tag, payload),

@@ -34,8 +34,10 @@ export const BACKOFF_MAX_MS = 6 * 60_000;
 export const BACKOFF_RESET_AFTER_MS = 60_000;
 /** The connection maker re-reads the topology at most this often. */
 export const MAKER_REFRESH_MS = 50;
+/** A discovered peer with a lower name gets about this long to dial us before we dial it. */
+export const DISCOVERY_YIELD_MS = 1_000;
 
-export const ACCEPT_BURST = 20;
+export const ACCEPT_BURST = 100;
 export const ACCEPT_TOKEN_MS = 50;
 
 export const SHORT_ID_BITS = 12;

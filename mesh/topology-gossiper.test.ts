@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { Peers } from './peers.js';
+import { TopologyData, TopologyGossiper } from './topology-gossiper.js';
+import { BytesGossipData } from './gossip.js';
+import type { ConnectionSummary, PeerSummary } from './peer.js';
+
+const [S, X, Y, Z, P, Q] = [1n, 2n, 3n, 4n, 5n, 6n];
+const conn = (name: bigint): ConnectionSummary => ({ name, remoteTcpAddr: '198.18.0.9:6783', outbound: true, established: true });
+const summary = (name: bigint, to: bigint[]): PeerSummary => ({ name, nickname: `p${name}`, uid: 100n + name, version: 1n, shortId: undefined, connections: to.map(conn) });
+
+function table(): Peers {
+  const peers = new Peers({ name: S, nickname: 's', uid: 7n }, () => 0.5);
+  peers.setLocalConnections([conn(X), conn(Y), conn(Z)]);
+  peers.applyUpdate([summary(X, [S, P]), summary(Y, [S]), summary(Z, [S]), summary(P, [X]), summary(Q, [X, Y, Z])]);
+  return peers;
+}
+
+describe('topology relay targets', () => {
+  const g = (peers: Peers): TopologyGossiper => new TopologyGossiper(peers, { onUpdate: () => undefined }, () => 0.3);
+
+  it('sends our own update to every neighbour', () => {
+    const peers = table();
+    expect(g(peers).relayTargets(new TopologyData(peers, new Set([S])), [X, Y, Z])!.sort()).toEqual([X, Y, Z]);
+  });
+
+  it('relays a peer\'s update only to neighbours that peer is not connected to', () => {
+    const peers = table();
+    expect(g(peers).relayTargets(new TopologyData(peers, new Set([P])), [X, Y, Z])!.sort()).toEqual([Y, Z]);
+    // Q is connected to all our neighbours: they heard from Q directly.
+    expect(g(peers).relayTargets(new TopologyData(peers, new Set([Q])), [X, Y, Z])).toEqual([]);
+    // A mixed update goes wherever any of its subjects is missing.
+    expect(g(peers).relayTargets(new TopologyData(peers, new Set([P, Q])), [X, Y, Z])!.sort()).toEqual([Y, Z]);
+  });
+
+  it('keeps mesh\'s random choice for full state and for other data', () => {
+    const peers = table();
+    expect(g(peers).relayTargets(new TopologyData(peers, undefined), [X, Y, Z])).toBeUndefined();
+    expect(g(peers).relayTargets(new BytesGossipData([Buffer.from('x')]), [X, Y, Z])).toBeUndefined();
+  });
+
+  it('caps relays at 2·log2(N) neighbours', () => {
+    const peers = new Peers({ name: S, nickname: 's', uid: 7n }, () => 0.5);
+    const many = Array.from({ length: 40 }, (_, i) => 100n + BigInt(i));
+    peers.setLocalConnections(many.map(conn));
+    peers.applyUpdate([summary(P, [])]);
+    const out = g(peers).relayTargets(new TopologyData(peers, new Set([P])), many)!;
+    expect(out.length).toBe(Math.floor(2 * Math.log2(peers.size)));
+    expect(new Set(out).size).toBe(out.length);
+  });
+});
