@@ -397,8 +397,9 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     // mesh sends everything to a peer it could not reach before. Routes lag changes by 100 ms,
     // so while a mesh forms "in our table" is the better test: GC drops unreachable peers.
     const wasReachable = known !== undefined && !isPlaceholder(known);
-    // A peer with a lower name may hold our short ID: then we took a new one and must say so.
-    const learnt = this.peers.learn({ name: remote.name, nickname: remote.nickname, uid: remote.uid, shortId: remote.shortId });
+    // A peer with a lower name may hold our short ID: then we take a new one, and the update
+    // below carries it.
+    this.peers.learn({ name: remote.name, nickname: remote.nickname, uid: remote.uid, shortId: remote.shortId });
     mc.established = true;
     this.conns.set(remote.name, mc);
     // The target learns of the connection before anything can close it.
