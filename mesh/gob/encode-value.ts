@@ -43,7 +43,8 @@ export function encodeStruct(w: InterfaceWriter, b: ByteWriter, t: GobStructType
   b.writeByte(0);
 }
 
-function omitted(t: GobType, v: unknown): boolean {
+/** Would Go leave this struct field out? (Zero scalars, empty strings/bytes/slices, nil.) */
+export function omitted(t: GobType, v: unknown): boolean {
   if (v === undefined || v === null) return true;
   switch (t.kind) {
     case 'bool':

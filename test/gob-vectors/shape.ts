@@ -1,7 +1,8 @@
 // Comparison helpers for gob tests: a type's structure without names (Go names a type after
 // the place it first met it, so decoded names differ from declared ones), and values made
 // comparable with the types inside interface values reduced to that structure.
-import type { GobComplex, GobInterface, GobStruct, GobType, GobValue } from '../../mesh/gob/index.js';
+import type { GobInterface, GobStruct, GobType, GobValue } from '../../mesh/gob/index.js';
+import { omitted } from '../../mesh/gob/encode-value.js';
 
 export function shape(t: GobType, path: GobType[] = []): string {
   const at = path.indexOf(t);
@@ -23,27 +24,6 @@ export function shape(t: GobType, path: GobType[] = []): string {
   }
 }
 
-/** Would Go leave this struct field out? (Zero scalars, empty strings/bytes/slices, nil.) */
-export function omitted(t: GobType, v: GobValue | undefined): boolean {
-  if (v === undefined || v === null) return true;
-  switch (t.kind) {
-    case 'bool':
-      return v === false;
-    case 'int':
-    case 'uint':
-      return v === 0n || v === 0;
-    case 'float':
-      return v === 0;
-    case 'complex':
-      return (v as GobComplex).re === 0 && (v as GobComplex).im === 0;
-    case 'string':
-    case 'bytes':
-    case 'slice':
-      return (v as { length: number }).length === 0;
-    default:
-      return false;
-  }
-}
 
 /**
  * `v` as a decoder returns it: struct fields Go omits dropped, number ints as bigint, bytes
