@@ -9,7 +9,8 @@ import { tcpTransport } from '../mesh/transport.js';
 
 export interface ConvergenceResult {
   n: number;
-  convergedMs: number;
+  /** undefined: not converged before the time limit. */
+  convergedMs: number | undefined;
   fullMeshMs: number | undefined;
   bytesPerPeer: number;
   connectionsPerPeer: number;
@@ -49,7 +50,7 @@ export async function measureConvergence(n: number, opts: { timeoutMs?: number; 
   const t0 = performance.now();
   try {
     await Promise.all(routers.map((r, i) => r.start(i === 0 ? [] : [`${base}${i}:6783`])));
-    const deadline = t0 + (opts.timeoutMs ?? 600_000);
+    const deadline = t0 + (opts.timeoutMs ?? 180_000);
     let convergedMs: number | undefined;
     let fullMeshMs: number | undefined;
     const wantConns = Math.min(n - 1, 100);
@@ -59,7 +60,6 @@ export async function measureConvergence(n: number, opts: { timeoutMs?: number; 
       if (fullMeshMs === undefined && routers.every((r) => r.peers.self.connections.length >= wantConns)) fullMeshMs = performance.now() - t0;
       if (convergedMs !== undefined && fullMeshMs !== undefined && topologyConverged(routers)) break;
     }
-    if (convergedMs === undefined) throw new Error(`${n} routers did not converge within ${(opts.timeoutMs ?? 600_000) / 1000}s`);
     const bytes = routers.reduce((s, r) => s + r.traffic.sent, 0);
     const conns = routers.reduce((s, r) => s + r.peers.self.connections.length, 0);
     return { n, convergedMs, fullMeshMs, bytesPerPeer: bytes / n, connectionsPerPeer: conns / n };

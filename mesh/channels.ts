@@ -125,11 +125,19 @@ export class Channels {
     }
   }
 
-  /** Every channel's complete state to random neighbours (each gossip interval). */
+  /**
+   * Anti-entropy, each gossip interval: every channel's complete state to ONE neighbour, drawn
+   * as mesh draws its random neighbours. mesh sends it to ~2·log2(N) of them: the complete
+   * topology is O(N²) bytes, so at 100 peers that is ~4.5 MB per peer every 30 s, enough to
+   * keep a host busy. One neighbour per round still spreads a missed update in O(log N) rounds.
+   */
   periodicGossip(): void {
+    const hop = this.d.routes().randomNeighbours(undefined, this.d.random)[0];
+    const conn = hop === undefined ? undefined : this.d.connection(hop);
+    if (!conn) return;
     for (const ch of this.byName.values()) {
       const data = ch.gossiper.gossip();
-      if (data) ch.relayGossip(undefined, data);
+      if (data) this.d.sender(conn).sendGossip(ch.name, data);
     }
   }
 

@@ -531,11 +531,15 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     }, ms);
   }
 
+  /** Every interval ±25 %, so routers started together do not all gossip at the same moment. */
   private schedulePeriodicGossip(): void {
-    this.timers.periodic = this.o.clock.setTimeout(() => {
-      this.channels.periodicGossip();
-      this.schedulePeriodicGossip();
-    }, this.t.gossipIntervalMs);
+    this.timers.periodic = this.o.clock.setTimeout(
+      () => {
+        this.channels.periodicGossip();
+        this.schedulePeriodicGossip();
+      },
+      this.t.gossipIntervalMs * (0.75 + this.random() / 2),
+    );
   }
 
   // ---- bookkeeping -------------------------------------------------------------------------
