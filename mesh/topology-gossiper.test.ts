@@ -38,13 +38,13 @@ describe('topology relay targets', () => {
     expect(g(peers).relayTargets(new BytesGossipData([Buffer.from('x')]), [X, Y, Z])).toBeUndefined();
   });
 
-  it('caps relays at 2·log2(N) neighbours', () => {
+  it('caps relays at log2(N) neighbours', () => {
     const peers = new Peers({ name: S, nickname: 's', uid: 7n }, () => 0.5);
     const many = Array.from({ length: 40 }, (_, i) => 100n + BigInt(i));
     peers.setLocalConnections(many.map(conn));
     peers.applyUpdate([summary(P, [])]);
     const out = g(peers).relayTargets(new TopologyData(peers, new Set([P])), many)!;
-    expect(out.length).toBe(Math.floor(2 * Math.log2(peers.size)));
+    expect(out.length).toBe(Math.ceil(Math.log2(peers.size)));
     expect(new Set(out).size).toBe(out.length);
   });
 });
