@@ -188,6 +188,9 @@ export class ConnectionMaker {
       if (!c.outbound) inboundIps.add(splitHostPort(c.remoteAddr, 0)?.host ?? '');
     }
     const now = this.o.clock.now();
+    let known = 0;
+    for (const _ of this.host.knownPeers()) known++;
+    const yieldMs = C.scaledDelay(this.o.yieldMs, known);
     const add = (address: string, peer?: PeerName): void => {
       if (connectedAddrs.has(address)) return;
       valid.add(address);
@@ -195,7 +198,7 @@ export class ConnectionMaker {
         const yieldFirst = peer !== undefined && peer < this.host.ourName;
         this.targets.set(address, {
           state: 'waiting',
-          tryAfter: yieldFirst ? now + this.o.yieldMs * (0.5 + this.o.random()) : now,
+          tryAfter: yieldFirst ? now + yieldMs * (0.5 + this.o.random()) : now,
           interval: this.o.initialMs,
           lastError: undefined,
           connectedAt: undefined,

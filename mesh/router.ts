@@ -503,7 +503,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       const names = this.pendingTopology;
       this.pendingTopology = new Set();
       this.channels.get(TOPOLOGY_CHANNEL)!.gossipNeighbourSubset(new TopologyData(this.peers, names));
-    }, this.t.topologyCoalesceMs);
+    }, C.scaledDelay(this.t.topologyCoalesceMs, this.peers.size));
   }
 
   private scheduleRoutes(): void {

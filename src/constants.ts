@@ -37,6 +37,17 @@ export const MAKER_REFRESH_MS = 50;
 /** A discovered peer with a lower name gets about this long to dial us before we dial it. */
 export const DISCOVERY_YIELD_MS = 1_000;
 
+/**
+ * Delays that trade speed for less traffic (topology coalescing, the discovery yield) grow with
+ * the mesh: 20 ms per known peer, at least a fifth of the maximum, at most the maximum. A small
+ * mesh converges in well under a second; a large one sends fewer, fuller updates.
+ * (Measured in-process on this machine: a fixed 200 ms gave 0.56 s at 10 peers but 12.8 s at 50,
+ * a fixed 1 s gave 2.2 s at 10 and 4.8–11 s at 50.)
+ */
+export function scaledDelay(maxMs: number, peers: number): number {
+  return Math.min(maxMs, Math.max(maxMs / 5, 20 * peers));
+}
+
 export const ACCEPT_BURST = 100;
 export const ACCEPT_TOKEN_MS = 50;
 
