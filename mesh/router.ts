@@ -314,8 +314,10 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       await this.handshake(conn, true, acceptNewPeer, attempt);
     } catch (err) {
       this.attempts.delete(attempt);
-      this.recordFailure({ address, outbound: true, peer: undefined, reason: errorMessage(err), at: this.o.clock.now() });
-      this.o.log.info({ address, err: errorMessage(err) }, 'connection attempt failed');
+      // Losing a duplicate-connection tie break is routine, not a failure worth showing.
+      const routine = err instanceof WeftError && err.code === 'duplicate-connection';
+      if (!routine) this.recordFailure({ address, outbound: true, peer: undefined, reason: errorMessage(err), at: this.o.clock.now() });
+      this.o.log[routine ? 'debug' : 'info']({ address, err: errorMessage(err) }, 'connection attempt failed');
       this.maker.attemptFailed(address, err);
     }
   }
