@@ -5,29 +5,22 @@ import type { ConnectionSummary, PeerSummary } from './peer.js';
 import { peerNameFromBytes, peerNameToBytes } from './peer-name.js';
 import { SHORT_ID_BITS } from '../src/constants.js';
 
-const PEER_SUMMARY: GobType = {
-  kind: 'struct',
-  name: 'peerSummary',
-  fields: [
-    { name: 'NameByte', type: T.bytes },
-    { name: 'NickName', type: T.string },
-    { name: 'UID', type: T.uint },
-    { name: 'Version', type: T.uint },
-    { name: 'ShortID', type: T.uint },
-    { name: 'HasShortID', type: T.bool },
-  ],
-};
+/** mesh's peerSummary and connectionSummary, field for field (exported for the gob vector tests). */
+export const PEER_SUMMARY = T.struct('peerSummary', {
+  NameByte: T.bytes,
+  NickName: T.string,
+  UID: T.uint,
+  Version: T.uint,
+  ShortID: T.uint,
+  HasShortID: T.bool,
+});
 
-const CONNECTION_SUMMARY: GobType = {
-  kind: 'struct',
-  name: 'connectionSummary',
-  fields: [
-    { name: 'NameByte', type: T.bytes },
-    { name: 'RemoteTCPAddr', type: T.string },
-    { name: 'Outbound', type: T.bool },
-    { name: 'Established', type: T.bool },
-  ],
-};
+export const CONNECTION_SUMMARY = T.struct('connectionSummary', {
+  NameByte: T.bytes,
+  RemoteTCPAddr: T.string,
+  Outbound: T.bool,
+  Established: T.bool,
+});
 
 // Go names the top-level []connectionSummary with an empty name; T.slice matches its bytes.
 const CONNECTIONS: GobType = T.slice(CONNECTION_SUMMARY);

@@ -2,6 +2,7 @@
 // example of Go's encoding/gob doc.go, reproduced and read back.
 import { describe, expect, it } from 'vitest';
 import { GobEncoder, GobTypeIds, T, asBigint, asBool, asBytes, asString, field, gobDecode, gobEncode } from './index.js';
+import { CONNECTION_SUMMARY, PEER_SUMMARY } from '../topology-codec.js';
 
 /** Hex with spaces, and "quoted" ASCII, as the reference writes bytes. */
 function bytes(spec: string): string {
@@ -12,20 +13,9 @@ function bytes(spec: string): string {
 }
 
 const features = T.map(T.string, T.string);
-const peerSummary = T.struct('peerSummary', {
-  NameByte: T.bytes,
-  NickName: T.string,
-  UID: T.uint,
-  Version: T.uint,
-  ShortID: T.uint,
-  HasShortID: T.bool,
-});
-const connectionSummary = T.struct('connectionSummary', {
-  NameByte: T.bytes,
-  RemoteTCPAddr: T.string,
-  Outbound: T.bool,
-  Established: T.bool,
-});
+// The definitions the topology channel really uses: the §11.4 bytes must come out of them.
+const peerSummary = PEER_SUMMARY;
+const connectionSummary = CONNECTION_SUMMARY;
 
 const FEATURES = bytes(`0e ff81 04 01 02 ff82 00 01 0c 01 0c 00 00
   21 ff82 00 02 04 "Name" 11 "00:00:00:00:00:0a" 03 "UID" 01 "5"`);

@@ -3,26 +3,15 @@
 // canonical JSON form both sides print, to compare Go's view of a value with ours.
 import type { GobStructType, GobType, GobValue } from '../../mesh/gob/index.js';
 import { T } from '../../mesh/gob/index.js';
+import { CONNECTION_SUMMARY, PEER_SUMMARY } from '../../mesh/topology-codec.js';
 
 export interface Vector {
   name: string;
   items: Array<[GobType, GobValue]>;
 }
 
-export const PeerSummary = T.struct('peerSummary', {
-  NameByte: T.bytes,
-  NickName: T.string,
-  UID: T.uint,
-  Version: T.uint,
-  ShortID: T.uint,
-  HasShortID: T.bool,
-});
-export const ConnectionSummary = T.struct('connectionSummary', {
-  NameByte: T.bytes,
-  RemoteTCPAddr: T.string,
-  Outbound: T.bool,
-  Established: T.bool,
-});
+export const PeerSummary = PEER_SUMMARY;
+export const ConnectionSummary = CONNECTION_SUMMARY;
 const Leaf = T.struct('Leaf', { Label: T.string, N: T.int });
 const Key = T.struct('Key', { X: T.int, Y: T.int });
 const Names = T.slice(T.string, 'Names');
