@@ -20,11 +20,12 @@ import type { GossipChannel, Gossiper } from './gossip.js';
 import { GossipSender } from './gossip-sender.js';
 import { isPlaceholder, type ConnectionSummary, type PeerSummary } from './peer.js';
 import { formatPeerName, type PeerName } from './peer-name.js';
-import { Peers } from './peers.js';
+import type { Peers } from './peers.js';
 import { Tag } from './protocol.js';
-import { computeRoutes, type Routes } from './routes.js';
+import type { Routes } from './routes.js';
 import { TokenBucket } from './token-bucket.js';
-import { TopologyData, TopologyGossiper, TOPOLOGY_CHANNEL } from './topology-gossiper.js';
+import { TOPOLOGY_CHANNEL } from './topology-gossiper.js';
+import { Topology } from './topology.js';
 import type { Conn, Listener, Transport } from './transport.js';
 import { RouterStatusView } from './router-status.js';
 import type { ConnectionStatus, MeshControl, PeerStatus, RouterStatus } from './status.js';
@@ -87,8 +88,7 @@ export interface RouterEvents {
 export class MeshRouter extends EventEmitter<RouterEvents> {
   readonly name: PeerName;
   readonly uid: bigint;
-  readonly peers: Peers;
-  private routesValue: Routes;
+  private readonly topology: Topology;
   private readonly conns = new Map<PeerName, MeshConnection>();
   /** The target address each outbound connection was dialled for. */
   private readonly connTarget = new Map<MeshConnection, string>();
@@ -97,13 +97,11 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   private failures: Failure[] = [];
   private readonly maker: ConnectionMaker;
   private readonly channels: Channels;
-  private readonly topology: TopologyGossiper;
   private readonly accept: TokenBucket;
   private readonly random: () => number;
   private readonly t: Required<RouterTimings>;
   private listener: Listener | undefined;
-  private readonly timers: { routes?: Timer; gc?: Timer; topology?: Timer; periodic?: Timer } = {};
-  private pendingTopology = new Set<PeerName>();
+  private periodic: Timer | undefined;
   private readonly dropped: Record<string, number> = {};
   private readonly closedBytes = { sent: 0, received: 0 };
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -128,24 +126,30 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       backoffMaxMs: C.BACKOFF_MAX_MS,
       ...o.timings,
     };
-    this.peers = new Peers({ name: o.name, nickname: o.nickname, uid: this.uid }, this.random);
-    this.routesValue = computeRoutes(this.name, this.peers);
     this.accept = new TokenBucket(o.clock, C.ACCEPT_BURST, C.ACCEPT_TOKEN_MS);
-    this.topology = new TopologyGossiper(this.peers, {
-      onUpdate: (r, reason) => {
-        if (!r) return this.count('malformed-topology', reason);
-        if (r.rejected > 0) this.count('invalid-peer-summary', `${r.rejected} invalid entries`);
-        if (r.improved.size > 0 || r.selfChanged) this.topologyChanged();
-        // An old incarnation of us is out there, or we had to take a new short ID: make sure
-        // our current summary wins everywhere.
-        if (r.oldIncarnation || r.selfChanged) this.queueTopologyUpdate([this.name]);
+    this.topology = new Topology({
+      self: { name: o.name, nickname: o.nickname, uid: this.uid },
+      clock: o.clock,
+      random: this.random,
+      log: o.log,
+      timings: this.t,
+      keep: () => this.conns.keys(),
+      announce: (data) => this.channels.get(TOPOLOGY_CHANNEL)!.gossipNeighbourSubset(data),
+      changed: () => {
+        this.maker.refresh();
+        this.emit('topology');
       },
-    }, this.random);
+      removed: (peers) => {
+        this.emit('peers-removed', peers);
+        this.emit('topology');
+      },
+      drop: (reason, detail) => this.count(reason, detail),
+    });
     this.channels = new Channels({
       ourName: this.name,
       clock: o.clock,
       gossipIntervalMs: this.t.gossipIntervalMs,
-      routes: () => this.routesValue,
+      routes: () => this.topology.routes,
       random: this.random,
       connection: (name) => this.conns.get(name),
       neighbours: () => [...this.conns.keys()],
@@ -153,7 +157,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       drop: (reason, detail) => this.count(reason, detail),
       log: o.log,
     });
-    this.channels.register(TOPOLOGY_CHANNEL, this.topology);
+    this.channels.register(TOPOLOGY_CHANNEL, this.topology.gossiper);
     this.maker = new ConnectionMaker(
       {
         ourName: this.name,
@@ -193,7 +197,8 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     this.state = 'stopped';
     this.lifetime.abort();
     this.maker.stop();
-    for (const t of Object.values(this.timers)) t?.cancel();
+    this.topology.stop();
+    this.periodic?.cancel();
     // net.Server.close() resolves only once every accepted socket is gone, so the sockets go first.
     const closing = this.listener?.close();
     for (const c of [...this.conns.values()]) c.close(new WeftError('closed', 'router stopping'));
@@ -211,7 +216,12 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   }
 
   get routes(): Routes {
-    return this.routesValue;
+    return this.topology.routes;
+  }
+
+  /** The topology table (read it; the topology module owns it). */
+  get peers(): Peers {
+    return this.topology.peers;
   }
 
   /** Control-plane bytes sent and received after the intros, over all connections so far. */
@@ -401,7 +411,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     const wasReachable = known !== undefined && !isPlaceholder(known);
     // A peer with a lower name may hold our short ID: then we take a new one, and the update
     // below carries it.
-    this.peers.learn({ name: remote.name, nickname: remote.nickname, uid: remote.uid, shortId: remote.shortId });
+    this.topology.learn({ name: remote.name, nickname: remote.nickname, uid: remote.uid, shortId: remote.shortId });
     mc.established = true;
     this.conns.set(remote.name, mc);
     // The target learns of the connection before anything can close it.
@@ -438,8 +448,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         if (err.code !== 'closed' && err.code !== 'duplicate-connection') {
           this.recordFailure({ address: mc.remoteAddr, outbound: mc.outbound, peer: mc.remote.name, reason: err.message, at: this.o.clock.now() });
         }
-        this.localConnectionsChanged([]);
-        this.scheduleGc(0);
+        this.localConnectionsChanged([], true);
       }
     }
     if (target !== undefined) this.maker.connectionEnded(target, err);
@@ -476,66 +485,19 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
 
   // ---- topology ----------------------------------------------------------------------------
 
-  private localConnectionsChanged(changed: PeerName[]): void {
+  private localConnectionsChanged(fresh: PeerName[], collectNow = false): void {
     const summaries: ConnectionSummary[] = [...this.conns.values()].map((c) => ({
       name: c.remote.name,
       remoteTcpAddr: c.remoteAddr,
       outbound: c.outbound,
       established: c.established,
     }));
-    this.peers.setLocalConnections(summaries);
-    this.queueTopologyUpdate([this.name, ...changed]);
-    this.topologyChanged();
-  }
-
-  /** Routes, targets and GC after any change of the table. */
-  private topologyChanged(): void {
-    this.scheduleRoutes();
-    this.scheduleGc(this.t.gcDeferMs);
-    this.maker.refresh();
-    this.emit('topology');
-  }
-
-  /** Our summary (and those named) go out once per coalescing period. */
-  private queueTopologyUpdate(names: PeerName[]): void {
-    for (const n of names) this.pendingTopology.add(n);
-    if (this.timers.topology || this.state !== 'running') return;
-    this.timers.topology = this.o.clock.setTimeout(() => {
-      this.timers.topology = undefined;
-      const names = this.pendingTopology;
-      this.pendingTopology = new Set();
-      this.channels.get(TOPOLOGY_CHANNEL)!.gossipNeighbourSubset(new TopologyData(this.peers, names));
-    }, C.scaledDelay(this.t.topologyCoalesceMs, this.peers.size));
-  }
-
-  private scheduleRoutes(): void {
-    if (this.timers.routes) return;
-    this.timers.routes = this.o.clock.setTimeout(() => {
-      this.timers.routes = undefined;
-      this.routesValue = computeRoutes(this.name, this.peers);
-    }, this.t.routesDeferMs);
-  }
-
-  private scheduleGc(ms: number): void {
-    if (this.timers.gc && ms > 0) return;
-    this.timers.gc?.cancel();
-    this.timers.gc = this.o.clock.setTimeout(() => {
-      this.timers.gc = undefined;
-      const before = this.peers.self.version;
-      const removed = this.peers.garbageCollect(this.conns.keys());
-      // GC may free a short ID we were waiting for; our summary then changed.
-      if (this.peers.self.version !== before) this.queueTopologyUpdate([this.name]);
-      if (removed.length === 0) return;
-      this.o.log.info({ peers: removed.map((p) => formatPeerName(p.name)) }, 'removed unreachable peers');
-      this.scheduleRoutes();
-      this.emit('peers-removed', removed);
-      this.emit('topology');
-    }, ms);
+    this.topology.localConnections(summaries, fresh, collectNow);
   }
 
   /** Every interval ±25 %, so routers started together do not all gossip at the same moment. */
   private schedulePeriodicGossip(): void {
-    this.timers.periodic = this.o.clock.setTimeout(
+    this.periodic = this.o.clock.setTimeout(
       () => {
         this.channels.periodicGossip();
         this.schedulePeriodicGossip();

@@ -1,0 +1,130 @@
+// The one owner of the topology table and the routes computed from it, and of the timers
+// that pace them: our own summary is announced once per coalescing window, routes are
+// recomputed 100 ms after a burst of changes, unreachable peers are collected 1 s after one.
+import * as C from '../src/constants.js';
+import type { Clock, Timer } from '../src/clock.js';
+import type { Logger } from '../src/log.js';
+import type { ConnectionSummary, PeerSummary } from './peer.js';
+import { formatPeerName, type PeerName } from './peer-name.js';
+import { Peers, type HandshakePeer } from './peers.js';
+import { computeRoutes, type Routes } from './routes.js';
+import { TopologyData, TopologyGossiper } from './topology-gossiper.js';
+
+export interface TopologyDeps {
+  self: { name: PeerName; nickname: string; uid: bigint };
+  clock: Clock;
+  random: () => number;
+  log: Logger;
+  timings: { topologyCoalesceMs: number; gcDeferMs: number; routesDeferMs: number };
+  /** Peers never collected, though unreachable by the table (those we have connections to). */
+  keep(): Iterable<PeerName>;
+  /** Sends an update naming these peers to the neighbours (the topology channel). */
+  announce(data: TopologyData): void;
+  /** The table changed: routes are on their way; targets may have changed. */
+  changed(): void;
+  /** Peers that became unreachable were removed. */
+  removed(peers: PeerSummary[]): void;
+  /** Malformed topology input, counted by the caller. */
+  drop(reason: string, detail?: string): void;
+}
+
+export class Topology {
+  readonly peers: Peers;
+  /** The topology channel's gossiper; the router registers it. */
+  readonly gossiper: TopologyGossiper;
+  private routesValue: Routes;
+  private pending = new Set<PeerName>();
+  private readonly timers: { routes?: Timer; gc?: Timer; announce?: Timer } = {};
+  private stopped = false;
+
+  constructor(private readonly d: TopologyDeps) {
+    this.peers = new Peers(d.self, d.random);
+    this.routesValue = computeRoutes(d.self.name, this.peers);
+    this.gossiper = new TopologyGossiper(
+      this.peers,
+      {
+        onUpdate: (r, reason) => {
+          if (!r) return d.drop('malformed-topology', reason);
+          if (r.rejected > 0) d.drop('invalid-peer-summary', `${r.rejected} invalid entries`);
+          if (r.improved.size > 0 || r.selfChanged) this.tableChanged();
+          // An old incarnation of us is out there, or we had to take a new short ID: make sure
+          // our current summary wins everywhere.
+          if (r.oldIncarnation || r.selfChanged) this.announce([]);
+        },
+      },
+      d.random,
+    );
+  }
+
+  get routes(): Routes {
+    return this.routesValue;
+  }
+
+  /** Records a peer met in a handshake (a lower-named one may take our short ID: announced below). */
+  learn(peer: HandshakePeer): void {
+    this.peers.learn(peer);
+  }
+
+  /**
+   * Our connections changed: bump our version and announce it, with the summaries of `fresh`
+   * peers others may not know yet. `collectNow` runs GC at once (after a connection closed).
+   */
+  localConnections(conns: ConnectionSummary[], fresh: PeerName[], collectNow = false): void {
+    this.peers.setLocalConnections(conns);
+    this.announce(fresh);
+    this.tableChanged();
+    if (collectNow) this.scheduleGc(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of Object.values(this.timers)) t?.cancel();
+  }
+
+  /** Routes, targets and GC after any change of the table. */
+  private tableChanged(): void {
+    this.scheduleRoutes();
+    this.scheduleGc(this.d.timings.gcDeferMs);
+    this.d.changed();
+  }
+
+  /** Our summary (and the named ones) go out once per coalescing window. */
+  private announce(names: PeerName[]): void {
+    this.pending.add(this.d.self.name);
+    for (const n of names) this.pending.add(n);
+    if (this.timers.announce || this.stopped) return;
+    this.timers.announce = this.d.clock.setTimeout(
+      () => {
+        this.timers.announce = undefined;
+        const names = this.pending;
+        this.pending = new Set();
+        this.d.announce(new TopologyData(this.peers, names));
+      },
+      C.scaledDelay(this.d.timings.topologyCoalesceMs, this.peers.size),
+    );
+  }
+
+  private scheduleRoutes(): void {
+    if (this.timers.routes || this.stopped) return;
+    this.timers.routes = this.d.clock.setTimeout(() => {
+      this.timers.routes = undefined;
+      this.routesValue = computeRoutes(this.d.self.name, this.peers);
+    }, this.d.timings.routesDeferMs);
+  }
+
+  private scheduleGc(ms: number): void {
+    if ((this.timers.gc && ms > 0) || this.stopped) return;
+    this.timers.gc?.cancel();
+    this.timers.gc = this.d.clock.setTimeout(() => {
+      this.timers.gc = undefined;
+      const before = this.peers.self.version;
+      const removed = this.peers.garbageCollect(this.d.keep());
+      // GC may free a short ID we were waiting for; our summary then changed.
+      if (this.peers.self.version !== before) this.announce([]);
+      if (removed.length === 0) return;
+      this.d.log.info({ peers: removed.map((p) => formatPeerName(p.name)) }, 'removed unreachable peers');
+      this.scheduleRoutes();
+      this.d.removed(removed);
+    }, ms);
+  }
+}
