@@ -32,6 +32,24 @@ describe('topology relay targets', () => {
     expect(g(peers).relayTargets(new TopologyData(peers, new Set([P, Q])), [X, Y, Z])!.sort()).toEqual([Y, Z]);
   });
 
+  it('leaves a relay to the designated peer: the lowest-named one connected to both ends', () => {
+    // Us = 0x50, connected to P and X; P and X are not connected to each other.
+    const us = 0x50n;
+    const peers = new Peers({ name: us, nickname: 'us', uid: 7n }, () => 0.5);
+    peers.setLocalConnections([conn(P), conn(X)]);
+    peers.applyUpdate([summary(P, [us]), summary(X, [us])]);
+    const gossiper = g(peers);
+    const update = (): TopologyData => new TopologyData(peers, new Set([P]));
+    // Only we link them: we relay.
+    expect(gossiper.relayTargets(update(), [X])).toEqual([X]);
+    // 0x40 also links them and has the lower name: it relays, we do not.
+    peers.applyUpdate([{ ...summary(P, [us, 0x40n]), version: 2n }, { ...summary(X, [us, 0x40n]), version: 2n }, summary(0x40n, [P, X])]);
+    expect(gossiper.relayTargets(update(), [X])).toEqual([]);
+    // 0x60 links them too, but we are lower: we relay.
+    peers.applyUpdate([{ ...summary(P, [us, 0x60n]), version: 9n }, { ...summary(X, [us, 0x60n]), version: 9n }, summary(0x60n, [P, X])]);
+    expect(gossiper.relayTargets(update(), [X])).toEqual([X]);
+  });
+
   it('keeps mesh\'s random choice for full state and for other data', () => {
     const peers = table();
     expect(g(peers).relayTargets(new TopologyData(peers, undefined), [X, Y, Z])).toBeUndefined();

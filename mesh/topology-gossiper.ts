@@ -42,25 +42,47 @@ export class TopologyGossiper implements Gossiper {
   /**
    * Who needs an update about the peers in data. weft peers send their own summary to every
    * neighbour (mesh sends it to ~2·log2(N) random ones, each of which relays it to as many:
-   * every peer then receives it about 2·log2(N) times). So a relay can skip neighbour X when
-   * every peer in the update is connected to X: X heard from that peer directly. In a full
-   * mesh nothing is relayed and each peer receives each update once. Relays are capped at
-   * log2(N) random neighbours (mesh: 2·log2(N)), so a forming or sparse mesh does not flood:
-   * at 100 in-process routers that halved the gossip (22.6 → 13.6 MB per peer). Anti-entropy
-   * (periodic full gossip) repairs what a lost or raced update missed.
+   * every peer then receives it about 2·log2(N) times). A relay then skips neighbour X when:
+   * - every peer P in the update is connected to X (X heard from P directly); or
+   * - for each P that is not, some peer connected to both P and X has a lower name than ours:
+   *   that one is the designated relay from P to X, so X gets P's update once, not once from
+   *   every common neighbour (measured at 100 in-process routers, relays outnumbered our own
+   *   updates 30 to 1 before this rule).
+   * Where P and X have no common neighbour (a sparse mesh), relays go to at most log2(N)
+   * random such neighbours (mesh: 2·log2(N)). Anti-entropy (periodic full gossip) repairs an
+   * update a designated relay missed, for example because views differ or it is a Go peer.
    */
   relayTargets(data: GossipData, neighbours: readonly PeerName[]): PeerName[] | undefined {
     if (!(data instanceof TopologyData) || data.names === undefined) return undefined;
     const self = this.peers.self.name;
     if (data.names.has(self)) return [...neighbours];
-    const subjects = [...data.names].map((n) => this.peers.get(n));
-    const needs = neighbours.filter((x) => subjects.some((p) => p !== undefined && p.name !== x && !p.connections.some((c) => c.name === x)));
+    const subjects: { name: PeerName; conns: Set<PeerName> }[] = [];
+    for (const n of data.names) {
+      const p = this.peers.get(n);
+      if (p) subjects.push({ name: n, conns: new Set(p.connections.map((c) => c.name)) });
+    }
+    const designated: PeerName[] = [];
+    const needs: PeerName[] = [];
+    for (const x of neighbours) {
+      const xConns = this.peers.get(x)?.connections ?? [];
+      let mine = false;
+      let multiHop = false;
+      for (const p of subjects) {
+        if (p.name === x || p.conns.has(x)) continue;
+        let lowest: PeerName | undefined;
+        for (const c of xConns) if (p.conns.has(c.name) && (lowest === undefined || c.name < lowest)) lowest = c.name;
+        if (lowest === undefined) multiHop = true;
+        else if (lowest === self) mine = true;
+      }
+      if (mine) designated.push(x);
+      else if (multiHop) needs.push(x);
+    }
     const fanout = Math.max(1, Math.ceil(Math.log2(this.peers.size)));
     for (let i = needs.length - 1; i > 0; i--) {
       const j = Math.floor(this.random() * (i + 1));
       [needs[i], needs[j]] = [needs[j]!, needs[i]!];
     }
-    return needs.slice(0, fanout);
+    return [...designated, ...needs.slice(0, fanout)];
   }
 
   onGossipUnicast(): void {}
