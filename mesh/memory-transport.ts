@@ -35,8 +35,6 @@ function linkedPair(): [Duplex, Duplex] {
 export class MemoryNetwork {
   private readonly listeners = new Map<string, (conn: Conn) => void>();
   private nextPort = 40000;
-  /** Addresses between which dials fail, to simulate partitions: key "hostA|hostB". */
-  private readonly blocked = new Set<string>();
 
   /** A transport bound to one host address of this network. */
   host(address: string): Transport {
@@ -57,7 +55,7 @@ export class MemoryNetwork {
       dial: async (host, port): Promise<Conn> => {
         await Promise.resolve();
         const onConn = this.listeners.get(joinHostPort(host, port));
-        if (!onConn || this.blocked.has(`${address}|${host}`)) throw new WeftError('io', 'connection refused');
+        if (!onConn) throw new WeftError('io', 'connection refused');
         const [ours, theirs] = linkedPair();
         const local = joinHostPort(address, this.nextPort++);
         const remote = joinHostPort(host, port);
@@ -65,15 +63,5 @@ export class MemoryNetwork {
         return { stream: ours, localAddr: local, remoteAddr: remote };
       },
     };
-  }
-
-  /** Makes dials between the two hosts fail (both ways) until unblocked. */
-  block(a: string, b: string): void {
-    this.blocked.add(`${a}|${b}`).add(`${b}|${a}`);
-  }
-
-  unblock(a: string, b: string): void {
-    this.blocked.delete(`${a}|${b}`);
-    this.blocked.delete(`${b}|${a}`);
   }
 }

@@ -525,7 +525,6 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   }
 }
 
-export type { Attempt, Failure };
 
 function randomUid(): bigint {
   for (;;) {

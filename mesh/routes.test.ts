@@ -150,18 +150,20 @@ describe('broadcast', () => {
   });
 });
 
+/** A peer whose connections are all outbound and established. */
+const mk = (name: PeerName, conns: PeerName[]): PeerSummary => ({
+  name,
+  nickname: '',
+  uid: 1n,
+  version: 1n,
+  shortId: undefined,
+  connections: conns.map((c) => ({ name: c, remoteTcpAddr: '', outbound: true, established: true })),
+});
+
 describe('randomNeighbours', () => {
   // Star around self "s" with leaves; used for counting.
   function starWith(leaves: number): { view: TopologyView; self: PeerName } {
     const self = 1000n;
-    const mk = (name: PeerName, conns: PeerName[]): PeerSummary => ({
-      name,
-      nickname: '',
-      uid: 1n,
-      version: 1n,
-      shortId: undefined,
-      connections: conns.map((c) => ({ name: c, remoteTcpAddr: '', outbound: true, established: true })),
-    });
     const leafNames = Array.from({ length: leaves }, (_, i) => BigInt(i + 1));
     const list = [mk(self, leafNames), ...leafNames.map((l) => mk(l, [self]))];
     return { view: { all: () => list }, self };
@@ -188,14 +190,6 @@ describe('randomNeighbours', () => {
     // 232 peers: ⌊2·log2 232⌋ = 15 of 31 hops; uniform choice would include x about half the time.
     const self = 10_000n;
     const x = 5_000n;
-    const mk = (name: PeerName, conns: PeerName[]): PeerSummary => ({
-      name,
-      nickname: '',
-      uid: 1n,
-      version: 1n,
-      shortId: undefined,
-      connections: conns.map((c) => ({ name: c, remoteTcpAddr: '', outbound: true, established: true })),
-    });
     const leaves = Array.from({ length: 30 }, (_, i) => BigInt(i + 1));
     const behind = Array.from({ length: 200 }, (_, i) => BigInt(i + 100));
     const list = [

@@ -21,11 +21,6 @@ export class StreamReader {
     stream.on('error', (err: Error) => this.fail(new WeftError('io', err.message, { cause: err })));
   }
 
-  /** Bytes received but not yet read. */
-  get available(): number {
-    return this.buffered;
-  }
-
   /** Resolves with exactly n bytes, or rejects once the stream ends first. */
   read(n: number): Promise<Buffer> {
     if (this.want) return Promise.reject(new Error('StreamReader: concurrent read'));

@@ -7,6 +7,7 @@ import { BytesGossipData, type GossipData, type Gossiper } from './gossip.js';
 
 export class SurrogateGossiper implements Gossiper {
   private seen = new Map<string, { bytes: Buffer; at: number }[]>();
+  private lastSweep = 0;
   droppedUnicasts = 0;
 
   constructor(
@@ -31,13 +32,16 @@ export class SurrogateGossiper implements Gossiper {
     this.expire(now);
     const key = createHash('sha1').update(msg).digest('base64');
     const bucket = this.seen.get(key) ?? [];
-    if (bucket.some((e) => e.bytes.equals(msg))) return undefined;
+    if (bucket.some((e) => now - e.at < this.windowMs && e.bytes.equals(msg))) return undefined;
     bucket.push({ bytes: Buffer.from(msg), at: now });
     this.seen.set(key, bucket);
     return new BytesGossipData([msg]);
   }
 
+  /** Forgets messages older than the window; a full pass runs at most twice per window. */
   private expire(now: number): void {
+    if (now - this.lastSweep < this.windowMs / 2) return;
+    this.lastSweep = now;
     for (const [k, bucket] of this.seen) {
       const keep = bucket.filter((e) => now - e.at < this.windowMs);
       if (keep.length === 0) this.seen.delete(k);

@@ -41,11 +41,6 @@ export class ManualClock implements Clock {
     return { cancel: () => void this.timers.delete(id) };
   }
 
-  /** Number of timers waiting to fire. */
-  get pending(): number {
-    return this.timers.size;
-  }
-
   /** Moves time forward by ms, firing every timer that falls due, earliest first. */
   advance(ms: number): void {
     const end = this.time + ms;

@@ -13,9 +13,8 @@ export const DATA_DIR = '/var/lib/weft';
 
 /** weaveworks/mesh protocol, version 2 (see docs/mesh-protocol.md). */
 export const PROTOCOL_NAME = 'weave';
-export const PROTOCOL_MIN_VERSION = 1;
 export const PROTOCOL_MAX_VERSION = 2;
-/** weft only speaks v2; v1 peers are refused with a clear reason. */
+/** mesh accepts versions 1–2; weft only speaks v2, and v1-only peers are refused with a clear reason. */
 export const WEFT_MIN_VERSION = 2;
 export const HEADER_TIMEOUT_MS = 10_000;
 export const HEARTBEAT_INTERVAL_MS = 30_000;

@@ -3,8 +3,8 @@ import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 
 
 export type { Logger };
 
-export function createLogger(opts: { level?: LevelWithSilent; destination?: DestinationStream; name?: string } = {}): Logger {
-  return pino({ level: opts.level ?? 'info', base: { pid: process.pid, ...(opts.name ? { logger: opts.name } : {}) } }, opts.destination);
+export function createLogger(opts: { level?: LevelWithSilent; destination?: DestinationStream } = {}): Logger {
+  return pino({ level: opts.level ?? 'info', base: { pid: process.pid } }, opts.destination);
 }
 
 /** A logger that discards everything, for tests and in-process benchmarks. */

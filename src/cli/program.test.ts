@@ -1,7 +1,6 @@
 // The CLI end to end against a real API server backed by a fake MeshControl (and, for launch,
 // a stand-in router script); everything on 127.0.0.1.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { silentLogger } from '../log.js';
 import { formatStatus } from './format.js';
 import { SAMPLE_STATUS } from '../api/fake-control.js';
 import { runCli } from './program.js';
+import { freePort } from '../../test/harness/ports.js';
 
 let control: FakeMeshControl;
 let api: ApiServer;
@@ -50,13 +50,6 @@ async function weft(args: string[], env: Record<string, string> = {}, script = '
 
 const at = (): string[] => ['--http-addr', api.address];
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('weft status', () => {
   it('prints the summary', async () => {

@@ -1,6 +1,5 @@
 // The launcher against a stand-in router: a tiny node script that, depending on its mode,
 // serves /health on the port it is given (127.0.0.1), dies at once, or hangs without answering.
-import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { startApiServer } from '../api/server.js';
 import { WeftError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { launchRouter, type LaunchSpec } from './launcher.js';
+import { freePort } from '../../test/harness/ports.js';
 
 const FAKE_ROUTER = `
 import { createServer } from 'node:http';
@@ -50,13 +50,6 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function spec(mode: string, over: Partial<LaunchSpec> = {}): Promise<LaunchSpec> {
   const port = await freePort();

@@ -6,7 +6,6 @@
 //   status/set/add/connect -> HTTP; inside a netns through `ip netns exec NS node -e <fetch>`
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,18 +92,7 @@ export function buildGoPeer(): Promise<string> {
   return building;
 }
 
-/** A TCP port that was free on `host` a moment ago (bind port 0, read it, close). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => (port > 0 ? ok(port) : fail(new Error('could not read the bound port'))));
-    });
-  });
-}
+export { freePort } from './ports.js';
 
 export interface GoPeerOptions {
   /** Peer name, MAC form (aa:bb:cc:dd:ee:ff). */

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/clock.js';
+import { SurrogateGossiper } from './surrogate-gossiper.js';
+
+describe('surrogate gossiper (channels we do not implement)', () => {
+  it('relays gossip once per window, and again once the window has passed', () => {
+    const clock = new ManualClock();
+    const g = new SurrogateGossiper(clock, 30_000);
+    const msg = Buffer.from('some channel state');
+    expect(g.onGossip(msg)?.encode()).toEqual([msg]);
+    clock.advance(29_000);
+    expect(g.onGossip(Buffer.from(msg))).toBeUndefined();
+    expect(g.onGossip(Buffer.from('other state'))).toBeDefined();
+    clock.advance(2_000);
+    expect(g.onGossip(msg)?.encode()).toEqual([msg]);
+  });
+
+  it('passes broadcasts on as they are and drops unicasts addressed to us', () => {
+    const g = new SurrogateGossiper(new ManualClock(), 30_000);
+    const update = Buffer.from('update');
+    expect(g.onGossipBroadcast(1n, update).encode()).toEqual([update]);
+    expect(g.onGossipBroadcast(1n, update).encode()).toEqual([update]);
+    g.onGossipUnicast();
+    expect(g.droppedUnicasts).toBe(1);
+    expect(g.gossip()).toBeUndefined();
+  });
+});
