@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STAMP := .cache/stamps
-APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping
+APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping iperf3
 PREFIX ?= /usr/local
 
 .PHONY: help deps build test lint bench demo install clean
@@ -32,7 +32,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: $(STAMP)/apt node_modules/.package-lock.json
 
-build: node_modules/.package-lock.json
+# The native addon: syscalls only (netlink and packet sockets, setns), plain C against Node's
+# own N-API headers; no node-gyp. See docs/dataplane.md.
+NODE_INCLUDE ?= $(shell for d in /usr/include/node "$$(dirname "$$(dirname "$$(command -v node)")")/include/node"; do [ -f "$$d/node_api.h" ] && echo "$$d" && break; done)
+native/build/weft_native.node: native/weft_native.c
+	@mkdir -p native/build
+	@if [ -z "$(NODE_INCLUDE)" ]; then echo "Node's headers (node_api.h) were not found; install the nodejs headers (Debian: libnode-dev) or set NODE_INCLUDE"; exit 1; fi
+	cc -O2 -Wall -Wextra -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<
+
+build: node_modules/.package-lock.json native/build/weft_native.node
 	npx tsc -p tsconfig.build.json
 
 test: deps build
@@ -55,4 +63,4 @@ install: build
 	@echo "installed $(PREFIX)/bin/weft"
 
 clean:
-	rm -rf dist .cache
+	rm -rf dist .cache native/build

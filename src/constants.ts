@@ -11,6 +11,20 @@ export const METRICS_PORT = 6782;
 
 export const DATA_DIR = '/var/lib/weft';
 
+/** Data plane (see docs/dataplane.md). */
+export const IPALLOC_RANGE = '10.32.0.0/12';
+export const VXLAN_VNI = 0x5eb1;
+export const MIN_MTU = 576;
+export const MAX_MTU = 65_000;
+/** A probe per peer this often; a direct path is down after FAIL_AFTER without an answer. */
+export const PROBE_INTERVAL_MS = 300;
+export const PROBE_FAIL_AFTER_MS = 1_200;
+/** A gone peer's endpoints stay installed this long (its router may be restarting). */
+export const PEER_GRACE_MS = 60_000;
+/** Kernel entries found at start are kept this long while the mesh catches up. */
+export const ADOPT_MS = 20_000;
+export const BRIDGE_REFRESH_MS = 2_000;
+
 /** weaveworks/mesh protocol, version 2 (see docs/mesh-protocol.md). */
 export const PROTOCOL_NAME = 'weave';
 export const PROTOCOL_MAX_VERSION = 2;

@@ -53,7 +53,7 @@ describe.skipIf(!can.ok)('weft routers in network namespaces', () => {
     const peers = await hosts[0]!.json<PeerJson[]>(['status', 'peers']);
     expect(peers.map((p) => p.name).sort()).toEqual([...names].sort());
     expect(peers.find((p) => p.name === names[2])!.nickname).toBe(lan.hosts[2]!.name);
-    const conns = await hosts[1]!.json<ConnJson[]>(['status', 'connections']);
+    const conns = (await hosts[1]!.json<{ control: ConnJson[] }>(['status', 'connections'])).control;
     expect(conns.filter((c) => c.state === 'established').map((c) => c.peer).sort()).toEqual([names[0], names[2]].sort());
     expect(conns.every((c) => c.encrypted === false && typeof c.info === 'string' && /^198\.18\.0\.\d+:\d+$/.test(c.address))).toBe(true);
   });
@@ -68,7 +68,7 @@ describe.skipIf(!can.ok)('weft routers in network namespaces', () => {
     const script = `const s=require('net').connect(6783,'${lan.hosts[0]!.addr}',()=>{s.write('GET / HTTP/1.1\\r\\n\\r\\n')});s.resume();s.on('close',()=>process.exit(0));s.on('error',()=>process.exit(0));setTimeout(()=>process.exit(3),15000)`;
     const r = await lan.hosts[2]!.exec(process.execPath, ["-e", script]);
     expect(r.code).toBe(0); // the router closed it
-    const conns = await hosts[0]!.json<ConnJson[]>(['status', 'connections']);
+    const conns = (await hosts[0]!.json<{ control: ConnJson[] }>(['status', 'connections'])).control;
     expect(conns.some((c) => c.state === 'failed' && /header not recognised/.test(c.info))).toBe(true);
     expect(await fullMesh(hosts, 3)).toBe(true);
   });

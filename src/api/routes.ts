@@ -4,6 +4,8 @@ import { VERSION } from '../constants.js';
 import type { MeshControl } from '../../mesh/status.js';
 import { parsePeerAddresses, type Parsed } from './address.js';
 import type { HealthResponse } from './protocol.js';
+import type { DataplaneControl } from '../../router/status.js';
+import { dataplaneRoutes } from './dataplane-routes.js';
 
 export interface Reply {
   status: number;
@@ -15,12 +17,13 @@ export interface Reply {
 
 export interface Route {
   method: 'GET' | 'POST';
-  handle(body: unknown): Reply;
+  handle(body: unknown): Reply | Promise<Reply>;
 }
 
-export function apiRoutes(control: MeshControl, onStop: () => void): Map<string, Route> {
+export function apiRoutes(control: MeshControl, onStop: () => void, dataplane?: DataplaneControl): Map<string, Route> {
   const get = (fn: () => unknown): Route => ({ method: 'GET', handle: () => ({ status: 200, body: fn() }) });
   return new Map<string, Route>([
+    ...(dataplane ? dataplaneRoutes(dataplane, onStop) : []),
     ['/health', get((): HealthResponse => ({ ok: true, pid: process.pid, version: VERSION, name: control.status().name }))],
     ['/status', get(() => control.status())],
     ['/status/peers', get(() => control.peers())],

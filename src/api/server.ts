@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { WeftError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MeshControl } from '../../mesh/status.js';
+import type { DataplaneControl } from '../../router/status.js';
 import { formatHostPort, parseHostPort } from './address.js';
 import { readJsonBody } from './body.js';
 import { MAX_BODY_BYTES } from './protocol.js';
@@ -13,6 +14,8 @@ import { apiRoutes, type Reply, type Route } from './routes.js';
 
 export interface ApiServerOptions {
   control: MeshControl;
+  /** The data plane, when the router has one. */
+  dataplane?: DataplaneControl;
   /** "host:port" to bind, e.g. 127.0.0.1:6784; port 0 picks a free one. Only this address is bound. */
   addr: string;
   log: Logger;
@@ -39,7 +42,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     stopping = true;
     opts.onStop();
   };
-  const routes = apiRoutes(opts.control, onStop);
+  const routes = apiRoutes(opts.control, onStop, opts.dataplane);
   const server = createServer((req, res) => void serve(routes, req, res, log));
 
   await new Promise<void>((resolve, reject) => {
@@ -91,7 +94,7 @@ async function handle(route: Route, req: IncomingMessage, log: Logger): Promise<
     body = r.value;
   }
   try {
-    return route.handle(body);
+    return await route.handle(body);
   } catch (err) {
     if (err instanceof WeftError && err.code === 'usage') return { status: 400, body: { error: err.message } };
     log.error({ err }, 'API handler failed');

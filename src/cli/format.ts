@@ -82,7 +82,7 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = columnWidths(rows);
   return rows.map((r) => `${alignRow(r, widths)}\n`).join('');
 }

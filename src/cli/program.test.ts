@@ -56,11 +56,11 @@ describe('weft status', () => {
     expect(await weft(['status', ...at()])).toEqual({ code: 0, stdout: formatStatus(SAMPLE_STATUS), stderr: '' });
   });
 
-  it('prints JSON arrays for peers and connections with --json, and finds the API through WEFT_HTTP_ADDR', async () => {
+  it('prints JSON for peers and connections with --json, and finds the API through WEFT_HTTP_ADDR', async () => {
     const peers = await weft(['status', 'peers', '--json'], { WEFT_HTTP_ADDR: api.address });
     expect(JSON.parse(peers.stdout)).toEqual(SAMPLE_PEERS);
     const conns = await weft(['--http-addr', api.address, 'status', 'connections', '--json']);
-    expect(JSON.parse(conns.stdout)).toEqual(SAMPLE_CONNECTIONS);
+    expect(JSON.parse(conns.stdout)).toEqual({ paths: [], control: SAMPLE_CONNECTIONS, dataplane: null });
     expect((await weft(['status', 'targets', ...at()])).stdout).toContain('198.18.0.9:6783  waiting');
   });
 
@@ -172,6 +172,8 @@ createServer((req, res) => res.end(JSON.stringify({ ok: true, pid: process.pid, 
       '--nickname=testhost',
       '--conn-limit=100',
       '--log-level=info',
+      '--vxlan-port=6784',
+      '--ipalloc-range=10.32.0.0/12',
       '--',
       '198.18.0.2',
     ]);

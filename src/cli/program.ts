@@ -3,7 +3,11 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../constants.js';
 import { WeftError, errorMessage } from '../errors.js';
+import { registerAttach } from './attach.js';
 import { registerConnect } from './connect.js';
+import { registerExpose } from './expose.js';
+import { registerPs } from './ps.js';
+import { registerReset } from './reset.js';
 import type { CliContext } from './context.js';
 import { registerForget } from './forget.js';
 import { registerLaunch } from './launch.js';
@@ -27,6 +31,10 @@ export function buildProgram(ctx: CliContext): Command {
   registerStatus(program, ctx);
   registerConnect(program, ctx);
   registerForget(program, ctx);
+  registerAttach(program, ctx);
+  registerPs(program, ctx);
+  registerExpose(program, ctx);
+  registerReset(program, ctx);
   return program;
 }
 

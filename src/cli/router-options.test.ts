@@ -49,7 +49,16 @@ describe('parseRouterOptions', () => {
       peers: ['198.18.0.2', 'peer.example:7000', '[2001:db8::2]'],
       discovery: false,
       logLevel: 'debug',
+      dataplane: true,
+      vxlanPort: 6784,
+      ipallocRange: '10.32.0.0/12',
     });
+  });
+
+  it('takes the data-plane options', () => {
+    const o = parse({ vxlanPort: '4789', mtu: '1400', ipallocRange: '10.40.0.0/16', dataplane: false });
+    expect([o.vxlanPort, o.mtu, o.ipallocRange, o.dataplane]).toEqual([4789, 1400, '10.40.0.0/16', false]);
+    expect(routerArgs(o)).toEqual(expect.arrayContaining(['--vxlan-port=4789', '--mtu=1400', '--ipalloc-range=10.40.0.0/16', '--no-dataplane']));
   });
 
   it('reads WEFT_HTTP_ADDR, WEFT_DATA_DIR and WEFT_PASSWORD when the options are absent', () => {
@@ -75,6 +84,9 @@ describe('parseRouterOptions', () => {
     [{ host: '1.2.3' }, '--host "1.2.3" is not an IP address of this host; leave it out to listen on every address'],
     [{ dataDir: ' ' }, '--data-dir is empty; give a directory, or leave it out for /var/lib/weft'],
     [{ nickname: 'a\nb' }, '--nickname must be 1 to 255 printable characters'],
+    [{ vxlanPort: '0' }, '--vxlan-port: port 0 is out of range (1–65535); leave it out for 6784'],
+    [{ mtu: '100' }, '--mtu "100" must be a whole number from 576 to 65000; leave it out to take it from the underlay'],
+    [{ ipallocRange: '10.32.0.0' }, '--ipalloc-range "10.32.0.0" is not an IPv4 CIDR like 10.32.0.0/12'],
   ])('refuses %j with what to do', (raw, message) => {
     expect(usageError(() => parse(raw))).toBe(message);
   });
@@ -108,6 +120,8 @@ describe('routerArgs and childEnv', () => {
       '--conn-limit=100',
       '--no-discovery',
       '--log-level=info',
+      '--vxlan-port=6784',
+      '--ipalloc-range=10.32.0.0/12',
       '--',
       '198.18.0.2',
     ]);

@@ -22,6 +22,10 @@ export interface RawRouterOptions {
   connLimit?: string;
   discovery?: boolean;
   logLevel?: string;
+  vxlanPort?: string;
+  mtu?: string;
+  ipallocRange?: string;
+  dataplane?: boolean;
 }
 
 export const LOG_LEVELS: readonly DaemonOptions['logLevel'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -36,7 +40,11 @@ export function addRouterOptions(cmd: Command): Command {
     .option('--nickname <name>', 'human-friendly peer name (default: this host name)')
     .option('--conn-limit <n>', `most connections to accept (default ${C.CONN_LIMIT})`)
     .option('--no-discovery', 'do not connect to peers learnt from other peers')
-    .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (default info)`);
+    .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (default info)`)
+    .option('--vxlan-port <n>', `UDP port of the kernel VXLAN data plane (default ${C.VXLAN_PORT})`)
+    .option('--mtu <n>', 'overlay MTU (default: the underlay interface MTU minus the 50-byte VXLAN overhead)')
+    .option('--ipalloc-range <cidr>', `the overlay range containers are routed to (default ${C.IPALLOC_RANGE})`)
+    .option('--no-dataplane', 'run the mesh control plane only (no bridge, no VXLAN; needs no privileges)');
 }
 
 /**
@@ -99,6 +107,22 @@ export function parseRouterOptions(
     if ((LOG_LEVELS as readonly string[]).includes(level)) o.logLevel = level as DaemonOptions['logLevel'];
     else problems.push(`--log-level "${raw.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
+  if (raw.vxlanPort !== undefined) {
+    const p = parsePort(raw.vxlanPort);
+    if (p.ok) o.vxlanPort = p.value;
+    else problems.push(`--vxlan-port: ${p.reason}; leave it out for ${C.VXLAN_PORT}`);
+  }
+  if (raw.mtu !== undefined) {
+    const m = Number(raw.mtu.trim());
+    if (/^[0-9]{3,5}$/.test(raw.mtu.trim()) && m >= C.MIN_MTU && m <= C.MAX_MTU) o.mtu = m;
+    else problems.push(`--mtu "${raw.mtu}" must be a whole number from ${C.MIN_MTU} to ${C.MAX_MTU}; leave it out to take it from the underlay`);
+  }
+  if (raw.ipallocRange !== undefined) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(raw.ipallocRange.trim());
+    if (m && m.slice(1, 5).every((x) => Number(x) <= 255) && Number(m[5]) >= 1 && Number(m[5]) <= 30) o.ipallocRange = raw.ipallocRange.trim();
+    else problems.push(`--ipalloc-range "${raw.ipallocRange}" is not an IPv4 CIDR like ${C.IPALLOC_RANGE}`);
+  }
+  o.dataplane = raw.dataplane ?? true;
   const targets = parsePeerAddresses(peers);
   if (targets.ok) o.peers = targets.value;
   else problems.push(`${targets.reason}; peers are written as 192.0.2.1, 192.0.2.1:6783, [2001:db8::1]:6783 or host.example`);
@@ -125,7 +149,10 @@ export function routerArgs(o: DaemonOptions): string[] {
   if (o.name !== undefined) args.push(`--name=${o.name}`);
   args.push(`--nickname=${o.nickname}`, `--conn-limit=${o.connLimit}`);
   if (!o.discovery) args.push('--no-discovery');
-  args.push(`--log-level=${o.logLevel}`, '--', ...o.peers);
+  args.push(`--log-level=${o.logLevel}`, `--vxlan-port=${o.vxlanPort}`, `--ipalloc-range=${o.ipallocRange}`);
+  if (o.mtu !== undefined) args.push(`--mtu=${o.mtu}`);
+  if (!o.dataplane) args.push('--no-dataplane');
+  args.push('--', ...o.peers);
   return args;
 }
 

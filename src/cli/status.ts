@@ -1,17 +1,19 @@
 // `weft status [peers|connections|targets] [--json]`
 import { Argument, type Command } from 'commander';
 import type { ConnectionStatus, PeerStatus, RouterStatus, TargetStatus } from '../../mesh/status.js';
+import type { DataplaneStatus, EndpointStatus } from '../../router/status.js';
 import { clientFor } from './client.js';
+import { formatEndpoints, formatPaths } from './dataplane-format.js';
 import type { CliContext } from './context.js';
 import { formatConnections, formatPeers, formatStatus, formatTargets } from './format.js';
 
-type Report = 'peers' | 'connections' | 'targets';
+type Report = 'peers' | 'connections' | 'targets' | 'endpoints';
 
 export function registerStatus(program: Command, ctx: CliContext): void {
   program
     .command('status')
     .description("show the router's state: a summary, or its peers, connections or connection targets")
-    .addArgument(new Argument('[report]', 'which report').choices(['peers', 'connections', 'targets']))
+    .addArgument(new Argument('[report]', 'which report').choices(['peers', 'connections', 'targets', 'endpoints']))
     .option('--json', "print the API's JSON instead")
     .action(async (report: Report | undefined, opts: { json?: boolean }, cmd: Command) => {
       const client = clientFor(cmd, ctx);
@@ -22,8 +24,15 @@ export function registerStatus(program: Command, ctx: CliContext): void {
           return show(await client.get<RouterStatus>('/status'), formatStatus);
         case 'peers':
           return show(await client.get<PeerStatus[]>('/status/peers'), formatPeers);
-        case 'connections':
-          return show(await client.get<ConnectionStatus[]>('/status/connections'), formatConnections);
+        case 'connections': {
+          // Per peer: the data path (direct, relay, none) and why; then the control connections.
+          const control = await client.get<ConnectionStatus[]>('/status/connections');
+          const dataplane = await client.get<DataplaneStatus>('/status/dataplane').catch(() => undefined);
+          if (opts.json) return show({ paths: dataplane?.peers ?? [], control, dataplane: dataplane ?? null }, () => '');
+          return ctx.stdout(dataplane ? formatPaths(dataplane, control) : formatConnections(control));
+        }
+        case 'endpoints':
+          return show(await client.get<EndpointStatus[]>('/status/endpoints'), formatEndpoints);
         case 'targets':
           return show(await client.get<TargetStatus[]>('/status/targets'), formatTargets);
       }

@@ -1,6 +1,7 @@
 // `weft stop`: ask the router to shut down and wait (bounded) until its API stops answering.
 import type { Command } from 'commander';
 import { ApiClient } from '../api/client.js';
+import type { HealthResponse } from '../api/protocol.js';
 import { WeftError } from '../errors.js';
 import { httpAddrOf } from './client.js';
 import type { CliContext } from './context.js';
@@ -17,6 +18,13 @@ export function registerStop(program: Command, ctx: CliContext): void {
       const health = await client.health();
       if (health === undefined) throw new WeftError('not-running', `weft is not running (nothing answers on ${client.addr})`);
       await client.post('/stop');
+      await waitUntilGone(client, health);
+      ctx.stdout('weft stopped\n');
+    });
+}
+
+/** Polls until the router's API stops answering; a timeout error naming its PID otherwise. */
+export async function waitUntilGone(client: ApiClient, health: HealthResponse): Promise<void> {
       const deadline = Date.now() + STOP_WAIT_MS;
       // Errors while it shuts down (a reset connection, a slow answer) mean "not gone yet".
       while ((await client.health().catch(() => health)) !== undefined) {
@@ -29,6 +37,4 @@ export function registerStop(program: Command, ctx: CliContext): void {
         }
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
-      ctx.stdout('weft stopped\n');
-    });
 }

@@ -8,6 +8,12 @@ import { formatPeerName } from '../../mesh/peer-name.js';
 import { tcpTransport } from '../../mesh/transport.js';
 import { loadIdentity, newUid } from './identity.js';
 import type { DaemonOptions } from './options.js';
+import * as C from '../constants.js';
+import { Dataplane } from '../../router/dataplane.js';
+import { meshView } from '../../router/mesh-view.js';
+import { NetlinkKernel } from '../../router/netlink-kernel.js';
+import { openProbeTransport } from '../../router/probe-transport.js';
+import { dataplaneControl } from './dataplane-control.js';
 
 /** Runs the router until signal aborts or the API is asked to stop; rejects if it cannot start. */
 export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promise<void> {
@@ -37,9 +43,35 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   // Listen on the mesh port first: if it is taken, fail before claiming the API address.
   await router.start(opts.peers);
   let api;
+  let dataplane: Dataplane | undefined;
+  let kernel: NetlinkKernel | undefined;
   try {
-    api = await startApiServer({ control: router.control(), addr: opts.httpAddr, log, onStop: stop });
+    if (opts.dataplane) {
+      kernel = new NetlinkKernel({ log: log.child({ component: 'netlink' }) });
+      dataplane = new Dataplane({
+        mesh: meshView(router),
+        kernel,
+        openProbeTransport: (bridgeIndex) => openProbeTransport({ bridgeIndex }),
+        clock: realClock,
+        log: log.child({ component: 'dataplane' }),
+        dataDir: opts.dataDir,
+        vni: C.VXLAN_VNI,
+        port: opts.vxlanPort,
+        mtu: opts.mtu,
+        underlayHints: opts.peers.map((p) => p.replace(/:\d+$/, '')),
+        overlayRange: opts.ipallocRange,
+        probeIntervalMs: C.PROBE_INTERVAL_MS,
+        probeFailAfterMs: C.PROBE_FAIL_AFTER_MS,
+        peerGraceMs: C.PEER_GRACE_MS,
+        adoptMs: C.ADOPT_MS,
+        refreshMs: C.BRIDGE_REFRESH_MS,
+      });
+      await dataplane.start();
+    }
+    api = await startApiServer({ control: router.control(), dataplane: dataplane && dataplaneControl(dataplane, router), addr: opts.httpAddr, log, onStop: stop });
   } catch (err) {
+    await dataplane?.stop();
+    kernel?.close();
     await router.stop();
     throw err;
   }
@@ -50,6 +82,9 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   log.info('shutting down');
   // The mesh port is released before the API goes quiet: `weft stop` returns when the API stops
   // answering, and an immediate `weft launch` must find port 6783 free.
+  // The kernel state stays: containers keep talking while the router is down or restarting.
+  await dataplane?.stop();
+  kernel?.close();
   await router.stop();
   await api.close();
   log.flush();

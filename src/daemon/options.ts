@@ -19,6 +19,13 @@ export interface DaemonOptions {
   /** Dial peers learnt through topology gossip. */
   discovery: boolean;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** The kernel data plane (bridge, VXLAN); false = mesh only. */
+  dataplane: boolean;
+  vxlanPort: number;
+  /** Overlay MTU; undefined = from the underlay. */
+  mtu?: number;
+  /** The overlay range (containers get a route to it). */
+  ipallocRange: string;
   /** Write logs here instead of stdout (set by `weft launch`). */
   logFile?: string;
 }
@@ -34,5 +41,8 @@ export function defaultOptions(): DaemonOptions {
     peers: [],
     discovery: true,
     logLevel: 'info',
+    dataplane: true,
+    vxlanPort: C.VXLAN_PORT,
+    ipallocRange: C.IPALLOC_RANGE,
   };
 }

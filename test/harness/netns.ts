@@ -75,6 +75,11 @@ export interface Lan {
   readonly prefix: string;
   /** Namespace holding the bridge. */
   readonly switchName: string;
+  /**
+   * A new empty namespace (lo up, no links) for a container, named `<prefix>cN`; its `addr` is ''.
+   * Deleted by cleanup() with the rest of the LAN.
+   */
+  addContainer(): Promise<Host>;
   /** Stops tracked processes (by PID), then deletes every namespace of this LAN. Idempotent. */
   cleanup(): Promise<void>;
 }
@@ -220,6 +225,7 @@ const liveLans = new Set<LanImpl>();
 
 class LanImpl implements Lan {
   readonly hosts: NsHost[] = [];
+  readonly containers: NsHost[] = [];
   readonly switchName: string;
   private readonly procs = new Set<NsProcess>();
   private cleaning: Promise<void> | undefined;
@@ -233,7 +239,16 @@ class LanImpl implements Lan {
   }
 
   get names(): string[] {
-    return [this.switchName, ...this.hosts.map((h) => h.name)];
+    return [this.switchName, ...this.hosts.map((h) => h.name), ...this.containers.map((c) => c.name)];
+  }
+
+  async addContainer(): Promise<Host> {
+    if (this.cleaning) throw new WeftError('closed', `LAN ${this.prefix} has been cleaned up`);
+    const c = new NsHost(`${this.prefix}c${this.containers.length}`, '', this.containers.length, this);
+    this.containers.push(c);
+    await ipBatch(`creating container ${c.name}`, undefined, [`netns add ${c.name}`]);
+    await ipBatch(`configuring ${c.name}`, c.name, ['link set lo up']);
+    return c;
   }
 
   launch(netns: string, cmd: string, args: string[], env: Record<string, string> | undefined, withStdin: boolean): { proc: NsProcess; child: ChildProcess } {

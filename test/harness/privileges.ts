@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 export type Capability = { ok: true } | { ok: false; reason: string };
 
 /** The harness's namespace names: `wt<creator pid base36>-<3-char tag>-<role>`, role `sw` or `h<i>`. */
-export const NETNS_NAME_PATTERN = /^wt([0-9a-z]{1,7})-([0-9a-z]{3})-(sw|h\d{1,3})$/;
+export const NETNS_NAME_PATTERN = /^wt([0-9a-z]{1,7})-([0-9a-z]{3})-(sw|h\d{1,3}|c\d{1,4})$/;
 
 export function defaultPrefix(tag: string): string {
   return `wt${process.pid.toString(36)}-${tag}-`;

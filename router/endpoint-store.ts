@@ -1,0 +1,60 @@
+// The local endpoints (attached containers, exposed host addresses), persisted in the data dir
+// so a restarted router adopts what the previous one created. Written crash-safely: a temporary
+// file is written and fsynced, renamed over the old one, and the directory fsynced; a crash at
+// any moment leaves either the old or the new content.
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface AttachedEndpoint {
+  /** What the user named (namespace name, path or PID), for display. */
+  container: string;
+  /** Resolved namespace path. */
+  netns: string;
+  hostIfname: string;
+  mac: string;
+  /** CIDRs on the container interface. */
+  cidrs: string[];
+}
+
+export interface StoredEndpoints {
+  attached: AttachedEndpoint[];
+  /** CIDRs given to the host with `weft expose`. */
+  exposed: string[];
+}
+
+const FILE = 'endpoints.json';
+
+export class EndpointStore {
+  constructor(private readonly dir: string) {}
+
+  async load(): Promise<StoredEndpoints> {
+    let text: string;
+    try {
+      text = await readFile(join(this.dir, FILE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { attached: [], exposed: [] };
+      throw err;
+    }
+    const v = JSON.parse(text) as Partial<StoredEndpoints>;
+    return { attached: Array.isArray(v.attached) ? v.attached : [], exposed: Array.isArray(v.exposed) ? v.exposed : [] };
+  }
+
+  async save(s: StoredEndpoints): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = join(this.dir, `${FILE}.tmp`);
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(s, null, 1));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.dir, FILE));
+    const d = await open(this.dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+}

@@ -1,0 +1,162 @@
+// The seam between weft's data plane and the Linux network stack. The reconciler
+// (router/reconciler.ts) is the only writer of the objects below; it reads what the kernel has,
+// diffs it against the desired state and hands the difference to apply() in one batch. Two
+// implementations: router/netlink-kernel.ts (rtnetlink, real) and router/memory-kernel.ts
+// (in memory, renders itself as `ip link`/`bridge fdb`/`ip neigh` lines for golden tests).
+//
+// Addresses are strings in their usual text form: MAC "02:00:00:00:00:01" (lower case),
+// IPv4 "10.32.0.1", CIDR "10.32.0.1/12".
+
+/** The devices weft creates. Everything on them belongs to weft; nothing else is touched. */
+export type LinkKind = 'bridge' | 'vxlan';
+
+export interface VxlanSpec {
+  vni: number;
+  /** UDP destination (and listen) port. */
+  port: number;
+  /** Always false for weft: forwarding comes from static entries, never from learning. */
+  learning: boolean;
+  /** ARP/ND suppression: the device answers ARP from its neighbour table (`proxy`). */
+  proxy: boolean;
+}
+
+/** A bridge port's flags (set through AF_BRIDGE IFLA_PROTINFO). */
+export interface PortSpec {
+  hairpin: boolean;
+  learning: boolean;
+}
+
+export interface LinkSpec {
+  name: string;
+  kind: LinkKind;
+  mtu: number;
+  /** Fixed MAC address; undefined = whatever the kernel picks. */
+  mac?: string;
+  /** Name of the bridge this link is a port of. */
+  master?: string;
+  up: boolean;
+  vxlan?: VxlanSpec;
+  port?: PortSpec;
+}
+
+/** A link as read back from the kernel. */
+export interface Link extends LinkSpec {
+  index: number;
+  /** The kernel's MAC for the link (always known when read back). */
+  mac: string;
+}
+
+/** A static (`self permanent`) forwarding entry of a VXLAN device: frames for mac go to dst. */
+export interface FdbEntry {
+  /** The VXLAN device. */
+  dev: string;
+  /** 00:00:00:00:00:00 = head-end replication: broadcast/unknown copies go to every such dst. */
+  mac: string;
+  /** The remote VTEP's underlay IPv4 address. */
+  dst: string;
+  /** VNI override for this entry; undefined = the device's VNI. */
+  vni?: number;
+}
+
+/** A static (`nud permanent`) neighbour entry: ARP for ip is answered with mac. */
+export interface NeighEntry {
+  dev: string;
+  ip: string;
+  mac: string;
+}
+
+/** The part of the kernel the reconciler owns. */
+export interface KernelState {
+  links: Link[];
+  fdb: FdbEntry[];
+  neigh: NeighEntry[];
+}
+
+/**
+ * One change. Ops within a batch are applied in order; a failing op does not stop the rest.
+ * fdb-del matches (dev, mac, dst); neigh-del matches (dev, ip).
+ */
+export type KernelOp =
+  | { op: 'link-add'; link: LinkSpec }
+  /** Changes mtu/master/up/port flags in place; kind, mac and vxlan settings need a re-add. */
+  | { op: 'link-set'; link: LinkSpec }
+  | { op: 'link-del'; name: string }
+  | { op: 'fdb-add'; entry: FdbEntry }
+  | { op: 'fdb-del'; entry: FdbEntry }
+  | { op: 'neigh-add'; entry: NeighEntry }
+  | { op: 'neigh-del'; entry: NeighEntry };
+
+export interface OpResult {
+  op: KernelOp;
+  /** undefined = applied. */
+  error?: string;
+}
+
+/** A container's end of the network, as `weft attach` creates it. */
+export interface AttachSpec {
+  /** Host end of the veth pair, a port of `bridge`. */
+  hostIfname: string;
+  bridge: string;
+  /** Path of the container's network namespace (/run/netns/NAME or /proc/PID/ns/net). */
+  netns: string;
+  /** Name of the interface inside the container. */
+  ifname: string;
+  mtu: number;
+  /** CIDRs given to the container interface. */
+  addresses: string[];
+  /** Extra routes via the container interface (the overlay range, when wider than the prefixes). */
+  routes: string[];
+}
+
+export interface Attached {
+  hostIfname: string;
+  /** The container interface's MAC. */
+  mac: string;
+}
+
+/** A MAC the bridge has learnt on one of its ports (not the VXLAN device). */
+export interface BridgeMac {
+  mac: string;
+  port: string;
+}
+
+/** What the route lookup says about reaching an underlay address. */
+export interface UnderlayRoute {
+  dev: string;
+  mtu: number;
+  /** The source address the kernel would use. */
+  src?: string;
+}
+
+export interface Kernel {
+  /** Reads the links named in `names` (missing ones are absent) and the FDB/neighbour entries on them. */
+  read(names: string[]): Promise<KernelState>;
+  /** Applies ops in order, as few round trips as possible. Never rejects for a failed op. */
+  apply(ops: KernelOp[]): Promise<OpResult[]>;
+
+  /** Creates the veth pair, moves one end into the namespace and configures it. Idempotent per hostIfname. */
+  attach(spec: AttachSpec): Promise<Attached>;
+  /** Removes the veth pair (both ends). Missing is not an error. */
+  detach(hostIfname: string): Promise<void>;
+  /** Names of the bridge's veth ports (links whose master is bridge and whose kind is veth). */
+  ports(bridge: string): Promise<string[]>;
+  /** MACs learnt (dynamic, `master`) on the bridge's ports other than the VXLAN device. */
+  bridgeMacs(bridge: string): Promise<BridgeMac[]>;
+
+  /** IPv4 CIDRs on dev. */
+  addresses(dev: string): Promise<string[]>;
+  addAddress(dev: string, cidr: string): Promise<void>;
+  /** Missing is not an error. */
+  delAddress(dev: string, cidr: string): Promise<void>;
+
+  /** The route the kernel would use to reach dst; undefined if unreachable. */
+  routeTo(dst: string): Promise<UnderlayRoute | undefined>;
+
+  /**
+   * Calls onChange (coalesced by the caller) when links, bridge FDB or neighbour entries change,
+   * and after an event overflow (the caller then re-reads). Returns an unsubscribe function.
+   */
+  watch(onChange: () => void): () => void;
+
+  close(): void;
+}

@@ -1,0 +1,397 @@
+// The Kernel seam over rtnetlink. One request socket (opened lazily, in `netns` when given) carries
+// dumps and batches; attach() opens a second, short-lived socket inside the container's namespace
+// to configure its end; watch() opens an event socket per subscriber.
+//
+// apply() splits the ops at link ops: a link op runs alone (later ops may name the link it made,
+// so names are resolved again after it), and each run of FDB/neighbour ops between them goes out as
+// one pipelined batch.
+import { closeSync, openSync } from 'node:fs';
+import { WeftError, errorMessage } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import type { Clock } from '../src/clock.js';
+import type {
+  Attached, AttachSpec, BridgeMac, FdbEntry, Kernel, KernelOp, KernelState, Link, LinkKind, NeighEntry, OpResult, UnderlayRoute,
+} from './kernel.js';
+import { NetlinkClient, errnoCode } from './netlink/client.js';
+import type { NlMessage, NlRequest } from './netlink/codec.js';
+import {
+  AF_BRIDGE, AF_INET, IFF_UP, NETLINK_ROUTE, NTF_SELF, NUD_PERMANENT, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH,
+  RTM_NEWROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
+} from './netlink/constants.js';
+import { decodeAddr, decodeLink, decodeNeigh, decodeRoute, type LinkMessage } from './netlink/messages.js';
+import * as rq from './netlink/requests.js';
+import { openNetlinkSocket, type NetlinkSocket, type NetlinkSocketOptions } from './netlink/socket.js';
+import type { Decoded } from './netlink/attrs.js';
+
+export interface NetlinkKernelOptions {
+  log: Logger;
+  openSocket?: (opts: NetlinkSocketOptions) => NetlinkSocket;
+  /** Network namespace (path) every socket of this kernel lives in; default: the process's. */
+  netns?: string;
+  clock?: Clock;
+  timeoutMs?: number;
+}
+
+/** Links of one namespace, by index and by name. */
+interface LinkTable {
+  byIndex: Map<number, LinkMessage>;
+  byName: Map<string, LinkMessage>;
+}
+
+const DUMP_ATTEMPTS = 3;
+
+export class NetlinkKernel implements Kernel {
+  private readonly log: Logger;
+  private readonly openSocket: (opts: NetlinkSocketOptions) => NetlinkSocket;
+  private readonly netns: string | undefined;
+  private readonly clock: Clock | undefined;
+  private readonly timeoutMs: number | undefined;
+  private client: NetlinkClient | undefined;
+  private readonly watchers = new Set<NetlinkSocket>();
+  private closed = false;
+
+  constructor(opts: NetlinkKernelOptions) {
+    this.log = opts.log;
+    this.openSocket = opts.openSocket ?? openNetlinkSocket;
+    this.netns = opts.netns;
+    this.clock = opts.clock;
+    this.timeoutMs = opts.timeoutMs;
+  }
+
+  async read(names: string[]): Promise<KernelState> {
+    const c = this.nl();
+    const links = await linkTable(c);
+    const ports = await this.portFlags(c);
+    const fdbDump = decodeAll(await dumpRetrying(c, rq.dumpNeigh(AF_BRIDGE)), RTM_NEWNEIGH, decodeNeigh, this.log);
+    const neighDump = decodeAll(await dumpRetrying(c, rq.dumpNeigh(AF_INET)), RTM_NEWNEIGH, decodeNeigh, this.log);
+
+    const state: KernelState = { links: [], fdb: [], neigh: [] };
+    const wanted = new Map<number, LinkMessage>();
+    for (const name of names) {
+      const l = links.byName.get(name);
+      if (!l) continue;
+      wanted.set(l.index, l);
+      state.links.push(toLink(l, links, ports.get(l.index)));
+    }
+    for (const n of fdbDump) {
+      const l = wanted.get(n.ifindex);
+      if (!l || l.kind !== 'vxlan' || !(n.flags & NTF_SELF) || !(n.state & NUD_PERMANENT) || !n.lladdr || !n.dst) continue;
+      const e: FdbEntry = { dev: l.name!, mac: n.lladdr, dst: n.dst };
+      if (n.vni !== undefined) e.vni = n.vni;
+      state.fdb.push(e);
+    }
+    for (const n of neighDump) {
+      const l = wanted.get(n.ifindex);
+      if (!l || !(n.state & NUD_PERMANENT) || !n.lladdr || !n.dst) continue;
+      state.neigh.push({ dev: l.name!, ip: n.dst, mac: n.lladdr });
+    }
+    return state;
+  }
+
+  async apply(ops: KernelOp[]): Promise<OpResult[]> {
+    const c = this.nl();
+    const results: OpResult[] = ops.map((op) => ({ op }));
+    let links: LinkTable | undefined;
+    let i = 0;
+    while (i < ops.length) {
+      const op = ops[i]!;
+      if (op.op === 'link-add' || op.op === 'link-set' || op.op === 'link-del') {
+        links ??= await linkTable(c);
+        try {
+          await this.applyLinkOp(c, op, links);
+        } catch (err) {
+          results[i]!.error = errorMessage(err);
+        }
+        links = undefined;
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < ops.length && !ops[j]!.op.startsWith('link-')) j++;
+      links ??= await linkTable(c);
+      await this.applyEntries(c, ops, results, i, j, links);
+      i = j;
+    }
+    const failed = results.filter((r) => r.error !== undefined).length;
+    if (failed > 0) this.log.warn({ ops: ops.length, failed, first: results.find((r) => r.error)?.error }, 'kernel: some ops failed');
+    else this.log.debug({ ops: ops.length }, 'kernel: applied');
+    return results;
+  }
+
+  private async applyLinkOp(c: NetlinkClient, op: Extract<KernelOp, { op: 'link-add' | 'link-set' | 'link-del' }>, links: LinkTable): Promise<void> {
+    if (op.op === 'link-del') {
+      await ignoring(c.request(rq.delLinkByName(op.name)), 'ENODEV');
+      return;
+    }
+    const link = op.link;
+    const master = link.master === undefined ? undefined : links.byName.get(link.master)?.index;
+    if (link.master !== undefined && master === undefined) throw new WeftError('io', `master ${link.master} of ${link.name} does not exist`);
+    let index: number;
+    if (op.op === 'link-add') {
+      await c.request(rq.newLink(link, master));
+      if (!link.port) return;
+      index = await linkIndex(c, link.name);
+    } else {
+      const l = links.byName.get(link.name);
+      if (!l) throw new WeftError('io', `link ${link.name} does not exist`);
+      index = l.index;
+      await c.request(rq.setLink(index, link, master ?? 0));
+    }
+    // Port flags exist only once the link is a port: after IFLA_MASTER above.
+    if (link.port && master !== undefined) await c.request(rq.setPortFlags(index, link.port));
+  }
+
+  private async applyEntries(c: NetlinkClient, ops: KernelOp[], results: OpResult[], from: number, to: number, links: LinkTable): Promise<void> {
+    const msgs: NlRequest[] = [];
+    const slots: number[] = [];
+    for (let k = from; k < to; k++) {
+      const op = ops[k]!;
+      try {
+        const entry = (op as { entry: FdbEntry | NeighEntry }).entry;
+        const l = links.byName.get(entry.dev);
+        if (!l) throw new Error(`device ${entry.dev} does not exist`);
+        msgs.push(entryRequest(op, l.index));
+        slots.push(k);
+      } catch (err) {
+        results[k]!.error = errorMessage(err);
+      }
+    }
+    const errs = await c.batch(msgs);
+    errs.forEach((err, n) => {
+      const k = slots[n]!;
+      const isDel = ops[k]!.op.endsWith('-del');
+      // A delete of something already gone has reached the desired state.
+      if (err && !(isDel && errnoCode(err) === 'ENOENT')) results[k]!.error = errorMessage(err);
+    });
+  }
+
+  async attach(spec: AttachSpec): Promise<Attached> {
+    const c = this.nl();
+    const links = await linkTable(c);
+    const bridge = links.byName.get(spec.bridge);
+    if (!bridge) throw new WeftError('io', `bridge ${spec.bridge} does not exist; cannot attach ${spec.hostIfname}`);
+    const ns = new NetlinkClient(this.openSocket({ protocol: NETLINK_ROUTE, netns: spec.netns }), this.clientOptions());
+    try {
+      const existing = links.byName.get(spec.hostIfname);
+      if (existing) {
+        const inside = (await linkTable(ns)).byName.get(spec.ifname);
+        if (existing.kind === 'veth' && inside && inside.link === existing.index && existing.link === inside.index) {
+          await c.request(rq.setLink(existing.index, { mtu: spec.mtu, up: true }, bridge.index));
+          return { hostIfname: spec.hostIfname, mac: await this.configureInside(ns, spec) };
+        }
+        this.log.info({ hostIfname: spec.hostIfname, netns: spec.netns }, 'kernel: replacing a veth whose peer is not in the namespace');
+        await ignoring(c.request(rq.delLinkByName(spec.hostIfname)), 'ENODEV');
+      }
+      const fd = openSync(spec.netns, 'r');
+      try {
+        // The peer is created directly in the namespace: it never appears in ours.
+        await c.request(rq.newVeth(spec, bridge.index, fd));
+      } finally {
+        closeSync(fd);
+      }
+      return { hostIfname: spec.hostIfname, mac: await this.configureInside(ns, spec) };
+    } finally {
+      ns.close();
+    }
+  }
+
+  /** Addresses, then up (the routes need a running device), then routes. Returns the interface's MAC. */
+  private async configureInside(ns: NetlinkClient, spec: AttachSpec): Promise<string> {
+    const links = await linkTable(ns);
+    const link = links.byName.get(spec.ifname);
+    if (!link) throw new WeftError('io', `${spec.ifname} is missing in ${spec.netns}`);
+    const msgs = spec.addresses.map((a) => rq.newAddr(link.index, a));
+    msgs.push(rq.setUp(link.index));
+    const lo = links.byName.get('lo');
+    if (lo) msgs.push(rq.setUp(lo.index));
+    for (const r of spec.routes) msgs.push(rq.newLinkRoute(link.index, r));
+    const errs = await ns.batch(msgs);
+    const err = errs.find((e) => e !== undefined);
+    if (err) throw new WeftError('io', `configuring ${spec.ifname} in ${spec.netns}: ${err.message}`, { cause: err });
+    return link.mac ?? '';
+  }
+
+  async detach(hostIfname: string): Promise<void> {
+    await ignoring(this.nl().request(rq.delLinkByName(hostIfname)), 'ENODEV');
+  }
+
+  async ports(bridge: string): Promise<string[]> {
+    const links = await linkTable(this.nl());
+    const br = links.byName.get(bridge);
+    if (!br) return [];
+    return [...links.byIndex.values()].filter((l) => l.master === br.index && l.kind === 'veth').map((l) => l.name!);
+  }
+
+  async bridgeMacs(bridge: string): Promise<BridgeMac[]> {
+    const c = this.nl();
+    const links = await linkTable(c);
+    const br = links.byName.get(bridge);
+    if (!br) return [];
+    const out: BridgeMac[] = [];
+    for (const n of decodeAll(await dumpRetrying(c, rq.dumpNeigh(AF_BRIDGE)), RTM_NEWNEIGH, decodeNeigh, this.log)) {
+      // The bridge's own entries carry NDA_MASTER (iproute2's "master"); NTF_MASTER is only a request flag.
+      if (n.master !== br.index || n.flags & NTF_SELF || n.state & NUD_PERMANENT || !n.lladdr) continue;
+      const port = links.byIndex.get(n.ifindex);
+      if (!port || port.master !== br.index || port.kind === 'vxlan') continue;
+      out.push({ mac: n.lladdr, port: port.name! });
+    }
+    return out;
+  }
+
+  async addresses(dev: string): Promise<string[]> {
+    const c = this.nl();
+    const index = await linkIndex(c, dev).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENODEV') return undefined;
+      throw err;
+    });
+    if (index === undefined) return [];
+    return decodeAll(await dumpRetrying(c, rq.dumpAddrs()), RTM_NEWADDR, decodeAddr, this.log)
+      .filter((a) => a.family === AF_INET && a.index === index)
+      .map((a) => `${a.local ?? a.address}/${a.prefixlen}`);
+  }
+
+  async addAddress(dev: string, cidr: string): Promise<void> {
+    const c = this.nl();
+    await c.request(rq.newAddr(await linkIndex(c, dev), cidr));
+  }
+
+  async delAddress(dev: string, cidr: string): Promise<void> {
+    const c = this.nl();
+    const index = await linkIndex(c, dev).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENODEV') return undefined;
+      throw err;
+    });
+    if (index !== undefined) await ignoring(c.request(rq.delAddr(index, cidr)), 'EADDRNOTAVAIL');
+  }
+
+  async routeTo(dst: string): Promise<UnderlayRoute | undefined> {
+    const c = this.nl();
+    let replies: NlMessage[];
+    try {
+      replies = await c.request(rq.getRoute(dst));
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH') return undefined;
+      throw err;
+    }
+    const route = decodeAll(replies, RTM_NEWROUTE, decodeRoute, this.log)[0];
+    if (route?.oif === undefined) return undefined;
+    const link = decodeAll(await c.request(rq.getLinkByIndex(route.oif)), RTM_NEWLINK, decodeLink, this.log)[0];
+    if (!link?.name) return undefined;
+    const r: UnderlayRoute = { dev: link.name, mtu: Math.min(route.mtu ?? Infinity, link.mtu ?? Infinity) };
+    if (route.prefsrc !== undefined) r.src = route.prefsrc;
+    return r;
+  }
+
+  watch(onChange: () => void): () => void {
+    const sock = this.openSocket({ protocol: NETLINK_ROUTE, groups: [RTNLGRP_LINK, RTNLGRP_NEIGH], netns: this.netns });
+    this.watchers.add(sock);
+    // Any event, or a lost one (ENOBUFS): the caller re-reads everything, so the content does not matter.
+    sock.receive(() => onChange(), (err) => {
+      this.log.debug({ code: err.code }, 'kernel: event socket error, asking for a re-read');
+      onChange();
+    });
+    return () => {
+      if (this.watchers.delete(sock)) sock.close();
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client?.close();
+    this.client = undefined;
+    for (const s of this.watchers) s.close();
+    this.watchers.clear();
+  }
+
+  private nl(): NetlinkClient {
+    if (this.closed) throw new WeftError('closed', 'kernel is closed');
+    this.client ??= new NetlinkClient(this.openSocket({ protocol: NETLINK_ROUTE, netns: this.netns }), this.clientOptions());
+    return this.client;
+  }
+
+  private clientOptions(): ConstructorParameters<typeof NetlinkClient>[1] {
+    return { log: this.log, ...(this.clock ? { clock: this.clock } : {}), ...(this.timeoutMs ? { timeoutMs: this.timeoutMs } : {}) };
+  }
+
+  /** Bridge-port flags by link index, from the AF_BRIDGE link dump (which lists only bridge ports). */
+  private async portFlags(c: NetlinkClient): Promise<Map<number, { hairpin: boolean; learning: boolean }>> {
+    const out = new Map<number, { hairpin: boolean; learning: boolean }>();
+    for (const l of decodeAll(await dumpRetrying(c, rq.dumpLinks(AF_BRIDGE)), RTM_NEWLINK, decodeLink, this.log)) {
+      if (l.port) out.set(l.index, { hairpin: l.port.hairpin ?? false, learning: l.port.learning ?? true });
+    }
+    return out;
+  }
+}
+
+function entryRequest(op: KernelOp, index: number): NlRequest {
+  switch (op.op) {
+    case 'fdb-add': return rq.newFdb(index, op.entry);
+    case 'fdb-del': return rq.delFdb(index, op.entry);
+    case 'neigh-add': return rq.newNeigh(index, op.entry);
+    case 'neigh-del': return rq.delNeigh(index, op.entry.ip);
+    default: throw new Error(`not an entry op: ${op.op}`);
+  }
+}
+
+function toLink(l: LinkMessage, links: LinkTable, port: { hairpin: boolean; learning: boolean } | undefined): Link {
+  // A link of another kind under one of weft's names reads back with that kind, so the
+  // reconciler sees the difference and re-creates it.
+  const link: Link = { name: l.name!, index: l.index, kind: (l.kind ?? 'unknown') as LinkKind, mtu: l.mtu ?? 0, mac: l.mac ?? '', up: (l.flags & IFF_UP) !== 0 };
+  const master = l.master === undefined ? undefined : links.byIndex.get(l.master)?.name;
+  if (master !== undefined) link.master = master;
+  if (l.kind === 'vxlan' && l.vxlan) {
+    link.vxlan = { vni: l.vxlan.vni ?? 0, port: l.vxlan.port ?? 0, learning: l.vxlan.learning ?? false, proxy: l.vxlan.proxy ?? false };
+  }
+  if (port) link.port = port;
+  return link;
+}
+
+async function linkTable(c: NetlinkClient): Promise<LinkTable> {
+  const byIndex = new Map<number, LinkMessage>();
+  const byName = new Map<string, LinkMessage>();
+  for (const l of decodeAll(await dumpRetrying(c, rq.dumpLinks()), RTM_NEWLINK, decodeLink)) {
+    if (l.name === undefined) continue;
+    byIndex.set(l.index, l);
+    byName.set(l.name, l);
+  }
+  return { byIndex, byName };
+}
+
+async function linkIndex(c: NetlinkClient, name: string): Promise<number> {
+  const l = decodeAll(await c.request(rq.getLink(name)), RTM_NEWLINK, decodeLink)[0];
+  if (!l) throw new WeftError('io', `no RTM_NEWLINK reply for ${name}`);
+  return l.index;
+}
+
+/** A dump interrupted by a concurrent change (EINTR) is retried from the start. */
+async function dumpRetrying(c: NetlinkClient, req: NlRequest): Promise<NlMessage[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await c.dump(req);
+    } catch (err) {
+      if (errnoCode(err) !== 'EINTR' || attempt >= DUMP_ATTEMPTS) throw err;
+    }
+  }
+}
+
+function decodeAll<T>(msgs: NlMessage[], type: number, decode: (p: Buffer) => Decoded<T>, log?: Logger): T[] {
+  const out: T[] = [];
+  for (const m of msgs) {
+    if (m.type !== type) continue;
+    const d = decode(m.payload);
+    if (d.ok) out.push(d.value);
+    else log?.warn({ reason: d.reason }, 'kernel: skipped a malformed netlink message');
+  }
+  return out;
+}
+
+async function ignoring(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (errnoCode(err) !== code) throw err;
+  }
+}
+
+

@@ -1,0 +1,266 @@
+// rtnetlink payloads: the fixed header of each family (ifinfomsg, ndmsg, ifaddrmsg, rtmsg) followed
+// by attributes. Encoders build payloads; decoders turn RTM_NEW* messages (dump entries, replies,
+// events) into plain objects and return a reason instead of throwing on malformed bytes.
+//
+//   ifinfomsg (16): u8 family | u8 pad | u16 type | i32 index | u32 flags | u32 change
+//   ndmsg     (12): u8 family | u8 pad | u16 pad | i32 ifindex | u16 state | u8 flags | u8 type
+//   ifaddrmsg  (8): u8 family | u8 prefixlen | u8 flags | u8 scope | u32 index
+//   rtmsg     (12): u8 family | u8 dst_len | u8 src_len | u8 tos | u8 table | u8 protocol | u8 scope | u8 type | u32 flags
+import { attrsSize, getNested, getStr, getU16BE, getU32, getU8, parseAttrs, writeAttrs, type Attr, type AttrMap, type Decoded } from './attrs.js';
+import { formatIpv4, formatMac } from './address-text.js';
+import {
+  IFADDRMSG_LEN, IFA_ADDRESS, IFA_LABEL, IFA_LOCAL, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_BRPORT_LEARNING, IFLA_BRPORT_MODE,
+  IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_LINK_NETNSID, IFLA_MASTER, IFLA_MTU,
+  IFLA_OPERSTATE, IFLA_PROTINFO, IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_PROXY, NDA_DST,
+  NDA_LLADDR, NDA_MASTER, NDA_VNI, NDMSG_LEN, RTAX_MTU, RTA_DST, RTA_GATEWAY, RTA_METRICS, RTA_OIF, RTA_PREFSRC,
+  RTA_TABLE, RTMSG_LEN,
+} from './constants.js';
+
+export interface IfInfoMsg {
+  family: number;
+  type?: number;
+  index: number;
+  flags?: number;
+  change?: number;
+}
+
+export interface NdMsg {
+  family: number;
+  ifindex: number;
+  state: number;
+  flags: number;
+  type?: number;
+}
+
+export interface IfAddrMsg {
+  family: number;
+  prefixlen: number;
+  flags?: number;
+  scope: number;
+  index: number;
+}
+
+export interface RtMsg {
+  family: number;
+  dstLen: number;
+  srcLen?: number;
+  tos?: number;
+  table: number;
+  protocol: number;
+  scope: number;
+  type: number;
+  flags?: number;
+}
+
+function withAttrs(headerLen: number, attrs: Attr[], writeHeader: (b: Buffer) => void): Buffer {
+  const buf = Buffer.alloc(headerLen + attrsSize(attrs));
+  writeHeader(buf);
+  writeAttrs(buf, headerLen, attrs);
+  return buf;
+}
+
+export function ifinfomsg(h: IfInfoMsg, attrs: Attr[] = []): Buffer {
+  return withAttrs(IFINFOMSG_LEN, attrs, (b) => {
+    b.writeUInt8(h.family, 0);
+    b.writeUInt16LE(h.type ?? 0, 2);
+    b.writeInt32LE(h.index, 4);
+    b.writeUInt32LE((h.flags ?? 0) >>> 0, 8);
+    b.writeUInt32LE((h.change ?? 0) >>> 0, 12);
+  });
+}
+
+export function ndmsg(h: NdMsg, attrs: Attr[] = []): Buffer {
+  return withAttrs(NDMSG_LEN, attrs, (b) => {
+    b.writeUInt8(h.family, 0);
+    b.writeInt32LE(h.ifindex, 4);
+    b.writeUInt16LE(h.state, 8);
+    b.writeUInt8(h.flags, 10);
+    b.writeUInt8(h.type ?? 0, 11);
+  });
+}
+
+export function ifaddrmsg(h: IfAddrMsg, attrs: Attr[] = []): Buffer {
+  return withAttrs(IFADDRMSG_LEN, attrs, (b) => {
+    b.writeUInt8(h.family, 0);
+    b.writeUInt8(h.prefixlen, 1);
+    b.writeUInt8(h.flags ?? 0, 2);
+    b.writeUInt8(h.scope, 3);
+    b.writeUInt32LE(h.index >>> 0, 4);
+  });
+}
+
+export function rtmsg(h: RtMsg, attrs: Attr[] = []): Buffer {
+  return withAttrs(RTMSG_LEN, attrs, (b) => {
+    b.writeUInt8(h.family, 0);
+    b.writeUInt8(h.dstLen, 1);
+    b.writeUInt8(h.srcLen ?? 0, 2);
+    b.writeUInt8(h.tos ?? 0, 3);
+    b.writeUInt8(h.table, 4);
+    b.writeUInt8(h.protocol, 5);
+    b.writeUInt8(h.scope, 6);
+    b.writeUInt8(h.type, 7);
+    b.writeUInt32LE((h.flags ?? 0) >>> 0, 8);
+  });
+}
+
+function split(payload: Buffer, headerLen: number, what: string): Decoded<AttrMap> {
+  if (payload.length < headerLen) return { ok: false, reason: `${what}: ${payload.length} bytes, header needs ${headerLen}` };
+  const attrs = parseAttrs(payload.subarray(headerLen));
+  return attrs.ok ? attrs : { ok: false, reason: `${what}: ${attrs.reason}` };
+}
+
+/** An RTM_NEWLINK message (dump entry, reply or event). */
+export interface LinkMessage {
+  family: number;
+  index: number;
+  /** IFF_* flags. */
+  flags: number;
+  name?: string;
+  mtu?: number;
+  mac?: string;
+  master?: number;
+  /** IFLA_LINK: the peer's index (veth), in the namespace given by linkNetnsid when present. */
+  link?: number;
+  linkNetnsid?: number;
+  operstate?: number;
+  kind?: string;
+  vxlan?: { vni?: number; port?: number; learning?: boolean; proxy?: boolean };
+  /** Bridge-port flags, present in AF_BRIDGE dumps of bridge ports. */
+  port?: { hairpin?: boolean; learning?: boolean };
+}
+
+export function decodeLink(payload: Buffer): Decoded<LinkMessage> {
+  const a = split(payload, IFINFOMSG_LEN, 'ifinfomsg');
+  if (!a.ok) return a;
+  const m = a.value;
+  const link: LinkMessage = { family: payload[0]!, index: payload.readInt32LE(4), flags: payload.readUInt32LE(8) };
+  const name = getStr(m, IFLA_IFNAME);
+  if (name !== undefined) link.name = name;
+  const mtu = getU32(m, IFLA_MTU);
+  if (mtu !== undefined) link.mtu = mtu;
+  const mac = m.get(IFLA_ADDRESS);
+  if (mac) link.mac = formatMac(mac);
+  const master = getU32(m, IFLA_MASTER);
+  if (master !== undefined) link.master = master;
+  const peer = getU32(m, IFLA_LINK);
+  if (peer !== undefined) link.link = peer;
+  const nsid = m.get(IFLA_LINK_NETNSID);
+  if (nsid && nsid.length >= 4) link.linkNetnsid = nsid.readInt32LE(0);
+  const operstate = getU8(m, IFLA_OPERSTATE);
+  if (operstate !== undefined) link.operstate = operstate;
+  const info = getNested(m, IFLA_LINKINFO);
+  if (info) {
+    const kind = getStr(info, IFLA_INFO_KIND);
+    if (kind !== undefined) link.kind = kind;
+    const data = kind === 'vxlan' ? getNested(info, IFLA_INFO_DATA) : undefined;
+    if (data) {
+      const learning = getU8(data, IFLA_VXLAN_LEARNING);
+      const proxy = getU8(data, IFLA_VXLAN_PROXY);
+      link.vxlan = {
+        vni: getU32(data, IFLA_VXLAN_ID),
+        port: getU16BE(data, IFLA_VXLAN_PORT),
+        learning: learning === undefined ? undefined : learning !== 0,
+        proxy: proxy === undefined ? undefined : proxy !== 0,
+      };
+    }
+  }
+  const prot = getNested(m, IFLA_PROTINFO);
+  if (prot) {
+    const mode = getU8(prot, IFLA_BRPORT_MODE);
+    const learning = getU8(prot, IFLA_BRPORT_LEARNING);
+    link.port = { hairpin: mode === undefined ? undefined : mode !== 0, learning: learning === undefined ? undefined : learning !== 0 };
+  }
+  return { ok: true, value: link };
+}
+
+/** An RTM_NEWNEIGH message: a neighbour (AF_INET) or forwarding (AF_BRIDGE) entry. */
+export interface NeighMessage {
+  family: number;
+  ifindex: number;
+  /** NUD_* state. */
+  state: number;
+  /** NTF_* flags. */
+  flags: number;
+  /** NDA_DST: the neighbour's IP (AF_INET) or the remote VTEP (VXLAN FDB). */
+  dst?: string;
+  lladdr?: string;
+  vni?: number;
+  master?: number;
+}
+
+export function decodeNeigh(payload: Buffer): Decoded<NeighMessage> {
+  const a = split(payload, NDMSG_LEN, 'ndmsg');
+  if (!a.ok) return a;
+  const m = a.value;
+  const n: NeighMessage = { family: payload[0]!, ifindex: payload.readInt32LE(4), state: payload.readUInt16LE(8), flags: payload[10]! };
+  const dst = formatIpv4(m.get(NDA_DST));
+  if (dst !== undefined) n.dst = dst;
+  const ll = m.get(NDA_LLADDR);
+  if (ll) n.lladdr = formatMac(ll);
+  const vni = getU32(m, NDA_VNI);
+  if (vni !== undefined) n.vni = vni;
+  const master = getU32(m, NDA_MASTER);
+  if (master !== undefined) n.master = master;
+  return { ok: true, value: n };
+}
+
+export interface AddrMessage {
+  family: number;
+  prefixlen: number;
+  scope: number;
+  index: number;
+  address?: string;
+  local?: string;
+  label?: string;
+}
+
+export function decodeAddr(payload: Buffer): Decoded<AddrMessage> {
+  const a = split(payload, IFADDRMSG_LEN, 'ifaddrmsg');
+  if (!a.ok) return a;
+  const m = a.value;
+  const r: AddrMessage = { family: payload[0]!, prefixlen: payload[1]!, scope: payload[3]!, index: payload.readUInt32LE(4) };
+  const address = formatIpv4(m.get(IFA_ADDRESS));
+  if (address !== undefined) r.address = address;
+  const local = formatIpv4(m.get(IFA_LOCAL));
+  if (local !== undefined) r.local = local;
+  const label = getStr(m, IFA_LABEL);
+  if (label !== undefined) r.label = label;
+  return { ok: true, value: r };
+}
+
+export interface RouteMessage {
+  family: number;
+  dstLen: number;
+  table: number;
+  protocol: number;
+  scope: number;
+  type: number;
+  dst?: string;
+  oif?: number;
+  gateway?: string;
+  prefsrc?: string;
+  /** RTAX_MTU from RTA_METRICS, when the route sets one. */
+  mtu?: number;
+}
+
+export function decodeRoute(payload: Buffer): Decoded<RouteMessage> {
+  const a = split(payload, RTMSG_LEN, 'rtmsg');
+  if (!a.ok) return a;
+  const m = a.value;
+  const r: RouteMessage = {
+    family: payload[0]!, dstLen: payload[1]!, table: getU32(m, RTA_TABLE) ?? payload[4]!,
+    protocol: payload[5]!, scope: payload[6]!, type: payload[7]!,
+  };
+  const dst = formatIpv4(m.get(RTA_DST));
+  if (dst !== undefined) r.dst = dst;
+  const oif = getU32(m, RTA_OIF);
+  if (oif !== undefined) r.oif = oif;
+  const gw = formatIpv4(m.get(RTA_GATEWAY));
+  if (gw !== undefined) r.gateway = gw;
+  const src = formatIpv4(m.get(RTA_PREFSRC));
+  if (src !== undefined) r.prefsrc = src;
+  const metrics = getNested(m, RTA_METRICS);
+  const mtu = metrics ? getU32(metrics, RTAX_MTU) : undefined;
+  if (mtu) r.mtu = mtu;
+  return { ok: true, value: r };
+}

@@ -1,0 +1,30 @@
+// Human-readable output of the data-plane reports: `weft status connections`, `weft status
+// endpoints`, `weft ps`. Pure functions of the API's JSON.
+import type { ConnectionStatus } from '../../mesh/status.js';
+import type { DataplaneStatus, EndpointStatus } from '../../router/status.js';
+import { formatConnections, peerLabel, table } from './format.js';
+
+/** Per peer: the data path, its MTU and why; then the control connections. */
+export function formatPaths(dp: DataplaneStatus, control: readonly ConnectionStatus[]): string {
+  const rows = [['PEER', 'PATH', 'ADDRESS', 'MTU', 'RTT', 'REASON']];
+  for (const p of dp.peers) {
+    rows.push([peerLabel(p.peer, p.nickname ?? ''), p.path, p.address ?? '-', String(p.mtu), p.rttMs === null ? '-' : `${p.rttMs}ms`, p.reason]);
+  }
+  let out = `data plane: bridge ${dp.bridge}, ${dp.vxlan} (VNI ${dp.vni}, UDP ${dp.port}), MTU ${dp.mtu}, underlay ${dp.addresses.join(', ') || 'unknown yet'}\n`;
+  if (dp.relaying.length > 0) out += `relaying for: ${dp.relaying.join(', ')}\n`;
+  if (dp.lastError) out += `last kernel error: ${dp.lastError}\n`;
+  out += dp.peers.length === 0 ? '(no remote peers yet)\n' : table(rows);
+  if (control.length > 0) out += `\ncontrol connections:\n${formatConnections(control)}`;
+  return out;
+}
+
+export function formatEndpoints(eps: readonly EndpointStatus[]): string {
+  const rows = [['PEER', 'WHERE', 'MAC', 'IPS']];
+  for (const e of eps) rows.push([peerLabel(e.peer, e.nickname), e.local ? (e.container ?? 'local (bridge)') : 'remote', e.mac, e.ips.join(',') || '-']);
+  return table(rows);
+}
+
+/** `weft ps`: the local endpoints, as `weave ps` lists containers. */
+export function formatPs(eps: readonly EndpointStatus[]): string {
+  return table(eps.filter((e) => e.local).map((e) => [e.container ?? '-', e.mac, e.ips.join(' ')]));
+}
