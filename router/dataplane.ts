@@ -93,7 +93,7 @@ export class Dataplane {
   constructor(private readonly o: DataplaneOptions) {
     this.store = new EndpointStore(o.dataDir);
     this.records = new PeerRecords({ self: o.mesh.name, clock: o.clock, log: o.log, onChange: () => this.markDirty() });
-    this.reconciler = new Reconciler({ kernel: o.kernel, log: o.log, ownsLink });
+    this.reconciler = new Reconciler({ kernel: o.kernel, log: o.log, ownsLink, listLinks: () => o.kernel.linkNames() });
   }
 
   get mtu(): number {
@@ -166,9 +166,11 @@ export class Dataplane {
     this.exposed = [];
     await this.save();
     await this.stop();
-    const state = await this.o.kernel.read([BRIDGE, VXLAN_DEV]);
-    const relays = [...this.serving.keys()].flatMap((d) => [`wx-${d.toString(16).padStart(12, '0')}`, `wb-${d.toString(16).padStart(12, '0')}`]);
-    await this.o.kernel.apply([...relays, ...state.links.map((l) => l.name)].filter(ownsLink).map((name) => ({ op: 'link-del' as const, name })));
+    // Ports before their bridges: relay VXLAN devices, then everything else weft owns.
+    const names = (await this.o.kernel.linkNames()).filter(ownsLink).sort((a, b) => Number(b.startsWith('wx-') || b === VXLAN_DEV) - Number(a.startsWith('wx-') || a === VXLAN_DEV));
+    const res = await this.o.kernel.apply(names.map((name) => ({ op: 'link-del' as const, name })));
+    const failed = res.filter((r) => r.error);
+    if (failed.length > 0) throw new WeftError('io', `reset could not remove ${failed.map((f) => (f.op.op === 'link-del' ? f.op.name : f.op.op)).join(', ')}: ${failed[0]!.error}`);
   }
 
   // ---- endpoints -------------------------------------------------------------------------------
@@ -189,6 +191,9 @@ export class Dataplane {
       bridge: BRIDGE,
       netns,
       ifname: 'eth0',
+      // The MAC follows the address (as OVN-Kubernetes does), so a container attached again, or
+      // elsewhere, keeps its MAC and the other containers' ARP caches stay right.
+      mac: existing?.mac ?? macForIp(cidrs[0]!.split('/')[0]!),
       mtu: this.mtuValue,
       addresses: cidrs,
       routes: routesFor(cidrs, this.o.overlayRange),
@@ -469,6 +474,11 @@ export function resolveNetns(container: string, mustExist = true): string {
   else throw new WeftError('usage', `"${container}" is not a network namespace: give a name from "ip netns list", a /proc/PID/ns/net path or a PID`);
   if (mustExist && !existsSync(path)) throw new WeftError('usage', `network namespace ${container} not found (${path} does not exist)`);
   return path;
+}
+
+/** 0a:58:a.b.c.d — locally administered, unicast, derived from the container's first IPv4 address. */
+export function macForIp(ip: string): string {
+  return formatMac(Buffer.concat([Buffer.from([0x0a, 0x58]), parseIpv4(ip)!]));
 }
 
 export function hostIfnameFor(netns: string): string {

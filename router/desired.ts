@@ -1,7 +1,7 @@
 // The desired data-plane state and the identities the reconciler diffs by. An entry's identity is
 // what the kernel keys it by: a MAC entry is one per (dev, mac) and is replaced in place; the
-// all-zero MAC (head-end replication) holds one entry per (dev, dst), so its VNI is part of the
-// value but a change of VNI is a delete and an add.
+// all-zero MAC (head-end replication) holds one entry per (dev, dst, VNI) — the same peer may be
+// flooded to on the device VNI and on a relay VNI — so a change of VNI is an add and a delete.
 import type { FdbEntry, Link, LinkSpec, NeighEntry } from './kernel.js';
 
 export interface DesiredState {
@@ -17,7 +17,7 @@ export function isZeroMac(mac: string): boolean {
 }
 
 export function fdbKey(e: FdbEntry): string {
-  return isZeroMac(e.mac) ? `${e.dev} ${e.mac} ${e.dst}` : `${e.dev} ${e.mac}`;
+  return isZeroMac(e.mac) ? `${e.dev} ${e.mac} ${e.dst} ${e.vni ?? ''}` : `${e.dev} ${e.mac}`;
 }
 
 export function neighKey(e: NeighEntry): string {

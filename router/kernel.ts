@@ -54,7 +54,10 @@ export interface FdbEntry {
   mac: string;
   /** The remote VTEP's underlay IPv4 address. */
   dst: string;
-  /** VNI override for this entry; undefined = the device's VNI. */
+  /**
+   * VNI override for this entry; undefined = the device's VNI. The kernel reports an entry's VNI
+   * only when it differs from the device's, so compare them normalised (desired.ts normalVni).
+   */
   vni?: number;
 }
 
@@ -74,7 +77,7 @@ export interface KernelState {
 
 /**
  * One change. Ops within a batch are applied in order; a failing op does not stop the rest.
- * fdb-del matches (dev, mac, dst); neigh-del matches (dev, ip).
+ * fdb-del matches (dev, mac, dst, vni); neigh-del matches (dev, ip).
  */
 export type KernelOp =
   | { op: 'link-add'; link: LinkSpec }
@@ -101,6 +104,8 @@ export interface AttachSpec {
   netns: string;
   /** Name of the interface inside the container. */
   ifname: string;
+  /** MAC for the container interface; undefined = the kernel picks one. */
+  mac?: string;
   mtu: number;
   /** CIDRs given to the container interface. */
   addresses: string[];
@@ -138,6 +143,8 @@ export interface Kernel {
   attach(spec: AttachSpec): Promise<Attached>;
   /** Removes the veth pair (both ends). Missing is not an error. */
   detach(hostIfname: string): Promise<void>;
+  /** Names of every link in the namespace (to find weft's devices left by an earlier run). */
+  linkNames(): Promise<string[]>;
   /** Names of the bridge's veth ports (links whose master is bridge and whose kind is veth). */
   ports(bridge: string): Promise<string[]>;
   /** MACs learnt (dynamic, `master`) on the bridge's ports other than the VXLAN device. */

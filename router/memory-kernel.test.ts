@@ -107,25 +107,29 @@ describe('MemoryKernel FDB and neighbours', () => {
       { op: 'fdb-add', entry: { dev: 'vxlan-weft', mac: '02:00:00:00:00:02', dst: '198.18.0.3', vni: 1 } },
     ]);
     expect(k.render().split('\n').slice(2)).toEqual([
-      '02:00:00:00:00:01 dev vxlan-weft dst 198.18.0.3 vni 8388609 self permanent',
+      '02:00:00:00:00:01 dev vxlan-weft dst 198.18.0.3 self permanent vni 8388609',
       '02:00:00:00:00:02 dev vxlan-weft dst 198.18.0.3 self permanent',
     ]);
   });
 
-  it('appends all-zero MAC entries per dst; a different VNI for the same dst is refused', async () => {
+  it('appends all-zero MAC entries per (dst, VNI); a delete matches the VNI too', async () => {
     const k = await withBase();
     const zero = '00:00:00:00:00:00';
     const r = await k.apply([
       { op: 'fdb-add', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.2' } },
       { op: 'fdb-add', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.3' } },
-      { op: 'fdb-add', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.3' } },
+      { op: 'fdb-add', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.3', vni: 1 } },
       { op: 'fdb-add', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.3', vni: 7 } },
+      { op: 'fdb-add', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.2', vni: 7 } },
+      { op: 'fdb-del', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.2', vni: 8 } },
+      { op: 'fdb-del', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.2', vni: 7 } },
       { op: 'fdb-del', entry: { dev: 'vxlan-weft', mac: zero, dst: '198.18.0.9' } },
     ]);
-    expect(r.map((x) => x.error)).toEqual([undefined, undefined, undefined, 'EEXIST', 'ENOENT']);
+    expect(r.map((x) => x.error)).toEqual([undefined, undefined, undefined, undefined, undefined, 'ENOENT', undefined, 'ENOENT']);
     expect(k.render().split('\n').slice(2)).toEqual([
       '00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.2 self permanent',
       '00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.3 self permanent',
+      '00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.3 self permanent vni 7',
     ]);
   });
 

@@ -27,6 +27,8 @@ export interface MemoryKernelOptions {
    * from 0; a returned errno name makes that op fail without touching the state.
    */
   failOp?: (op: KernelOp, n: number) => string | undefined;
+  /** First byte of generated container MACs (default 0x0e); give each simulated host its own. */
+  macByte?: number;
 }
 
 interface MemLink {
@@ -68,8 +70,11 @@ export class MemoryKernel implements Kernel {
   private nextIndex = 1;
   private opsSeen = 0;
 
+  private readonly macByte: number;
+
   constructor(opts: MemoryKernelOptions = {}) {
     this.failOp = opts.failOp;
+    this.macByte = opts.macByte ?? 0x0e;
   }
 
   async read(names: string[]): Promise<KernelState> {
@@ -114,7 +119,7 @@ export class MemoryKernel implements Kernel {
     let a = existing;
     if (a === undefined) {
       const index = this.nextIndex++;
-      a = { index, spec, mac: generatedMac(0x0e, index) };
+      a = { index, spec, mac: spec.mac?.toLowerCase() ?? generatedMac(this.macByte, index) };
     }
     a.spec = { ...spec, addresses: [...spec.addresses], routes: [...spec.routes] };
     a.master = spec.bridge;
@@ -127,6 +132,10 @@ export class MemoryKernel implements Kernel {
     if (!this.attachments.delete(hostIfname)) return;
     this.forgetPort(hostIfname);
     this.changed();
+  }
+
+  async linkNames(): Promise<string[]> {
+    return [...this.links.keys(), ...this.attachments.keys()].sort(cmp);
   }
 
   async ports(bridge: string): Promise<string[]> {
@@ -210,7 +219,10 @@ export class MemoryKernel implements Kernel {
     for (const w of [...this.watchers]) w();
   }
 
-  /** The whole state as sorted lines: links, addresses, FDB entries, neighbours. */
+  /**
+   * The whole state as sorted lines: links (port flags after `master`, where not the kernel's
+   * defaults), addresses, FDB entries, neighbours.
+   */
   render(): string {
     const links = [...this.links.entries()].map(([name, l]) => renderLink(name, l));
     for (const [name, a] of this.attachments) {
@@ -219,7 +231,7 @@ export class MemoryKernel implements Kernel {
     const addrs: string[] = [];
     for (const [dev, list] of this.addrs) for (const c of list) addrs.push(`inet ${c} dev ${dev}`);
     const fdb = this.fdb.map(
-      (e) => `${e.mac} dev ${e.dev} dst ${e.dst}${e.vni === undefined ? '' : ` vni ${e.vni}`} self permanent`,
+      (e) => `${e.mac} dev ${e.dev} dst ${e.dst} self permanent${e.vni === undefined ? '' : ` vni ${e.vni}`}`,
     );
     const neigh = [...this.neigh.values()].map((e) => `${e.ip} dev ${e.dev} lladdr ${e.mac} PERMANENT`);
     return [links, addrs, fdb, neigh].flatMap((g) => g.sort(cmp)).join('\n');
@@ -298,34 +310,34 @@ export class MemoryKernel implements Kernel {
 
   /**
    * A MAC entry is one per (dev, mac) and an add replaces its dst and VNI. All-zero MAC entries
-   * are one per (dev, dst) and appended; re-adding one with a different VNI is refused (weft
-   * deletes it first), re-adding it unchanged is a no-op.
+   * are one per (dev, dst, VNI) and appended; re-adding one is a no-op. A VNI equal to the
+   * device's is stored as none, as the kernel reports it. A delete matches (dev, mac, dst, VNI).
    */
   private fdbAdd(e: FdbEntry): string | undefined {
     const dev = this.links.get(e.dev);
     if (dev === undefined) return 'ENODEV';
     if (dev.spec.kind !== 'vxlan') return 'EOPNOTSUPP';
-    const mac = e.mac.toLowerCase();
-    const entry: FdbEntry = { dev: e.dev, mac, dst: e.dst };
-    if (e.vni !== undefined && e.vni !== dev.spec.vxlan?.vni) entry.vni = e.vni;
-    const zero = isZeroMac(mac);
-    const i = this.fdb.findIndex((f) => f.dev === e.dev && f.mac === mac && (!zero || f.dst === e.dst));
-    if (i < 0) {
-      this.fdb.push(entry);
-    } else if (!zero) {
-      this.fdb[i] = entry;
-    } else if (this.fdb[i]?.vni !== entry.vni) {
-      return 'EEXIST';
-    }
+    const entry = this.stored(e, dev);
+    const i = this.fdb.findIndex((f) => f.dev === entry.dev && f.mac === entry.mac && (!isZeroMac(entry.mac) || sameRemote(f, entry)));
+    if (i < 0) this.fdb.push(entry);
+    else this.fdb[i] = entry;
     return undefined;
   }
 
   private fdbDel(e: FdbEntry): string | undefined {
-    const mac = e.mac.toLowerCase();
-    const i = this.fdb.findIndex((f) => f.dev === e.dev && f.mac === mac && f.dst === e.dst);
+    const dev = this.links.get(e.dev);
+    if (dev === undefined) return 'ENODEV';
+    const entry = this.stored(e, dev);
+    const i = this.fdb.findIndex((f) => f.dev === entry.dev && f.mac === entry.mac && sameRemote(f, entry));
     if (i < 0) return 'ENOENT';
     this.fdb.splice(i, 1);
     return undefined;
+  }
+
+  private stored(e: FdbEntry, dev: MemLink): FdbEntry {
+    const entry: FdbEntry = { dev: e.dev, mac: e.mac.toLowerCase(), dst: e.dst };
+    if (e.vni !== undefined && e.vni !== dev.spec.vxlan?.vni) entry.vni = e.vni;
+    return entry;
   }
 
   private neighAdd(e: NeighEntry): string | undefined {
@@ -374,6 +386,10 @@ function renderLink(name: string, l: MemLink): string {
     if (l.port?.learning === false) line += ' learning off';
   }
   return `${line} mtu ${s.mtu} ${s.up ? 'up' : 'down'}`;
+}
+
+function sameRemote(a: FdbEntry, b: FdbEntry): boolean {
+  return a.dst === b.dst && a.vni === b.vni;
 }
 
 function copySpec(spec: LinkSpec): LinkSpec {

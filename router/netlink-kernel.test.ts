@@ -78,6 +78,15 @@ describe.skipIf(!cap.ok)(`NetlinkKernel in network namespaces${cap.ok ? '' : ` (
     expect(vx!.mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
   });
 
+  it('link-set changes mtu, up and port flags in place', async () => {
+    const changed: LinkSpec = { ...VXLAN, mtu: 1400, up: false, port: { hairpin: true, learning: false } };
+    expect((await k.apply([{ op: 'link-set', link: changed }]))[0]!.error).toBeUndefined();
+    expect((await k.read(['vxlan-weft'])).links[0]).toMatchObject({ mtu: 1400, up: false, master: 'weft', port: { hairpin: true, learning: false } });
+    expect((await k.apply([{ op: 'link-set', link: VXLAN }]))[0]!.error).toBeUndefined();
+    expect((await k.read(['vxlan-weft'])).links[0]).toMatchObject({ mtu: 1410, up: true, port: VXLAN.port });
+    expect((await k.apply([{ op: 'link-set', link: { ...VXLAN, name: 'nonesuch' } }]))[0]!.error).toMatch(/does not exist/);
+  });
+
   it('link-add of an existing link reports EEXIST in the result and still applies the rest', async () => {
     const res = await k.apply([{ op: 'link-add', link: BRIDGE }, { op: 'fdb-add', entry: FDB[0]! }, { op: 'fdb-del', entry: FDB[0]! }]);
     expect(res[0]!.error).toMatch(/EEXIST/);

@@ -215,6 +215,10 @@ export class NetlinkKernel implements Kernel {
     await ignoring(this.nl().request(rq.delLinkByName(hostIfname)), 'ENODEV');
   }
 
+  async linkNames(): Promise<string[]> {
+    return [...(await linkTable(this.nl())).byName.keys()];
+  }
+
   async ports(bridge: string): Promise<string[]> {
     const links = await linkTable(this.nl());
     const br = links.byName.get(bridge);
@@ -252,7 +256,7 @@ export class NetlinkKernel implements Kernel {
 
   async addAddress(dev: string, cidr: string): Promise<void> {
     const c = this.nl();
-    await c.request(rq.newAddr(await linkIndex(c, dev), cidr));
+    await ignoring(c.request(rq.newAddr(await linkIndex(c, dev), cidr)), 'EEXIST');
   }
 
   async delAddress(dev: string, cidr: string): Promise<void> {

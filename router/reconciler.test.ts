@@ -59,7 +59,7 @@ const FULL_RENDER = [
   '00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.3 self permanent',
   '00:00:00:00:00:00 dev vxlan-wr1 dst 198.18.0.4 self permanent',
   '02:00:00:00:00:01 dev vxlan-weft dst 198.18.0.2 self permanent',
-  '02:00:00:00:00:02 dev vxlan-weft dst 198.18.0.3 vni 8388609 self permanent',
+  '02:00:00:00:00:02 dev vxlan-weft dst 198.18.0.3 self permanent vni 8388609',
   '02:00:00:00:00:03 dev vxlan-wr1 dst 198.18.0.4 self permanent',
   '10.32.0.1 dev vxlan-weft lladdr 02:00:00:00:00:01 PERMANENT',
   '10.32.0.2 dev vxlan-weft lladdr 02:00:00:00:00:02 PERMANENT',
@@ -84,12 +84,6 @@ async function setup(state = fullState()) {
 }
 
 const kinds = (ops: KernelOp[]) => ops.map((o) => o.op);
-
-function opIndex(ops: KernelOp[], pred: (o: KernelOp) => boolean): number {
-  const i = ops.findIndex(pred);
-  expect(i).toBeGreaterThanOrEqual(0);
-  return i;
-}
 
 describe('Reconciler golden states', () => {
   it('builds the full state in one ordered batch and renders it exactly', async () => {
@@ -156,20 +150,32 @@ describe('Reconciler golden states', () => {
     expect(kinds(r.ops)).toEqual(['fdb-add', 'neigh-add', 'fdb-del']);
   });
 
-  it('a head-end entry whose VNI changes is deleted and re-added; a MAC entry is replaced', async () => {
+  it('a head-end entry whose VNI changes is added anew before the old one goes; a MAC entry is replaced', async () => {
     const { kernel, rec } = await setup();
     const s = fullState();
     s.fdb[0] = fdb('vxlan-weft', ZERO_MAC, PEER_A, 8388610);
     s.fdb[4] = fdb('vxlan-weft', MAC2, PEER_B);
     const r = await rec.reconcile(s);
     expect(r.ops).toEqual([
-      { op: 'fdb-del', entry: fdb('vxlan-weft', ZERO_MAC, PEER_A) },
       { op: 'fdb-add', entry: fdb('vxlan-weft', ZERO_MAC, PEER_A, 8388610) },
       { op: 'fdb-add', entry: fdb('vxlan-weft', MAC2, PEER_B) },
+      { op: 'fdb-del', entry: fdb('vxlan-weft', ZERO_MAC, PEER_A) },
     ]);
     expect(r.failed).toEqual([]);
-    expect(kernel.render()).toContain('00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.2 vni 8388610 self permanent');
-    expect(kernel.render()).toContain('02:00:00:00:00:02 dev vxlan-weft dst 198.18.0.3 self permanent');
+    const text = kernel.render();
+    expect(text).toContain('00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.2 self permanent vni 8388610');
+    expect(text).not.toContain('00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.2 self permanent\n');
+    expect(text).toContain('02:00:00:00:00:02 dev vxlan-weft dst 198.18.0.3 self permanent\n');
+  });
+
+  it('floods to the same peer on the device VNI and on a relay VNI', async () => {
+    const { kernel, rec } = await setup();
+    const s = fullState();
+    s.fdb.push(fdb('vxlan-weft', ZERO_MAC, PEER_A, 8388611));
+    expect((await rec.reconcile(s)).ops).toEqual([{ op: 'fdb-add', entry: fdb('vxlan-weft', ZERO_MAC, PEER_A, 8388611) }]);
+    expect(kernel.render()).toContain('00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.2 self permanent\n');
+    expect(kernel.render()).toContain('00:00:00:00:00:00 dev vxlan-weft dst 198.18.0.2 self permanent vni 8388611\n');
+    expect((await rec.reconcile(s)).ops).toEqual([]);
   });
 
   it('an entry VNI equal to the device VNI is the same entry as no VNI', async () => {
@@ -278,6 +284,35 @@ describe('Reconciler ownership, keep() and failures', () => {
     const r = await rec.reconcile(fullState());
     expect(r.ops.at(-1)).toEqual({ op: 'link-del', name: 'vxlan-wr9' });
     expect(kernel.render()).toBe(`link eth0 vxlan id 3 dstport 6784 nolearning mtu 1410 up\n${FULL_RENDER}`);
+  });
+
+  it('finds links of an earlier run through listLinks() once, and retries the listing if it fails', async () => {
+    const kernel = new MemoryKernel();
+    await kernel.apply([
+      { op: 'link-add', link: { ...bridge, name: 'wb-000000000001' } },
+      { op: 'link-add', link: { ...relay, name: 'wx-000000000001', master: 'wb-000000000001' } },
+      { op: 'link-add', link: { ...relay, name: 'eth0', vxlan: { ...relay.vxlan!, vni: 3 } } },
+    ]);
+    let calls = 0;
+    const rec = new Reconciler({
+      kernel,
+      log: silentLogger(),
+      ownsLink: (n) => /^w[bx]-[0-9a-f]{12}$/.test(n) || n === 'weft' || n.startsWith('vxlan-w'),
+      listLinks: async () => {
+        if (calls++ === 0) throw new Error('EAGAIN');
+        return ['lo', 'eth0', 'wb-000000000001', 'wx-000000000001'];
+      },
+    });
+    await rec.reconcile(fullState());
+    expect(kernel.render()).toContain('wx-000000000001');
+    const r = await rec.reconcile(fullState());
+    expect(r.ops).toEqual([
+      { op: 'link-del', name: 'wx-000000000001' },
+      { op: 'link-del', name: 'wb-000000000001' },
+    ]);
+    expect(kernel.render()).toBe(`link eth0 vxlan id 3 dstport 6784 nolearning mtu 1410 up\n${FULL_RENDER}`);
+    await rec.reconcile(fullState());
+    expect(calls).toBe(2);
   });
 
   it('keeps undesired entries on its devices when keep() says so', async () => {

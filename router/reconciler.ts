@@ -14,7 +14,6 @@ import {
   compareNeigh,
   fdbKey,
   inPlaceChanges,
-  isZeroMac,
   neighKey,
   normalVni,
   recreateReason,
@@ -32,8 +31,16 @@ export interface ReconcilerOptions {
    * deleted while no desired state mentions them.
    */
   owned?: string[];
-  /** Which names are weft's: a name in `owned` failing it is never touched. Default: all are. */
+  /**
+   * Which names are weft's: a name in `owned` or from `listLinks` failing it is never touched.
+   * Default: all of `owned` are, none of `listLinks` are.
+   */
   ownsLink?: (name: string) => boolean;
+  /**
+   * Names of all links on the host, asked once before the first reconcile (again after it fails)
+   * so links left by an earlier run that ownsLink() recognises are found and deleted.
+   */
+  listLinks?: () => Promise<string[]>;
 }
 
 export interface ReconcileOptions {
@@ -67,14 +74,17 @@ export class Reconciler {
   private readonly log: Logger;
   /** Links weft created or was told it owns, kept until a link-del of them succeeded. */
   private readonly remembered = new Set<string>();
+  private readonly ownsLink: ((name: string) => boolean) | undefined;
+  private listLinks: (() => Promise<string[]>) | undefined;
   private next: Job | undefined;
   private running = false;
 
   constructor(opts: ReconcilerOptions) {
     this.kernel = opts.kernel;
     this.log = opts.log;
-    const owns = opts.ownsLink ?? (() => true);
-    for (const name of opts.owned ?? []) if (owns(name)) this.remembered.add(name);
+    this.ownsLink = opts.ownsLink;
+    this.listLinks = opts.listLinks;
+    for (const name of opts.owned ?? []) if (opts.ownsLink?.(name) ?? true) this.remembered.add(name);
   }
 
   /**
@@ -110,6 +120,7 @@ export class Reconciler {
   }
 
   private async once(desired: DesiredState, opts: ReconcileOptions): Promise<ReconcileResult> {
+    if (this.listLinks !== undefined) await this.discover(this.listLinks);
     const desiredNames = new Set(desired.links.map((l) => l.name));
     const names = [...new Set([...desiredNames, ...this.remembered])].sort(cmp);
     const have = await this.kernel.read(names);
@@ -130,6 +141,17 @@ export class Reconciler {
     for (const l of have.links) if (!desiredNames.has(l.name) && !deleted.has(l.name)) this.remembered.add(l.name);
     return { ops: plan.ops, failed };
   }
+
+  private async discover(listLinks: () => Promise<string[]>): Promise<void> {
+    try {
+      const found = (await listLinks()).filter((n) => this.ownsLink?.(n) === true);
+      for (const name of found) this.remembered.add(name);
+      this.listLinks = undefined;
+      if (found.length > 0) this.log.info({ links: found.sort(cmp) }, 'found links of an earlier run');
+    } catch (err) {
+      this.log.warn({ err }, 'could not list links; looking for leftovers again next time');
+    }
+  }
 }
 
 /**
@@ -141,10 +163,11 @@ export class Reconciler {
  *  3. link-set for in-place changes (mtu, master, up, port flags), now that every master exists;
  *  4. neigh-del: ARP stops being answered for addresses that are going away before anything
  *     they point at is removed;
- *  5. fdb-add (and del+add of a head-end entry whose VNI changed): every MAC a neighbour will
- *     point at is reachable before ARP answers with it;
+ *  5. fdb-add: every MAC a neighbour will point at is reachable before ARP answers with it, and
+ *     a peer's new head-end entry (e.g. a new VNI) is there before its old one goes;
  *  6. neigh-add, adding and replacing: only now may ARP answer with the new MACs;
  *  7. fdb-del: no neighbour points at these MACs any more (a moved address was replaced in 6);
+ *     a delete carries the VNI as read, since the kernel matches remotes by it;
  *  8. link-del of links no longer desired, last: a retired device carries traffic until what
  *     replaces it is in place, and its entries go with it.
  */
@@ -193,7 +216,6 @@ export function planOps(desired: DesiredState, have: KernelState, keep?: Reconci
     ...adds.sort(linkOrder).map((link): KernelOp => ({ op: 'link-add', link })),
     ...sets.sort((a, b) => cmp(a.name, b.name)).map((link): KernelOp => ({ op: 'link-set', link })),
     ...neigh.del.sort(compareNeigh).map((entry): KernelOp => ({ op: 'neigh-del', entry })),
-    ...fdb.rekey.sort(compareFdb).map((entry): KernelOp => ({ op: 'fdb-del', entry })),
     ...fdb.add.sort(compareFdb).map((entry): KernelOp => ({ op: 'fdb-add', entry })),
     ...neigh.add.sort(compareNeigh).map((entry): KernelOp => ({ op: 'neigh-add', entry })),
     ...fdb.del.sort(compareFdb).map((entry): KernelOp => ({ op: 'fdb-del', entry })),
@@ -254,7 +276,6 @@ function desiredEntries(desired: DesiredState, want: Map<string, LinkSpec>) {
 function diffFdb(want: Map<string, FdbEntry>, have: FdbEntry[], keep: ReconcileOptions['keep']) {
   const add: FdbEntry[] = [];
   const del: FdbEntry[] = [];
-  const rekey: FdbEntry[] = [];
   const byKey = new Map<string, FdbEntry[]>();
   for (const h of [...have].sort(compareFdb)) {
     const k = fdbKey(h);
@@ -266,15 +287,13 @@ function diffFdb(want: Map<string, FdbEntry>, have: FdbEntry[], keep: ReconcileO
     // A MAC with several remotes (appended by someone else) keeps only the one weft wants.
     const kept = same ?? hs[0];
     for (const h of hs) if (h !== kept) del.push(h);
-    if (same !== undefined) continue;
-    if (kept !== undefined && isZeroMac(w.mac)) rekey.push(kept);
-    add.push(w);
+    if (same === undefined) add.push(w);
   }
   for (const [k, hs] of byKey) {
     if (want.has(k)) continue;
     for (const h of hs) if (keep?.(h) !== true) del.push(h);
   }
-  return { add, del, rekey };
+  return { add, del };
 }
 
 function diffNeigh(want: Map<string, NeighEntry>, have: NeighEntry[], keep: ReconcileOptions['keep']) {

@@ -37,7 +37,9 @@ export class NetlinkError extends Error {
   readonly code: string;
   readonly extack?: string;
   constructor(errno: number, extack: string | undefined, what: string) {
-    const [name, text] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `errno ${errno}`];
+    const [libuvName, text] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `errno ${errno}`];
+    // 95 is both ENOTSUP and EOPNOTSUPP on Linux; the kernel's netlink code means the latter.
+    const name = libuvName === 'ENOTSUP' ? 'EOPNOTSUPP' : libuvName;
     super(`${what}: ${name} (${text})${extack ? `: ${extack}` : ''}`);
     this.name = 'NetlinkError';
     this.errno = errno;

@@ -1,5 +1,4 @@
 // rtnetlink constants, named as in the kernel UAPI headers (the header is given per group).
-// Values are checked against /usr/include/linux by router/netlink/constants.test.ts when cc exists.
 
 // <linux/netlink.h>
 export const NETLINK_ROUTE = 0;

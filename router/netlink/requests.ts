@@ -65,8 +65,10 @@ export function setPortFlags(index: number, port: { hairpin: boolean; learning: 
 export const delLinkByName = (name: string): NlRequest => ({ type: RTM_DELLINK, flags: 0, payload: ifinfomsg({ family: AF_UNSPEC, index: 0 }, [str(IFLA_IFNAME, name)]) });
 
 /** A veth pair whose peer is created directly in the namespace open as netnsFd. */
-export function newVeth(spec: { hostIfname: string; ifname: string; mtu: number }, masterIndex: number, netnsFd: number): NlRequest {
-  const peer = ifinfomsg({ family: AF_UNSPEC, index: 0 }, [str(IFLA_IFNAME, spec.ifname), u32(IFLA_MTU, spec.mtu), u32(IFLA_NET_NS_FD, netnsFd)]);
+export function newVeth(spec: { hostIfname: string; ifname: string; mtu: number; mac?: string }, masterIndex: number, netnsFd: number): NlRequest {
+  const peerAttrs = [str(IFLA_IFNAME, spec.ifname), u32(IFLA_MTU, spec.mtu), u32(IFLA_NET_NS_FD, netnsFd)];
+  if (spec.mac) peerAttrs.push(bytes(IFLA_ADDRESS, macBytes(spec.mac)));
+  const peer = ifinfomsg({ family: AF_UNSPEC, index: 0 }, peerAttrs);
   return {
     type: RTM_NEWLINK, flags: NLM_F_CREATE | NLM_F_EXCL,
     payload: ifinfomsg({ family: AF_UNSPEC, index: 0, flags: IFF_UP, change: IFF_UP }, [

@@ -1,0 +1,122 @@
+// The whole data plane of three routers in memory: real MeshRouters over the memory transport,
+// MemoryKernels, probes over MemoryProbeNetwork, one ManualClock. Deterministic, no root.
+//
+//   r1 198.18.0.1 ◄── r2 198.18.0.2 ◄── r3 198.18.0.3
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/log.js';
+import { MemoryMesh } from '../test/harness/memory-mesh.js';
+import { Dataplane } from './dataplane.js';
+import { relayVni } from './forwarding.js';
+import { MemoryKernel } from './memory-kernel.js';
+import { meshView } from './mesh-view.js';
+import { MemoryProbeNetwork } from './probe-transport.js';
+
+const VNI = 0x5eb1;
+const NAMES = [0x02_00_00_00_00_01n, 0x02_00_00_00_00_02n, 0x02_00_00_00_00_03n];
+const ADDR = ['198.18.0.1', '198.18.0.2', '198.18.0.3'];
+
+describe('three data planes in memory', () => {
+  let mesh: MemoryMesh;
+  let probes: MemoryProbeNetwork;
+  let kernels: MemoryKernel[];
+  let planes: Dataplane[];
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'weft-dp-'));
+    mesh = new MemoryMesh();
+    probes = new MemoryProbeNetwork();
+    kernels = [];
+    planes = [];
+    for (let i = 0; i < 3; i++) {
+      const router = await mesh.add({ name: NAMES[i]!, host: ADDR[i], peers: i === 0 ? [] : [`${ADDR[i - 1]}:6783`] });
+      const kernel = new MemoryKernel({ macByte: 0x0a + 4 * i });
+      kernels.push(kernel);
+      const dp = new Dataplane({
+        mesh: meshView(router),
+        kernel,
+        openProbeTransport: () => probes.host(ADDR[i]!, { vni: VNI, port: 6784, mac: macOf(i) }),
+        clock: mesh.clock,
+        log: silentLogger(),
+        dataDir: join(dir, `r${i}`),
+        vni: VNI,
+        port: 6784,
+        mtu: 1450,
+        underlayHints: [],
+        overlayRange: '10.32.0.0/12',
+        probeIntervalMs: 300,
+        probeFailAfterMs: 1200,
+        peerGraceMs: 60_000,
+        adoptMs: 20_000,
+        refreshMs: 2000,
+      });
+      await dp.start();
+      planes.push(dp);
+      for (let c = 0; c < 2; c++) {
+        const ns = join(dir, `ns-${i}-${c}`);
+        writeFileSync(ns, '');
+        await dp.attach(ns, [`10.32.${i}.${c + 1}/12`]);
+      }
+    }
+  });
+
+  afterEach(async () => {
+    for (const p of planes) await p.stop();
+    await mesh.stop?.();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const macOf = (i: number): string => `02:00:00:00:00:0${i + 1}`;
+  const fdbTo = (k: number, dst: string): string[] => kernels[k]!.render().split('\n').filter((l) => l.includes(`dst ${dst} self permanent`));
+  const paths = (k: number) => planes[k]!.status().peers.map((p) => `${p.nickname}:${p.path}`).sort();
+
+  it('installs every remote endpoint directly, and nothing for local ones', async () => {
+    await mesh.settle(() => paths(0).join() === 'n2:direct,n3:direct' && fdbTo(0, '198.18.0.3').length === 3, 'r1 reaches r2 and r3 directly');
+    await mesh.settle(() => planes.every((p) => p.status().peers.every((x) => x.path === 'direct' && x.endpoints === 2)), 'all direct');
+    const text = kernels[0]!.render();
+    expect(fdbTo(0, '198.18.0.2')).toHaveLength(3); // two endpoints + the head-end entry
+    expect(text).toMatch(/^10\.32\.2\.1 dev vxlan-weft lladdr [0-9a-f:]+ PERMANENT$/m);
+    expect(text).not.toMatch(/^10\.32\.0\.1 dev vxlan-weft/m);
+    expect(text).toMatch(/^link vxlan-weft vxlan id 24241 dstport 6784 nolearning proxy master weft learning off mtu 1450 up$/m);
+  });
+
+  it('relays through r2 when r1 and r3 cannot reach each other, and goes back when they can', async () => {
+    await mesh.settle(() => planes.every((p) => p.status().peers.filter((x) => x.path === 'direct').length === 2), 'all direct');
+    probes.block(ADDR[0]!, ADDR[2]!);
+    const took = await mesh.settle(() => paths(0).includes('n3:relay via n2') && paths(2).includes('n1:relay via n2'), 'relay via r2', { stepMs: 50 });
+    expect(took).toBeLessThanOrEqual(2500);
+    const vni3 = relayVni(NAMES[2]!);
+    expect(kernels[0]!.render()).toMatch(new RegExp(`^00:00:00:00:00:00 dev vxlan-weft dst 198\\.18\\.0\\.2 self permanent vni ${vni3}$`, 'm'));
+    expect(fdbTo(0, '198.18.0.3')).toEqual([]);
+    const relay = kernels[1]!.render();
+    expect(relay).toContain(`link wx-020000000003 vxlan id ${vni3} dstport 6784 nolearning master wb-020000000003 hairpin on learning off mtu 1450 up`);
+    expect(relay).toMatch(/^00:00:00:00:00:00 dev wx-020000000003 dst 198\.18\.0\.3 self permanent vni 24241$/m);
+    expect(planes[1]!.status().relaying).toHaveLength(2);
+
+    probes.unblock(ADDR[0]!, ADDR[2]!);
+    const back = await mesh.settle(() => paths(0).includes('n3:direct') && paths(2).includes('n1:direct'), 'direct again', { stepMs: 50 });
+    expect(back).toBeLessThanOrEqual(1000);
+    await mesh.settle(() => !kernels[1]!.render().includes('wx-'), 'r2 drops its relay devices');
+  });
+
+  it('keeps a stopped router\'s endpoints through the grace period, then removes them', async () => {
+    await mesh.settle(() => fdbTo(0, '198.18.0.3').length === 3, 'r1 has r3 endpoints');
+    await planes[2]!.stop();
+    await mesh.routers[2]!.stop();
+    await mesh.settle(() => mesh.routers[0]!.peers.get(NAMES[2]!) === undefined, 'r1 forgets r3 in the mesh');
+    const reason = (): string => planes[0]!.status().peers.find((p) => p.peer.endsWith(':03'))?.reason ?? '';
+    await mesh.settle(() => /keeping the last path/.test(reason()), 'r1 keeps the last path to r3', { stepMs: 50 });
+    expect(fdbTo(0, '198.18.0.3')).toHaveLength(3);
+    const gone = await mesh.settle(() => fdbTo(0, '198.18.0.3').length === 0, 'r1 removes r3 endpoints after the grace period', { stepMs: 1000 });
+    expect(gone).toBeGreaterThanOrEqual(50_000);
+  });
+
+  it('detach removes the endpoint everywhere', async () => {
+    await mesh.settle(() => kernels[0]!.render().includes('10.32.2.2 '), 'r1 has 10.32.2.2');
+    await planes[2]!.detach(join(dir, 'ns-2-1'));
+    await mesh.settle(() => !kernels[0]!.render().includes('10.32.2.2 ') && !kernels[1]!.render().includes('10.32.2.2 '), 'gone everywhere');
+  });
+});
