@@ -1,11 +1,19 @@
 // `make demo`: four "hosts" made of network namespaces on one LAN (198.18.0.0/24), weft launched
-// on each with only the previous host as its peer; the mesh fills in by gossip. Shows the
-// operator's view (`weft status`, `weft status peers`), stops one host and shows the others
-// notice, then cleans everything up.
+// on each with only the previous host as its peer; the mesh fills in by gossip. A container on
+// each host (a network namespace, attached with `weft attach`) pings the others over the kernel
+// VXLAN overlay; then UDP 6784 is blocked between h0 and h3 and their containers keep talking
+// through a relay. Shows the operator's view, stops one host and shows the others notice, then
+// cleans everything up.
 //
-//   h1 198.18.0.1 ◄── h2 198.18.0.2 ◄── h3 198.18.0.3 ◄── h4 198.18.0.4
-import { canUseNetns, createLan, waitFor, type Lan } from './harness/netns.js';
+//   h0 198.18.0.1 ◄── h1 198.18.0.2 ◄── h2 198.18.0.3 ◄── h3 198.18.0.4
+//   c0 10.32.0.1      c1 10.32.0.2      c2 10.32.0.3      c3 10.32.0.4
+import { blockUdpPort, canUseNetns, canUseNft, createLan, waitFor, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
+
+interface PathJson {
+  nickname: string | null;
+  path: string;
+}
 
 interface PeerJson {
   name: string;
@@ -49,12 +57,49 @@ async function main(): Promise<void> {
     );
     console.log(`full mesh after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
+    say('one container per host: weft attach ADDR/PREFIX NETNS');
+    const containers: Host[] = [];
+    for (const [i, h] of hosts.entries()) {
+      const c = await lan.addContainer();
+      containers.push(c);
+      const r = await h.weft(['attach', `10.32.0.${i + 1}/12`, c.name]);
+      if (r.code !== 0) throw new Error(`weft attach failed: ${r.stderr}`);
+      console.log(`$ weft attach 10.32.0.${i + 1}/12 ${c.name}   # on ${h.host.name}\n${r.stdout.trim()}`);
+    }
+    const direct = (h: WeftHost, n: number) => async () => (await h.json<{ paths: PathJson[] }>(['status', 'connections'])).paths.filter((p) => p.path === 'direct').length === n;
+    for (const h of hosts) await waitFor(direct(h, 3), { timeoutMs: 30_000, intervalMs: 200, what: `${h.host.name} to reach every peer directly` });
+
+    say(`ping from ${containers[0]!.name} (10.32.0.1) to the containers on the other hosts`);
+    for (let i = 1; i < 4; i++) {
+      const r = await containers[0]!.exec('ping', ['-c', '2', '-i', '0.2', '-W', '2', `10.32.0.${i + 1}`]);
+      console.log(r.stdout.split('\n').filter((l) => /bytes from|packet loss/.test(l)).join('\n'));
+    }
+    say(`weft status connections   # on ${hosts[0]!.host.name}: how each peer is reached, and why`);
+    console.log((await hosts[0]!.weft(['status', 'connections'])).stdout);
+
+    if (canUseNft().ok) {
+      say(`block UDP 6784 between ${hosts[0]!.host.name} and ${hosts[3]!.host.name} (nftables)`);
+      await blockUdpPort(lan.hosts[0]!, lan.hosts[3]!, 6784);
+      await waitFor(async () => (await hosts[0]!.json<{ paths: PathJson[] }>(['status', 'connections'])).paths.some((p) => p.nickname === lan!.hosts[3]!.name && p.path.startsWith('relay')), {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+        what: 'a relay path',
+      });
+      console.log((await hosts[0]!.weft(['status', 'connections'])).stdout);
+      say(`ping from ${containers[0]!.name} to ${containers[3]!.name} (10.32.0.4), relayed by the kernel of another host`);
+      const r = await containers[0]!.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.32.0.4']);
+      console.log(r.stdout.split('\n').filter((l) => /bytes from|packet loss/.test(l)).join('\n'));
+    } else {
+      console.log('(nftables is not available: skipping the relay part)');
+    }
+
+    say(`weft ps   # on ${hosts[1]!.host.name}`);
+    console.log((await hosts[1]!.weft(['ps'])).stdout);
+
     say(`weft status   # on ${hosts[0]!.host.name}`);
     console.log((await hosts[0]!.weft(['status'])).stdout);
     say(`weft status peers   # on ${hosts[3]!.host.name}`);
     console.log((await hosts[3]!.weft(['status', 'peers'])).stdout);
-    say(`weft status connections   # on ${hosts[1]!.host.name}`);
-    console.log((await hosts[1]!.weft(['status', 'connections'])).stdout);
 
     say(`weft stop   # on ${hosts[2]!.host.name}`);
     console.log((await hosts[2]!.stop()).stdout.trim());

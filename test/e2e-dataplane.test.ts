@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockUdpPort, canUseNetns, canUseNft, createLan, unblockUdpPort, waitFor, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
 import type { PathStatus, EndpointStatus } from '../router/status.js';
+import { bridgeMacFor } from '../router/dataplane.js';
+import { parsePeerName } from '../mesh/peer-name.js';
 
 const can = canUseNetns();
 if (!can.ok) console.warn(`SKIP end-to-end data-plane tests: ${can.reason}`);
@@ -142,6 +144,49 @@ describe.skipIf(!can.ok)('the kernel data plane in network namespaces', () => {
     expect(exit.code).toBe(0);
     // the restarted router adopted its containers
     expect((await hosts[1]!.weft(['ps'])).stdout).toContain(containers[2]!.ns.name);
+  });
+
+  it('malformed probes arriving over VXLAN are counted and dropped; the router carries on', async () => {
+    const name = (await hosts[0]!.json<{ name: string }>(['status'])).name;
+    const mac = bridgeMacFor(parsePeerName(name)!).replace(/:/g, '');
+    // VXLAN header (VNI 24241) + Ethernet to h0's bridge, ethertype 0x88b5, then garbage.
+    const hex = `08000000${(24241).toString(16).padStart(6, '0')}00${mac}020000000099` + '88b5' + 'ff'.repeat(60);
+    const script = `const s=require('dgram').createSocket('udp4');s.send(Buffer.from('${hex}','hex'),6784,'${lan.hosts[0]!.addr}',()=>s.close())`;
+    expect((await lan.hosts[1]!.exec(process.execPath, ['-e', script])).code).toBe(0);
+    await waitFor(async () => (await hosts[0]!.json<{ dataplane: { probes: { dropped: Record<string, number> } } }>(['status', 'connections'])).dataplane.probes.dropped['bad probe magic'], {
+      timeoutMs: 5_000,
+      what: 'the bad probe to be counted',
+    });
+    expect(await ping(containers[0]!, containers[4]!)).toBe(true);
+  });
+
+  it('a router killed with SIGKILL and launched again loses no packets and adopts its containers', async () => {
+    const stream = containers[3]!.ns.spawn('ping', ['-i', '0.05', '-c', '100', '-W', '1', containers[0]!.ip]);
+    await new Promise((r) => setTimeout(r, 1000));
+    await hosts[1]!.crash();
+    await new Promise((r) => setTimeout(r, 500));
+    await hosts[1]!.launch([lan.hosts[0]!.addr]);
+    await stream.exited;
+    expect(stream.stdout()).toMatch(/100 packets transmitted, 100 received, 0% packet loss/);
+    const ps = (await hosts[1]!.weft(['ps'])).stdout;
+    expect(ps).toContain(containers[2]!.ns.name);
+    expect(ps).toContain(containers[3]!.ns.name);
+  });
+
+  it('a MAC that appears on the bridge by other means is announced to the others', async () => {
+    const ns = await lan.addContainer();
+    const h0 = lan.hosts[0]!;
+    const link = await h0.exec('sh', ['-c', `ip link add vethx0 mtu 1450 type veth peer name eth0 netns ${ns.name} && ip link set vethx0 master weft up`]);
+    expect(link.code, link.stderr).toBe(0);
+    const cfg = await ns.exec('sh', ['-c', 'ip addr add 10.32.0.50/12 dev eth0 && ip link set eth0 up && ip -o link show eth0']);
+    expect(cfg.code, cfg.stderr).toBe(0);
+    const mac = /link\/ether ([0-9a-f:]{17})/.exec(cfg.stdout)![1]!;
+    await ns.exec('ping', ['-c', '1', '-W', '2', containers[2]!.ip]); // the bridge learns the MAC from this frame
+    await waitFor(async () => (await hosts[1]!.json<EndpointStatus[]>(['status', 'endpoints'])).some((e) => !e.local && e.mac === mac), {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      what: 'h1 to learn the MAC that appeared on h0',
+    });
   });
 
   it('weft reset removes the bridge, the VXLAN device and the containers\' veths', async () => {
