@@ -1,12 +1,16 @@
-// `make bench`: every benchmark, printed as a table. Traffic stays on loopback.
+// `make bench`: every benchmark, printed as a table. Mesh traffic stays on loopback, data-plane
+// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane`
+// runs one part only.
+import { formatDataplane, runDataplaneBench } from './dataplane.js';
 import { measureConvergence } from './mesh-convergence.js';
 import { simulateConvergence } from './mesh-simulated.js';
+import { canUseNetns } from '../test/harness/privileges.js';
 
 function fmtBytes(b: number): string {
   return b > 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`;
 }
 
-async function main(): Promise<void> {
+async function mesh(): Promise<void> {
   const sizes = (process.env.WEFT_BENCH_SIZES ?? '10,50,100').split(',').map(Number);
   console.log('mesh convergence: N in-process routers over loopback TCP, started together as a launch chain');
   console.log('N     topology converged   full mesh      gossip sent per peer   connections per peer');
@@ -23,6 +27,25 @@ async function main(): Promise<void> {
     console.log(`${String(n).padEnd(6)}${`${(r.simulatedMs / 1000).toFixed(2)} s`.padEnd(24)}${r.messagesPerPeer.toFixed(0).padEnd(20)}${fmtBytes(r.bytesPerPeer)}`);
   }
   console.log('\nreference (DESIGN.md, measured with Debian\'s Go mesh on these machines): 0.3 s at 10, 1.3 s at 25, 10–25 s at 50, 350 s and 5.6 GB at 100');
+}
+
+async function dataplane(): Promise<void> {
+  const can = canUseNetns();
+  if (!can.ok) {
+    console.log(`data plane: skipped (${can.reason})`);
+    return;
+  }
+  const r = await runDataplaneBench();
+  console.log(formatDataplane(r));
+  if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, null, 2));
+}
+
+async function main(): Promise<void> {
+  const part = process.argv[2] ?? 'all';
+  if (!['all', 'mesh', 'dataplane'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane or nothing for all`);
+  if (part !== 'dataplane') await mesh();
+  if (part === 'all') console.log('');
+  if (part !== 'mesh') await dataplane();
 }
 
 main().catch((err: unknown) => {

@@ -95,7 +95,7 @@ describe('peer record codec', () => {
     expect(decodeRecords(b)).toEqual({ ok: false, reason: 'truncated or malformed record 1 of 2' });
   });
 
-  it('rejects a huge endpoint count without allocating for it', () => {
+  it('rejects an endpoint count beyond the bytes present', () => {
     const b = encodeRecords([{ ...sample, endpoints: [] }]);
     b.writeUInt32BE(0xffffffff, b.length - 4);
     const d = decodeRecords(b);
