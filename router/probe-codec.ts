@@ -34,7 +34,8 @@ export interface Probe {
 
 /** The UDP payload: VXLAN + Ethernet + probe body, padded so the inner frame carries `mtu` bytes. */
 export function encodeProbeDatagram(p: Probe, o: { vni: number; dstMac: string; srcMac: string }): Buffer {
-  const b = Buffer.alloc(VXLAN_HEADER + ETH_HEADER + Math.max(p.mtu, BODY));
+  // At least the 46-byte minimum Ethernet payload.
+  const b = Buffer.alloc(VXLAN_HEADER + ETH_HEADER + Math.max(p.mtu, BODY, 46));
   b[0] = 0x08;
   b.writeUIntBE(o.vni & 0xffffff, 4, 3);
   (parseMac(o.dstMac) ?? Buffer.alloc(6)).copy(b, 8);

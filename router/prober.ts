@@ -1,7 +1,10 @@
 // Proves, per remote peer and per underlay address of it, that the direct VXLAN path works in
 // both directions at full MTU: a probe every intervalMs, answered by the peer's router with an
-// ack over the reverse path. A peer is `up` while some address answered within failAfterMs,
-// `down` once it has been probed for failAfterMs without an answer, `unknown` before that.
+// ack over the reverse path. A peer is `up` while some address answered within failAfterMs and
+// answered a full-size probe within fullFailAfter; `down` once it has been probed for
+// failAfterMs without that; `unknown` before. Only every fullEvery-th probe (and the first) is
+// padded to the MTU, the rest are minimal: at 300 ms per peer, full-size probes to 1,000 peers
+// would be ~5 MB/s per host, minimal ones are ~0.2 MB/s.
 import type { Clock, Timer } from '../src/clock.js';
 import type { Logger } from '../src/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
@@ -38,12 +41,16 @@ export interface ProberOptions {
   log: Logger;
   intervalMs: number;
   failAfterMs: number;
+  /** Every fullEvery-th probe is padded to the MTU (default 10). */
+  fullEvery?: number;
   /** Called when some peer's state or working address changed. */
   onChange: () => void;
 }
 
 interface AddressState {
   lastAck?: number;
+  /** Last answer to a full-size probe. */
+  lastFullAck?: number;
   rttMs?: number;
 }
 
@@ -58,8 +65,9 @@ const MAX_OUTSTANDING = 4096;
 
 export class Prober {
   private readonly targets = new Map<PeerName, TargetState>();
-  private readonly sent = new Map<number, { at: number }>();
+  private readonly sent = new Map<number, { at: number; full: boolean }>();
   private seq = 0;
+  private round = 0;
   private timer: Timer | undefined;
   private stopped = false;
   readonly counters = { sent: 0, received: 0, acked: 0, dropped: {} as Record<string, number> };
@@ -93,6 +101,15 @@ export class Prober {
     for (const name of this.targets.keys()) if (!keep.has(name)) this.targets.delete(name);
   }
 
+  /** A full-size probe must have been answered this recently (three full rounds plus the fail time). */
+  private get fullFailAfter(): number {
+    return 3 * (this.o.fullEvery ?? 10) * this.o.intervalMs + this.o.failAfterMs;
+  }
+
+  private healthy(st: AddressState | undefined, now: number): boolean {
+    return st?.lastAck !== undefined && now - st.lastAck <= this.o.failAfterMs && st.lastFullAck !== undefined && now - st.lastFullAck <= this.fullFailAfter;
+  }
+
   status(name: PeerName): ProbeStatus {
     return this.targets.get(name)?.status ?? { state: 'unknown', since: this.o.clock.now() };
   }
@@ -109,20 +126,24 @@ export class Prober {
   tick(): void {
     const now = this.o.clock.now();
     const replyTo = this.o.replyTo();
+    const every = this.o.fullEvery ?? 10;
     if (replyTo !== undefined) {
+      this.round++;
       for (const s of this.targets.values()) {
+        const first = s.firstProbe === undefined;
         s.firstProbe ??= now;
-        for (const addr of s.target.addresses) this.send(s.target, addr, replyTo, now);
+        // Full size while an address is not proven, so a healing path is up again at once.
+        for (const addr of s.target.addresses) this.send(s.target, addr, replyTo, now, first || this.round % every === 0 || !this.healthy(s.addrs.get(addr), now));
       }
     }
     if (this.sent.size > MAX_OUTSTANDING) this.sent.clear();
     this.evaluate(now);
   }
 
-  private send(t: ProbeTarget, addr: string, replyTo: string, now: number): void {
+  private send(t: ProbeTarget, addr: string, replyTo: string, now: number, full: boolean): void {
     const seq = (this.seq = (this.seq + 1) >>> 0);
-    this.sent.set(seq, { at: now });
-    const p: Probe = { kind: 'probe', from: this.o.self, to: t.name, seq, replyTo, probed: addr, mtu: this.o.mtu };
+    this.sent.set(seq, { at: now, full });
+    const p: Probe = { kind: 'probe', from: this.o.self, to: t.name, seq, replyTo, probed: addr, mtu: full ? this.o.mtu : 0 };
     this.o.transport.send(addr, this.o.port, encodeProbeDatagram(p, { vni: this.o.vni, dstMac: t.bridgeMac, srcMac: this.o.bridgeMac }));
     this.counters.sent++;
   }
@@ -134,9 +155,9 @@ export class Prober {
       let rttMs: number | undefined;
       for (const a of s.target.addresses) {
         const st = s.addrs.get(a);
-        if (st?.lastAck !== undefined && now - st.lastAck <= this.o.failAfterMs) {
+        if (this.healthy(st, now)) {
           address = a;
-          rttMs = st.rttMs;
+          rttMs = st?.rttMs;
           break;
         }
       }
@@ -182,6 +203,7 @@ export class Prober {
     // The ack's replyTo echoes the address we probed.
     const a = s.addrs.get(p.replyTo) ?? {};
     a.lastAck = now;
+    if (sent.full) a.lastFullAck = now;
     a.rttMs = now - sent.at;
     s.addrs.set(p.replyTo, a);
     if (s.status.state !== 'up') this.evaluate(now);
