@@ -4,6 +4,7 @@
 //
 //   h0 ◄── h1 ◄── h2        `weft launch` chain; c0 on h0 pings c2 on h2 (`ping -D -O -i 0.01`)
 //    └──── ✕ ────┘          blockUdpPort(h0, h2, 6784), later unblockUdpPort
+import { writeFileSync } from 'node:fs';
 import { blockUdpPort, unblockUdpPort, waitFor } from '../test/harness/netns.js';
 import { weftTestbed, reachable } from './dataplane-hosts.js';
 import type { Parsed } from './dataplane-traffic.js';
@@ -57,6 +58,12 @@ export function outageIn(trace: PingTrace, fromMs: number, toMs: number): Outage
   return { lost: missing.length, gapMs: prev && next ? next.atMs - prev.atMs : NaN };
 }
 
+function meanInterval(t: PingTrace): number {
+  const a = t.replies[0]!;
+  const b = t.replies.at(-1)!;
+  return b.seq > a.seq ? (b.atMs - a.atMs) / (b.seq - a.seq) : NaN;
+}
+
 export interface FailoverBench {
   /** Block → replies flowing again through the relay. */
   block: Outage & { relayPathAfterMs: number };
@@ -64,6 +71,8 @@ export interface FailoverBench {
   heal: Outage & { directPathAfterMs: number };
   sent: number;
   received: number;
+  /** The interval ping actually kept, from its first and last replies. */
+  intervalMs: number;
 }
 
 export async function benchFailover(): Promise<FailoverBench> {
@@ -106,6 +115,7 @@ export async function benchFailover(): Promise<FailoverBench> {
     stream.kill('SIGINT');
     await stream.exited;
     const out = stream.stdout();
+    if (process.env.WEFT_BENCH_TRACE) writeFileSync(process.env.WEFT_BENCH_TRACE, out);
     const trace = parsePingTrace(out);
     if (!trace.ok) throw new Error(`ping trace: ${trace.reason}`);
     const sum = /(\d+) packets transmitted, (\d+) received/.exec(out);
@@ -114,6 +124,7 @@ export async function benchFailover(): Promise<FailoverBench> {
       heal: { ...outageIn(trace.value, healedAt, Infinity), directPathAfterMs },
       sent: Number(sum?.[1] ?? trace.value.lastSeq),
       received: Number(sum?.[2] ?? trace.value.replies.length),
+      intervalMs: meanInterval(trace.value),
     };
   } finally {
     if (blocked) await unblockUdpPort(h0, h2, 6784).catch(() => undefined);

@@ -4,7 +4,14 @@ import { waitFor, type Host, type HostProcess } from '../test/harness/netns.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-const IPERF_PORT = 5201;
+/** Where an iperf3 server listens, and the one CPU both ends are pinned to (taskset), if any. */
+export interface IperfEnd {
+  port: number;
+  cpu?: number;
+}
+
+const pinned = (end: IperfEnd, cmd: string[]): [string, string[]] =>
+  end.cpu === undefined ? [cmd[0]!, cmd.slice(1)] : ['taskset', ['-c', String(end.cpu), ...cmd]];
 
 /** `end.sum_received.bits_per_second` of an `iperf3 -J` client run. */
 export function parseIperf(json: string): Parsed<number> {
@@ -59,12 +66,12 @@ export function median(values: readonly number[]): number {
 }
 
 /** Starts `iperf3 -s` in `server` and waits until it listens; stopped by the LAN's cleanup or by the caller. */
-export async function startIperfServer(server: Host): Promise<HostProcess> {
-  const proc = server.spawn('iperf3', ['-s', '-p', String(IPERF_PORT)]);
+export async function startIperfServer(server: Host, end: IperfEnd): Promise<HostProcess> {
+  const proc = server.spawn(...pinned(end, ['iperf3', '-s', '-p', String(end.port)]));
   await waitFor(
     async () => {
       if (!proc.running) throw new Error(`iperf3 -s exited: ${proc.output()}`);
-      return (await server.exec('ss', ['-Hltn', `sport = :${IPERF_PORT}`])).stdout.includes(`:${IPERF_PORT}`);
+      return (await server.exec('ss', ['-Hltn', `sport = :${end.port}`])).stdout.includes(`:${end.port}`);
     },
     { timeoutMs: 10_000, intervalMs: 50, what: `iperf3 to listen in ${server.name}` },
   );
@@ -72,10 +79,9 @@ export async function startIperfServer(server: Host): Promise<HostProcess> {
 }
 
 /** TCP goodput in bits/s from `client` to the iperf3 server at `ip`. */
-export async function iperf(client: Host, ip: string, streams: number, seconds: number): Promise<number> {
-  const r = await client.exec('iperf3', ['-c', ip, '-p', String(IPERF_PORT), '-t', String(seconds), '-P', String(streams), '-J'], {
-    timeoutMs: (seconds + 20) * 1000,
-  });
+export async function iperf(client: Host, ip: string, end: IperfEnd, streams: number, seconds: number): Promise<number> {
+  const cmd = ['iperf3', '-c', ip, '-p', String(end.port), '-t', String(seconds), '-P', String(streams), '-J'];
+  const r = await client.exec(...pinned(end, cmd), { timeoutMs: (seconds + 20) * 1000 });
   const p = parseIperf(r.stdout);
   if (!p.ok) throw new Error(`iperf3 ${client.name} → ${ip} (exit ${r.code}): ${p.reason} ${r.stderr.trim()}`);
   return p.value;

@@ -11,11 +11,12 @@ import type { GossipChannel, Gossiper } from '../mesh/gossip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName, peerNameToBytes } from '../mesh/peer-name.js';
 import { EndpointStore, type AttachedEndpoint } from './endpoint-store.js';
-import { BRIDGE, computeDesired, ownsLink, relayVni, VXLAN_DEV } from './forwarding.js';
+import { BRIDGE, computeDesired, ownsLink, relayBridgeName, relayVni, relayVxlanName, VXLAN_DEV } from './forwarding.js';
 import type { FdbEntry, Kernel, NeighEntry } from './kernel.js';
 import { choosePaths, type Path } from './paths.js';
 import type { Endpoint, PeerRecord } from './peer-record.js';
 import { formatMac, parseIpv4 } from './peer-record.js';
+import { isZeroMac } from './desired.js';
 import { Prober } from './prober.js';
 import type { ProbeTransport } from './probe-transport.js';
 import { Reconciler } from './reconciler.js';
@@ -79,6 +80,8 @@ export class Dataplane {
   private missingSince = new Map<PeerName, number>();
   private adopted = new Set<string>();
   private adoptUntil = 0;
+  /** Relay devices found at start (destination → its address), served while adopting. */
+  private adoptedServing = new Map<PeerName, string>();
   private mtuValue = 0;
   private bridgeMac = '';
   private addresses: string[] = [];
@@ -87,6 +90,10 @@ export class Dataplane {
   private unwatch: (() => void) | undefined;
   private running: Promise<void> = Promise.resolve();
   private saving: Promise<void> = Promise.resolve();
+  /** attach/detach/expose/hide/reset run one at a time: each checks, awaits the kernel, then writes. */
+  private endpointOps: Promise<unknown> = Promise.resolve();
+  /** A run queued behind the current one; later calls share it. */
+  private queued: Promise<void> | undefined;
   private stopped = false;
   private lastError: string | undefined;
 
@@ -106,8 +113,12 @@ export class Dataplane {
     this.mtuValue = o.mtu ?? (await this.underlayMtu()) - VXLAN_OVERHEAD;
     this.bridgeMac = bridgeMacFor(o.mesh.name);
     const stored = await this.store.load();
-    const ports = new Set(await o.kernel.ports(BRIDGE).catch(() => [] as string[]));
-    this.attached = stored.attached.filter((a) => ports.has(a.hostIfname));
+    // A failed read keeps them all: dropping them here would be saved, and lost for good.
+    const ports = await o.kernel.ports(BRIDGE).then((p) => new Set(p), (err: unknown) => {
+      o.log.warn({ err: errorMessage(err) }, 'could not list the bridge ports; keeping every stored endpoint');
+      return undefined;
+    });
+    this.attached = ports ? stored.attached.filter((a) => ports.has(a.hostIfname)) : stored.attached;
     if (this.attached.length < stored.attached.length) o.log.warn({ lost: stored.attached.length - this.attached.length }, 'some attached containers are gone (their veth no longer exists)');
     this.exposed = stored.exposed;
 
@@ -116,6 +127,10 @@ export class Dataplane {
     const before = await o.kernel.read([BRIDGE, VXLAN_DEV]);
     for (const e of before.fdb) this.adopted.add(entryKey(e));
     for (const e of before.neigh) this.adopted.add(entryKey(e));
+    const relayDevs = (await o.kernel.linkNames()).filter((n) => /^wx-[0-9a-f]{12}$/.test(n));
+    if (relayDevs.length > 0) {
+      for (const e of (await o.kernel.read(relayDevs)).fdb) if (isZeroMac(e.mac)) this.adoptedServing.set(BigInt(`0x${e.dev.slice(3)}`), e.dst);
+    }
     this.adoptUntil = o.clock.now() + o.adoptMs;
     if (before.links.length > 0) o.log.info({ fdb: before.fdb.length, neigh: before.neigh.length }, 'adopting existing kernel state');
 
@@ -159,13 +174,18 @@ export class Dataplane {
   }
 
   /** Removes everything weft created in the kernel and tells the others we are gone. */
-  async reset(): Promise<void> {
-    this.records.setLocal({ ...this.localRecord(), gone: true, endpoints: [] });
+  reset(): Promise<void> {
+    return this.serially(() => this.resetNow());
+  }
+
+  private async resetNow(): Promise<void> {
+    // Stop first: a refresh finishing after the tombstone would replace it with a live record.
+    await this.stop();
     for (const a of this.attached) await this.o.kernel.detach(a.hostIfname).catch(() => undefined);
     this.attached = [];
     this.exposed = [];
     await this.save();
-    await this.stop();
+    this.records.setLocal({ ...this.localRecord(), gone: true, endpoints: [] });
     // Ports before their bridges: relay VXLAN devices, then everything else weft owns.
     const names = (await this.o.kernel.linkNames()).filter(ownsLink).sort((a, b) => Number(b.startsWith('wx-') || b === VXLAN_DEV) - Number(a.startsWith('wx-') || a === VXLAN_DEV));
     const res = await this.o.kernel.apply(names.map((name) => ({ op: 'link-del' as const, name })));
@@ -175,7 +195,17 @@ export class Dataplane {
 
   // ---- endpoints -------------------------------------------------------------------------------
 
-  async attach(container: string, cidrs: string[]): Promise<AttachedEndpoint> {
+  attach(container: string, cidrs: string[]): Promise<AttachedEndpoint> {
+    return this.serially(() => this.attachNow(container, cidrs));
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.endpointOps.catch(() => undefined).then(fn);
+    this.endpointOps = run;
+    return run;
+  }
+
+  private async attachNow(container: string, cidrs: string[]): Promise<AttachedEndpoint> {
     if (cidrs.length === 0) throw new WeftError('usage', 'an address is required until automatic allocation lands: weft attach 10.32.0.5/12 NETNS');
     for (const c of cidrs) checkCidr(c);
     const netns = resolveNetns(container);
@@ -200,23 +230,31 @@ export class Dataplane {
     });
     const ep: AttachedEndpoint = { container, netns, hostIfname, mac: res.mac, cidrs: [...new Set([...(existing?.cidrs ?? []), ...cidrs])] };
     this.attached = [...this.attached.filter((a) => a.netns !== netns), ep];
-    await this.save();
     this.markDirty();
+    await this.save();
     return ep;
   }
 
-  async detach(container: string): Promise<AttachedEndpoint> {
+  detach(container: string): Promise<AttachedEndpoint> {
+    return this.serially(() => this.detachNow(container));
+  }
+
+  private async detachNow(container: string): Promise<AttachedEndpoint> {
     const netns = resolveNetns(container, false);
     const ep = this.attached.find((a) => a.netns === netns || a.container === container);
     if (!ep) throw new WeftError('usage', `${container} is not attached (see weft ps)`);
     await this.o.kernel.detach(ep.hostIfname);
     this.attached = this.attached.filter((a) => a !== ep);
-    await this.save();
     this.markDirty();
+    await this.save();
     return ep;
   }
 
-  async expose(cidr: string): Promise<void> {
+  expose(cidr: string): Promise<void> {
+    return this.serially(() => this.exposeNow(cidr));
+  }
+
+  private async exposeNow(cidr: string): Promise<void> {
     checkCidr(cidr);
     await this.o.kernel.addAddress(BRIDGE, cidr);
     if (!this.exposed.includes(cidr)) this.exposed.push(cidr);
@@ -225,7 +263,11 @@ export class Dataplane {
   }
 
   /** Removes one exposed address, or all of them. Returns what was removed. */
-  async hide(cidr?: string): Promise<string[]> {
+  hide(cidr?: string): Promise<string[]> {
+    return this.serially(() => this.hideNow(cidr));
+  }
+
+  private async hideNow(cidr?: string): Promise<string[]> {
     const gone = cidr ? this.exposed.filter((c) => c === cidr) : [...this.exposed];
     if (cidr && gone.length === 0) throw new WeftError('usage', `${cidr} is not exposed (exposed: ${this.exposed.join(', ') || 'none'})`);
     for (const c of gone) await this.o.kernel.delAddress(BRIDGE, c);
@@ -354,10 +396,15 @@ export class Dataplane {
 
   /** Runs one recompute-and-reconcile at a time; a call during a run queues one more. */
   private apply(): Promise<void> {
-    const run = this.running.then(() => this.applyOnce()).catch((err: unknown) => {
+    if (this.queued) return this.queued;
+    const run = this.running.then(() => {
+      this.queued = undefined;
+      return this.applyOnce();
+    }).catch((err: unknown) => {
       this.lastError = errorMessage(err);
       this.o.log.error({ err: this.lastError }, 'data plane update failed');
     });
+    this.queued = run;
     this.running = run;
     return run;
   }
@@ -378,14 +425,20 @@ export class Dataplane {
 
     // Relays others asked us for, where we reach the destination directly. One device per
     // relay VNI: two destinations whose VNIs clash cannot both be served (the second is skipped).
-    const serve = new Map<PeerName, string>();
-    const vnis = new Set<number>();
+    const adopting = o.clock.now() < this.adoptUntil;
+    // Until gossip catches up, relay devices of the previous run keep carrying traffic.
+    const serve = new Map<PeerName, string>(adopting ? this.adoptedServing : []);
+    const vnis = new Set<number>([...serve.keys()].map(relayVni));
     for (const r of records.values()) {
       if (r.name === o.mesh.name || r.gone) continue;
       for (const w of r.relays) {
-        if (w.via !== o.mesh.name || serve.has(w.dest)) continue;
+        if (w.via !== o.mesh.name) continue;
         const st = probe(w.dest);
         if (st.state !== 'up' || !st.address) continue;
+        if (serve.has(w.dest)) {
+          serve.set(w.dest, st.address);
+          continue;
+        }
         if (vnis.has(relayVni(w.dest))) {
           o.log.warn({ dest: formatPeerName(w.dest) }, 'relay VNI clash; not relaying for this destination');
           continue;
@@ -396,7 +449,6 @@ export class Dataplane {
     }
 
     const desired = computeDesired({ self: o.mesh.name, vni: o.vni, port: o.port, mtu: this.mtuValue, bridgeMac: this.bridgeMac, records: records.values(), paths: this.paths, serving: serve });
-    const adopting = o.clock.now() < this.adoptUntil;
     const res = await this.reconciler.reconcile(desired, { keep: (e) => adopting && this.adopted.has(entryKey(e)) });
     if (res.failed.length > 0) {
       this.lastError = res.failed.map((f) => `${f.op.op}: ${f.error}`).slice(0, 3).join('; ');
@@ -404,8 +456,9 @@ export class Dataplane {
     } else {
       this.lastError = undefined;
     }
-    const failedLinks = new Set(res.failed.flatMap((f) => (f.op.op === 'link-add' || f.op.op === 'link-set' ? [f.op.link.name] : [])));
-    this.serving = new Map([...serve].filter(([d]) => !failedLinks.has(`wx-${d.toString(16).padStart(12, '0')}`)));
+    // A relay is announced ready only if its device and its FDB entry are in place.
+    const failedDevs = new Set(res.failed.flatMap((f) => (f.op.op === 'link-add' || f.op.op === 'link-set' ? [f.op.link.name] : f.op.op === 'fdb-add' ? [f.op.entry.dev] : [])));
+    this.serving = new Map([...serve].filter(([d]) => !failedDevs.has(relayVxlanName(d)) && !failedDevs.has(relayBridgeName(d))));
     if (res.ops.length > 0) o.log.debug({ ops: res.ops.length }, 'kernel updated');
     this.records.setLocal(this.localRecord());
   }

@@ -4,6 +4,7 @@
 // any moment leaves either the old or the new content.
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage, WeftError } from '../src/errors.js';
 
 export interface AttachedEndpoint {
   /** What the user named (namespace name, path or PID), for display. */
@@ -35,7 +36,12 @@ export class EndpointStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { attached: [], exposed: [] };
       throw err;
     }
-    const v = JSON.parse(text) as Partial<StoredEndpoints>;
+    let v: Partial<StoredEndpoints>;
+    try {
+      v = JSON.parse(text) as Partial<StoredEndpoints>;
+    } catch (err) {
+      throw new WeftError('io', `${join(this.dir, FILE)} is not valid JSON (${errorMessage(err)}); fix it, or move it away to start without the stored endpoints`, { cause: err });
+    }
     return { attached: Array.isArray(v.attached) ? v.attached : [], exposed: Array.isArray(v.exposed) ? v.exposed : [] };
   }
 

@@ -131,6 +131,13 @@ describe('choosePaths', () => {
     expect(paths.get(C)).toEqual({ ...prev, reason: `${prev.reason} [its router is not in the mesh; keeping the last path]` });
   });
 
+  it('keeps a relay path while the relay\'s router is out of the mesh (restarting)', () => {
+    const prev: Path = { kind: 'relay', via: B, address: addr(B), reason: 'no answer to direct probes; 02000000000b reaches it' };
+    const { paths } = choosePaths(inputs([rec(B), rec(C)], new Map([[B, down], [C, down]]), { nextHop: (n) => (n === B ? undefined : n), previous: new Map([[C, prev]]) }));
+    expect(paths.get(C)).toMatchObject({ kind: 'relay', via: B });
+    expect(paths.get(C)!.reason).toMatch(/relay 02000000000b is not in the mesh; keeping the last path/);
+  });
+
   it('gives none to a peer that left the mesh with no previous path', () => {
     const { paths } = choosePaths(inputs([rec(C)], new Map([[C, down]]), { nextHop: () => undefined }));
     expect(paths.get(C)).toEqual({ kind: 'none', reason: 'no answer to probes and not in the mesh' });

@@ -2,9 +2,9 @@
 // answered; otherwise `relay` through a peer that we reach directly and that reaches it directly
 // (the mesh's next hop first, else the lowest name); otherwise `none`. Changes are
 // make-before-break: a relay is used only once the relay says its device for the destination
-// is ready, and until then the previous path stays. A peer whose router is gone from the mesh
-// (stopped, restarting, crashed) keeps its last path: its kernel may well still forward, and
-// there is nothing better to move to.
+// is ready, and until then the previous path stays. A peer whose router (or whose relay's
+// router) is gone from the mesh — stopped, restarting, crashed — keeps its last path: its
+// kernel may well still forward, and there is nothing better to move to.
 import type { PeerName } from '../mesh/peer-name.js';
 import type { PeerRecord } from './peer-record.js';
 import type { ProbeStatus } from './prober.js';
@@ -60,6 +60,11 @@ export function choosePaths(i: PathInputs): PathChoice {
     }
     if (i.nextHop(r.name) === undefined) {
       paths.set(r.name, keep(prev, 'its router is not in the mesh; keeping the last path') ?? { kind: 'none', reason: 'no answer to probes and not in the mesh' });
+      continue;
+    }
+    // The relay's router is restarting (gone from the mesh): its kernel still forwards.
+    if (prev?.kind === 'relay' && i.nextHop(prev.via) === undefined) {
+      paths.set(r.name, keep(prev, `relay ${label(prev.via)} is not in the mesh; keeping the last path`)!);
       continue;
     }
     paths.set(r.name, { kind: 'none', reason: 'no answer to direct probes and no peer reaches it directly' });

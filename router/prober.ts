@@ -61,11 +61,9 @@ interface TargetState {
   status: ProbeStatus;
 }
 
-const MAX_OUTSTANDING = 4096;
-
 export class Prober {
   private readonly targets = new Map<PeerName, TargetState>();
-  private readonly sent = new Map<number, { at: number; full: boolean }>();
+  private readonly sent = new Map<number, { at: number; full: boolean; to: PeerName; addr: string }>();
   private seq = 0;
   private round = 0;
   private timer: Timer | undefined;
@@ -127,6 +125,11 @@ export class Prober {
     const now = this.o.clock.now();
     const replyTo = this.o.replyTo();
     const every = this.o.fullEvery ?? 10;
+    // Forget probes too old to count; the table is in send order.
+    for (const [seq, sent] of this.sent) {
+      if (now - sent.at <= this.o.failAfterMs) break;
+      this.sent.delete(seq);
+    }
     if (replyTo !== undefined) {
       this.round++;
       for (const s of this.targets.values()) {
@@ -136,13 +139,12 @@ export class Prober {
         for (const addr of s.target.addresses) this.send(s.target, addr, replyTo, now, first || this.round % every === 0 || !this.healthy(s.addrs.get(addr), now));
       }
     }
-    if (this.sent.size > MAX_OUTSTANDING) this.sent.clear();
     this.evaluate(now);
   }
 
   private send(t: ProbeTarget, addr: string, replyTo: string, now: number, full: boolean): void {
     const seq = (this.seq = (this.seq + 1) >>> 0);
-    this.sent.set(seq, { at: now, full });
+    this.sent.set(seq, { at: now, full, to: t.name, addr });
     const p: Probe = { kind: 'probe', from: this.o.self, to: t.name, seq, replyTo, probed: addr, mtu: full ? this.o.mtu : 0 };
     this.o.transport.send(addr, this.o.port, encodeProbeDatagram(p, { vni: this.o.vni, dstMac: t.bridgeMac, srcMac: this.o.bridgeMac }));
     this.counters.sent++;
@@ -196,7 +198,11 @@ export class Prober {
     }
     const s = this.targets.get(p.from);
     const sent = this.sent.get(p.seq);
-    if (!s || !sent) return;
+    // An ack counts only from the peer and for the address the probe went to.
+    if (!s || !sent || sent.to !== p.from || sent.addr !== p.replyTo) {
+      this.counters.dropped['unexpected ack'] = (this.counters.dropped['unexpected ack'] ?? 0) + 1;
+      return;
+    }
     this.sent.delete(p.seq);
     this.counters.acked++;
     const now = this.o.clock.now();

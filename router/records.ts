@@ -48,6 +48,10 @@ export interface RecordsOptions {
 export class PeerRecords implements Gossiper {
   private readonly table = new Map<PeerName, PeerRecord>();
   private channel: GossipChannel | undefined;
+  /** Versions of removed records: the same record gossiped back must not revive them. */
+  private readonly removed = new Map<PeerName, bigint>();
+  /** Our next version must exceed this (an own record from before a restart was seen). */
+  private ownFloor = -1n;
   readonly dropped: Record<string, number> = {};
 
   constructor(private readonly o: RecordsOptions) {}
@@ -71,7 +75,8 @@ export class PeerRecords implements Gossiper {
     const prev = this.table.get(this.o.self);
     if (prev && sameContent(prev, rec)) return;
     const now = BigInt(Math.floor(this.o.clock.now()));
-    const version = prev && prev.version >= now ? prev.version + 1n : now;
+    const floor = prev && prev.version > this.ownFloor ? prev.version : this.ownFloor;
+    const version = floor >= now ? floor + 1n : now;
     const next: PeerRecord = { ...rec, name: this.o.self, version };
     this.table.set(this.o.self, next);
     this.channel?.gossipBroadcast(new RecordsData(new Map([[next.name, next]])));
@@ -81,7 +86,11 @@ export class PeerRecords implements Gossiper {
   /** Forgets a remote peer's record (it has been gone longer than the grace period). */
   remove(name: PeerName): void {
     if (name === this.o.self) return;
-    if (this.table.delete(name)) this.o.onChange();
+    const r = this.table.get(name);
+    if (!r) return;
+    this.table.delete(name);
+    this.removed.set(name, r.version);
+    this.o.onChange();
   }
 
   // ---- Gossiper ------------------------------------------------------------------------------
@@ -110,14 +119,33 @@ export class PeerRecords implements Gossiper {
     }
     const news = new Map<PeerName, PeerRecord>();
     for (const r of d.value) {
-      // Only we write our own record; an old copy of it coming back is ignored (a newer one
-      // cannot exist unless two routers share a name, which the mesh refuses).
-      if (r.name === this.o.self) continue;
-      if (keepNewer(this.table, r)) news.set(r.name, r);
+      // Only we write our own record. A copy with a higher version is one we sent before a
+      // restart under a clock that has since gone back: ours is re-issued above it.
+      if (r.name === this.o.self) {
+        this.supersede(r.version);
+        continue;
+      }
+      const removed = this.removed.get(r.name);
+      if (removed !== undefined && r.version <= removed) continue;
+      if (keepNewer(this.table, r)) {
+        this.removed.delete(r.name);
+        news.set(r.name, r);
+      }
     }
     if (news.size === 0) return undefined;
     this.o.onChange();
     return new RecordsData(news);
+  }
+
+  /** An own record from before a restart outranks ours: re-issue ours above it. */
+  private supersede(version: bigint): void {
+    if (version <= this.ownFloor) return;
+    this.ownFloor = version;
+    const mine = this.table.get(this.o.self);
+    if (!mine || mine.version > version) return;
+    const next: PeerRecord = { ...mine, version: version + 1n };
+    this.table.set(this.o.self, next);
+    this.channel?.gossipBroadcast(new RecordsData(new Map([[next.name, next]])));
   }
 
   private count(reason: string): void {
