@@ -6,8 +6,9 @@
 //               nolearning) in bridge br-ref, a veth to the container (10.40.0.<h+1>/24), and one
 //               all-zero FDB entry per host towards the other (ARP by flooding).
 //
-// Router PIDs are also remembered here so that an interrupted run (SIGINT/SIGTERM) kills them by PID
-// before the harness deletes the namespaces.
+// Router PIDs and data dirs are also remembered here so that an interrupted run (SIGINT/SIGTERM)
+// kills the routers by PID and removes their dirs; the harness's own exit hook deletes the namespaces.
+import { rmSync } from 'node:fs';
 import { createLan, waitFor, type Host, type Lan } from '../test/harness/netns.js';
 import { WeftHost } from '../test/harness/weft.js';
 import type { PathStatus } from '../router/status.js';
@@ -30,6 +31,7 @@ export interface WeftTestbed extends Testbed {
 }
 
 const routerPids = new Set<number>();
+const dataDirs = new Set<string>();
 let hooked = false;
 
 function killRouters(): void {
@@ -41,6 +43,8 @@ function killRouters(): void {
     }
   }
   routerPids.clear();
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+  dataDirs.clear();
 }
 
 function hookSignals(): void {
@@ -72,15 +76,25 @@ export async function weftTestbed(hosts: number): Promise<WeftTestbed> {
   hookSignals();
   const lan = await createLan({ hosts });
   const routers = lan.hosts.map((h) => new WeftHost(h));
+  for (const r of routers) dataDirs.add(r.dataDir);
+  const pids: number[] = [];
   const cleanup = async (): Promise<void> => {
-    for (const r of routers) await r.cleanup().catch(() => undefined);
+    // WeftHost.cleanup() ends them; forget them first so no later signal can reach a reused PID.
+    for (const pid of pids) routerPids.delete(pid);
+    for (const r of routers) {
+      await r.cleanup().catch(() => undefined);
+      dataDirs.delete(r.dataDir);
+    }
     await lan.cleanup();
   };
   try {
     for (const [i, r] of routers.entries()) {
       await r.launch(i === 0 ? [] : [lan.hosts[i - 1]!.addr]);
       const pid = await r.pid();
-      if (pid !== undefined) routerPids.add(pid);
+      if (pid !== undefined) {
+        pids.push(pid);
+        routerPids.add(pid);
+      }
     }
     const containers: Host[] = [];
     const ips: string[] = [];

@@ -126,7 +126,8 @@ export function formatDataplane(r: DataplaneResults): string {
   ] as const) {
     lines.push(row([label, ms(a), ms(b), ratio(a, b)], w));
   }
-  lines.push(`  throughput: median of ${r.weft.throughput[0]?.runs.length ?? 0} runs per side, alternating; goal weft/ref ≥ 0.97. Latency: lower is better`);
+  lines.push(`  throughput: median of ${r.weft.throughput[0]?.runs.length ?? 0} runs per side, alternating; goal weft/ref ≥ 0.97.`);
+  lines.push('  Unpinned rows swing up to 2× between runs on a 2-CPU machine (where the scheduler puts iperf3 and softirq work); the one-CPU rows are the steady comparison. Latency: lower is better');
   const runs = (s: SideResults): string => s.throughput.map((c) => `${c.streams}${c.oneCpu ? '/1cpu' : ''} [${c.runs.map((x) => (x / 1e9).toFixed(2)).join(', ')}]`).join(' ');
   lines.push(`  raw Gbit/s per run: weft ${runs(r.weft)}; reference ${runs(r.reference)}`);
   const lost = (p: PingStats): string => `${p.sent - p.received}/${p.sent}`;

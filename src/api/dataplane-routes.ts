@@ -1,5 +1,6 @@
 // The data-plane part of the local API (see protocol.ts for the list of paths).
 import type { DataplaneControl } from '../../router/status.js';
+import type { IpamControl } from '../../ipam/status.js';
 import type { Parsed } from './address.js';
 import type { Reply, Route } from './routes.js';
 
@@ -32,6 +33,23 @@ export function dataplaneRoutes(dp: DataplaneControl, onStop: () => void): [stri
         await dp.reset();
         return { status: 202, body: { ok: true, stopping: true }, after: onStop };
       }),
+    ],
+  ];
+}
+
+export function ipamRoutes(ipam: IpamControl): [string, Route][] {
+  return [
+    ['/status/ipam', { method: 'GET', handle: () => ({ status: 200, body: ipam.status() }) }],
+    [
+      '/rmpeer',
+      {
+        method: 'POST',
+        handle(body) {
+          const b = checkBody(body, { peer: 'string' });
+          if (!b.ok) return { status: 400, body: { error: b.reason } };
+          return { status: 200, body: { takenOver: ipam.rmpeer(b.value.peer as string) } };
+        },
+      },
     ],
   ];
 }

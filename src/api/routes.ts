@@ -5,7 +5,8 @@ import type { MeshControl } from '../../mesh/status.js';
 import { parsePeerAddresses, type Parsed } from './address.js';
 import type { HealthResponse } from './protocol.js';
 import type { DataplaneControl } from '../../router/status.js';
-import { dataplaneRoutes } from './dataplane-routes.js';
+import { dataplaneRoutes, ipamRoutes } from './dataplane-routes.js';
+import type { IpamControl } from '../../ipam/status.js';
 
 export interface Reply {
   status: number;
@@ -20,10 +21,11 @@ export interface Route {
   handle(body: unknown): Reply | Promise<Reply>;
 }
 
-export function apiRoutes(control: MeshControl, onStop: () => void, dataplane?: DataplaneControl): Map<string, Route> {
+export function apiRoutes(control: MeshControl, onStop: () => void, dataplane?: DataplaneControl, ipam?: IpamControl): Map<string, Route> {
   const get = (fn: () => unknown): Route => ({ method: 'GET', handle: () => ({ status: 200, body: fn() }) });
   return new Map<string, Route>([
     ...(dataplane ? dataplaneRoutes(dataplane, onStop) : []),
+    ...(ipam ? ipamRoutes(ipam) : []),
     ['/health', get((): HealthResponse => ({ ok: true, pid: process.pid, version: VERSION, name: control.status().name }))],
     ['/status', get(() => control.status())],
     ['/status/peers', get(() => control.peers())],

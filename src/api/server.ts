@@ -7,6 +7,7 @@ import { WeftError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MeshControl } from '../../mesh/status.js';
 import type { DataplaneControl } from '../../router/status.js';
+import type { IpamControl } from '../../ipam/status.js';
 import { formatHostPort, parseHostPort } from './address.js';
 import { readJsonBody } from './body.js';
 import { MAX_BODY_BYTES } from './protocol.js';
@@ -16,6 +17,8 @@ export interface ApiServerOptions {
   control: MeshControl;
   /** The data plane, when the router has one. */
   dataplane?: DataplaneControl;
+  /** Address management, when the router has it. */
+  ipam?: IpamControl;
   /** "host:port" to bind, e.g. 127.0.0.1:6784; port 0 picks a free one. Only this address is bound. */
   addr: string;
   log: Logger;
@@ -42,7 +45,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     stopping = true;
     opts.onStop();
   };
-  const routes = apiRoutes(opts.control, onStop, opts.dataplane);
+  const routes = apiRoutes(opts.control, onStop, opts.dataplane, opts.ipam);
   const server = createServer((req, res) => void serve(routes, req, res, log));
 
   await new Promise<void>((resolve, reject) => {

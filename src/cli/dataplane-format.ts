@@ -2,7 +2,8 @@
 // endpoints`, `weft ps`. Pure functions of the API's JSON.
 import type { ConnectionStatus } from '../../mesh/status.js';
 import type { DataplaneStatus, EndpointStatus } from '../../router/status.js';
-import { formatConnections, peerLabel, table } from './format.js';
+import type { IpamStatusJson } from '../../ipam/status.js';
+import { formatConnections, formatDuration, peerLabel, table } from './format.js';
 
 /** Per peer: the data path, its MTU and why; then the control connections. */
 export function formatPaths(dp: DataplaneStatus, control: readonly ConnectionStatus[]): string {
@@ -27,4 +28,15 @@ export function formatEndpoints(eps: readonly EndpointStatus[]): string {
 /** `weft ps`: the local endpoints, as `weave ps` lists containers. */
 export function formatPs(eps: readonly EndpointStatus[]): string {
   return table(eps.filter((e) => e.local).map((e) => [e.container ?? '-', e.mac, e.ips.join(' ')]));
+}
+
+/** `weft status ipam`: the range, then each peer's share. */
+export function formatIpam(s: IpamStatusJson): string {
+  const out = `range ${s.range}: ${s.ready ? 'ready' : 'no ring yet'}${s.fenced ? ', FENCED (cannot reach a majority of the IPAM peers; no new allocations)' : ''}${s.waiting ? `, waiting for ${s.waiting}` : ''}, ${s.allocations} allocations here\n`;
+  const rows = [['PEER', 'OWNED', 'USED', 'FREE', 'REACHABLE', 'RECLAIM']];
+  for (const p of s.peers) {
+    const reclaim = p.reachable ? '-' : p.reclaimInMs === null ? (p.note ?? 'never') : `in ${formatDuration(p.reclaimInMs)}`;
+    rows.push([peerLabel(p.name, p.nickname), String(p.owned), String(p.used), String(p.free), p.reachable ? 'yes' : 'no', reclaim]);
+  }
+  return out + table(rows);
 }

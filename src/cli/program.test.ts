@@ -174,6 +174,7 @@ createServer((req, res) => res.end(JSON.stringify({ ok: true, pid: process.pid, 
       '--log-level=info',
       '--vxlan-port=6784',
       '--ipalloc-range=10.32.0.0/12',
+      '--ipalloc-reclaim-after=600s',
       '--',
       '198.18.0.2',
     ]);

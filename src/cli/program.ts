@@ -8,6 +8,7 @@ import { registerConnect } from './connect.js';
 import { registerExpose } from './expose.js';
 import { registerPs } from './ps.js';
 import { registerReset } from './reset.js';
+import { registerRmpeer } from './rmpeer.js';
 import type { CliContext } from './context.js';
 import { registerForget } from './forget.js';
 import { registerLaunch } from './launch.js';
@@ -35,6 +36,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerPs(program, ctx);
   registerExpose(program, ctx);
   registerReset(program, ctx);
+  registerRmpeer(program, ctx);
   return program;
 }
 

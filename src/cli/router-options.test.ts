@@ -52,7 +52,18 @@ describe('parseRouterOptions', () => {
       dataplane: true,
       vxlanPort: 6784,
       ipallocRange: '10.32.0.0/12',
+      ipallocReclaimAfterMs: 600_000,
     });
+  });
+
+  it('takes the IPAM options', () => {
+    const o = parse({ ipallocInit: 'seed=02:00:00:00:00:01,02:00:00:00:00:02', ipallocReclaimAfter: '2m30s' });
+    expect(o.ipallocInit).toEqual({ mode: 'seed', seeds: ['02:00:00:00:00:01', '02:00:00:00:00:02'] });
+    expect(o.ipallocReclaimAfterMs).toBe(150_000);
+    expect(parse({ ipallocInit: 'consensus=5' }).ipallocInit).toEqual({ mode: 'consensus', peers: 5 });
+    expect(routerArgs(parse({ ipallocInit: 'consensus=5', ipallocReclaimAfter: '30s' }))).toEqual(expect.arrayContaining(['--ipalloc-init=consensus=5', '--ipalloc-reclaim-after=30s']));
+    expect(usageError(() => parse({ ipallocInit: 'paxos' }))).toMatch(/--ipalloc-init "paxos": write consensus/);
+    expect(usageError(() => parse({ ipallocReclaimAfter: '10 minutes' }))).toMatch(/is not a duration/);
   });
 
   it('takes the data-plane options', () => {
@@ -122,6 +133,7 @@ describe('routerArgs and childEnv', () => {
       '--log-level=info',
       '--vxlan-port=6784',
       '--ipalloc-range=10.32.0.0/12',
+      '--ipalloc-reclaim-after=600s',
       '--',
       '198.18.0.2',
     ]);

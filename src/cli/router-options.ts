@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as C from '../constants.js';
 import { WeftError } from '../errors.js';
-import { defaultOptions, type DaemonOptions } from '../daemon/options.js';
+import { defaultOptions, type DaemonOptions, type IpallocInit } from '../daemon/options.js';
 import { isHostname, parseHostPort, parsePeerAddresses, parsePort } from '../api/address.js';
 import { isIPv4, isIPv6 } from 'node:net';
 import { parsePeerName } from '../../mesh/peer-name.js';
@@ -26,6 +26,8 @@ export interface RawRouterOptions {
   mtu?: string;
   ipallocRange?: string;
   dataplane?: boolean;
+  ipallocInit?: string;
+  ipallocReclaimAfter?: string;
 }
 
 export const LOG_LEVELS: readonly DaemonOptions['logLevel'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -44,6 +46,8 @@ export function addRouterOptions(cmd: Command): Command {
     .option('--vxlan-port <n>', `UDP port of the kernel VXLAN data plane (default ${C.VXLAN_PORT})`)
     .option('--mtu <n>', 'overlay MTU (default: the underlay interface MTU minus the 50-byte VXLAN overhead)')
     .option('--ipalloc-range <cidr>', `the overlay range containers are routed to (default ${C.IPALLOC_RANGE})`)
+    .option('--ipalloc-init <mode>', 'how the address ring starts: consensus[=N] (default; N = how many peers start together) or seed=NAME,NAME,…')
+    .option('--ipalloc-reclaim-after <duration>', `reclaim the address space of a peer unreachable this long, e.g. 30s, 10m, 1h (default ${C.IPALLOC_RECLAIM_AFTER})`)
     .option('--no-dataplane', 'run the mesh control plane only (no bridge, no VXLAN; needs no privileges)');
 }
 
@@ -123,6 +127,16 @@ export function parseRouterOptions(
     else problems.push(`--ipalloc-range "${raw.ipallocRange}" is not an IPv4 CIDR like ${C.IPALLOC_RANGE}`);
   }
   o.dataplane = raw.dataplane ?? true;
+  if (raw.ipallocInit !== undefined) {
+    const init = parseIpallocInit(raw.ipallocInit);
+    if (init.ok) o.ipallocInit = init.value;
+    else problems.push(init.reason);
+  }
+  if (raw.ipallocReclaimAfter !== undefined) {
+    const ms = parseDuration(raw.ipallocReclaimAfter);
+    if (ms !== undefined && ms >= 1000) o.ipallocReclaimAfterMs = ms;
+    else problems.push(`--ipalloc-reclaim-after "${raw.ipallocReclaimAfter}" is not a duration of at least 1s, like 30s, 10m or 1h`);
+  }
   const targets = parsePeerAddresses(peers);
   if (targets.ok) o.peers = targets.value;
   else problems.push(`${targets.reason}; peers are written as 192.0.2.1, 192.0.2.1:6783, [2001:db8::1]:6783 or host.example`);
@@ -151,6 +165,8 @@ export function routerArgs(o: DaemonOptions): string[] {
   if (!o.discovery) args.push('--no-discovery');
   args.push(`--log-level=${o.logLevel}`, `--vxlan-port=${o.vxlanPort}`, `--ipalloc-range=${o.ipallocRange}`);
   if (o.mtu !== undefined) args.push(`--mtu=${o.mtu}`);
+  if (o.ipallocInit !== undefined) args.push(`--ipalloc-init=${formatIpallocInit(o.ipallocInit)}`);
+  args.push(`--ipalloc-reclaim-after=${o.ipallocReclaimAfterMs / 1000}s`);
   if (!o.dataplane) args.push('--no-dataplane');
   args.push('--', ...o.peers);
   return args;
@@ -162,4 +178,34 @@ export function childEnv(o: DaemonOptions, env: Readonly<Record<string, string |
   delete out.WEFT_PASSWORD;
   if (o.password !== undefined && o.password.length > 0) out.WEFT_PASSWORD = o.password.toString('utf8');
   return out;
+}
+
+/** "30s", "10m", "1h", "1500ms", "2m30s" → milliseconds; undefined if malformed. */
+export function parseDuration(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^(\d+(ms|s|m|h))+$/.test(t)) return undefined;
+  let ms = 0;
+  for (const m of t.matchAll(/(\d+)(ms|s|m|h)/g)) ms += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return ms;
+}
+
+/** `consensus`, `consensus=N` or `seed=NAME,NAME,…` (peer names). */
+export function parseIpallocInit(text: string): { ok: true; value: IpallocInit } | { ok: false; reason: string } {
+  const t = text.trim();
+  const usage = `--ipalloc-init "${text}": write consensus, consensus=N (N peers start together) or seed=NAME,NAME,… (peer names like 02:aa:bb:cc:dd:ee)`;
+  if (t === 'consensus') return { ok: true, value: { mode: 'consensus' } };
+  const c = /^consensus=(\d{1,6})$/.exec(t);
+  if (c) return Number(c[1]) >= 1 ? { ok: true, value: { mode: 'consensus', peers: Number(c[1]) } } : { ok: false, reason: usage };
+  const s = /^seed=(.+)$/.exec(t);
+  if (s) {
+    const names = s[1]!.split(',').map((n) => n.trim());
+    const parsed = names.map((n) => parsePeerName(n));
+    if (parsed.every((p) => p !== undefined) && names.length > 0) return { ok: true, value: { mode: 'seed', seeds: names.map((n) => n.toLowerCase()) } };
+  }
+  return { ok: false, reason: usage };
+}
+
+export function formatIpallocInit(i: IpallocInit): string {
+  if (i.mode === 'seed') return `seed=${i.seeds.join(',')}`;
+  return i.peers === undefined ? 'consensus' : `consensus=${i.peers}`;
 }

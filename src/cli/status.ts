@@ -3,17 +3,18 @@ import { Argument, type Command } from 'commander';
 import type { ConnectionStatus, PeerStatus, RouterStatus, TargetStatus } from '../../mesh/status.js';
 import type { DataplaneStatus, EndpointStatus } from '../../router/status.js';
 import { clientFor } from './client.js';
-import { formatEndpoints, formatPaths } from './dataplane-format.js';
+import { formatEndpoints, formatIpam, formatPaths } from './dataplane-format.js';
+import type { IpamStatusJson } from '../../ipam/status.js';
 import type { CliContext } from './context.js';
 import { formatConnections, formatPeers, formatStatus, formatTargets } from './format.js';
 
-type Report = 'peers' | 'connections' | 'targets' | 'endpoints';
+type Report = 'peers' | 'connections' | 'targets' | 'endpoints' | 'ipam';
 
 export function registerStatus(program: Command, ctx: CliContext): void {
   program
     .command('status')
-    .description("show the router's state: a summary, or its peers, connections or connection targets")
-    .addArgument(new Argument('[report]', 'which report').choices(['peers', 'connections', 'targets', 'endpoints']))
+    .description("show the router's state: a summary, or its peers, connections (data paths), targets, endpoints or address space (ipam)")
+    .addArgument(new Argument('[report]', 'which report').choices(['peers', 'connections', 'targets', 'endpoints', 'ipam']))
     .option('--json', "print the API's JSON instead")
     .action(async (report: Report | undefined, opts: { json?: boolean }, cmd: Command) => {
       const client = clientFor(cmd, ctx);
@@ -31,6 +32,8 @@ export function registerStatus(program: Command, ctx: CliContext): void {
           if (opts.json) return show({ paths: dataplane?.peers ?? [], control, dataplane: dataplane ?? null }, () => '');
           return ctx.stdout(dataplane ? formatPaths(dataplane, control) : formatConnections(control));
         }
+        case 'ipam':
+          return show(await client.get<IpamStatusJson>('/status/ipam'), formatIpam);
         case 'endpoints':
           return show(await client.get<EndpointStatus[]>('/status/endpoints'), formatEndpoints);
         case 'targets':

@@ -1,6 +1,9 @@
 // The router's settings, as the CLI parses them and the composition root consumes them.
 import * as C from '../constants.js';
 
+/** How the IPAM ring starts (docs/ipam.md). */
+export type IpallocInit = { mode: 'consensus'; peers?: number } | { mode: 'seed'; seeds: string[] };
+
 export interface DaemonOptions {
   /** Mesh listen address (TCP). '' = all addresses of this namespace. */
   host: string;
@@ -24,8 +27,12 @@ export interface DaemonOptions {
   vxlanPort: number;
   /** Overlay MTU; undefined = from the underlay. */
   mtu?: number;
-  /** The overlay range (containers get a route to it). */
+  /** The overlay range (containers get a route to it, and addresses from it). */
   ipallocRange: string;
+  /** undefined = consensus with the quorum from the number of launch peers. */
+  ipallocInit?: IpallocInit;
+  /** Space of a peer unreachable this long is reclaimed. */
+  ipallocReclaimAfterMs: number;
   /** Write logs here instead of stdout (set by `weft launch`). */
   logFile?: string;
 }
@@ -44,5 +51,6 @@ export function defaultOptions(): DaemonOptions {
     dataplane: true,
     vxlanPort: C.VXLAN_PORT,
     ipallocRange: C.IPALLOC_RANGE,
+    ipallocReclaimAfterMs: C.IPALLOC_RECLAIM_AFTER_MS,
   };
 }
