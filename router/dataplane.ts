@@ -195,8 +195,9 @@ export class Dataplane {
 
   // ---- endpoints -------------------------------------------------------------------------------
 
-  attach(container: string, cidrs: string[]): Promise<AttachedEndpoint> {
-    return this.serially(() => this.attachNow(container, cidrs));
+  /** managed: the addresses come from IPAM, which already made sure they are ours alone. */
+  attach(container: string, cidrs: string[], opts: { managed?: boolean } = {}): Promise<AttachedEndpoint> {
+    return this.serially(() => this.attachNow(container, cidrs, opts.managed === true));
   }
 
   private serially<T>(fn: () => Promise<T>): Promise<T> {
@@ -205,13 +206,15 @@ export class Dataplane {
     return run;
   }
 
-  private async attachNow(container: string, cidrs: string[]): Promise<AttachedEndpoint> {
+  private async attachNow(container: string, cidrs: string[], managed: boolean): Promise<AttachedEndpoint> {
     if (cidrs.length === 0) throw new WeftError('usage', 'an address is required until automatic allocation lands: weft attach 10.32.0.5/12 NETNS');
     for (const c of cidrs) checkCidr(c);
     const netns = resolveNetns(container);
     const existing = this.attached.find((a) => a.netns === netns);
     const hostIfname = existing?.hostIfname ?? hostIfnameFor(netns);
-    const taken = new Set([...this.allLocalIps(), ...this.remoteIps()]);
+    // Remote records may still name a container of a peer that is gone (kept for the grace
+    // period); an address IPAM handed out is ours regardless.
+    const taken = new Set([...this.allLocalIps(), ...(managed ? [] : this.remoteIps())]);
     for (const c of cidrs) {
       const ip = c.split('/')[0]!;
       if (taken.has(ip) && !existing?.cidrs.some((x) => x.split('/')[0] === ip)) throw new WeftError('usage', `address ${ip} is already in use on the overlay`);
@@ -448,7 +451,7 @@ export class Dataplane {
       }
     }
 
-    const desired = computeDesired({ self: o.mesh.name, vni: o.vni, port: o.port, mtu: this.mtuValue, bridgeMac: this.bridgeMac, records: records.values(), paths: this.paths, serving: serve });
+    const desired = computeDesired({ self: o.mesh.name, vni: o.vni, port: o.port, mtu: this.mtuValue, bridgeMac: this.bridgeMac, records: records.values(), paths: this.paths, serving: serve, present: (n) => o.mesh.known(n) });
     const res = await this.reconciler.reconcile(desired, { keep: (e) => adopting && this.adopted.has(entryKey(e)) });
     if (res.failed.length > 0) {
       this.lastError = res.failed.map((f) => `${f.op.op}: ${f.error}`).slice(0, 3).join('; ');

@@ -29,6 +29,8 @@ export interface ForwardingInputs {
   paths: ReadonlyMap<PeerName, Path>;
   /** Destinations we relay for, with the address we reach each at. */
   serving: ReadonlyMap<PeerName, string>;
+  /** Whether a peer is in the mesh now; records of absent peers lose MAC/IP clashes. Default: all present. */
+  present?: (name: PeerName) => boolean;
 }
 
 /** Relay VNIs have the top bit set, so they never clash with a data VNI below 2^23. */
@@ -62,15 +64,18 @@ export function computeDesired(i: ForwardingInputs): DesiredState {
   const neigh: NeighEntry[] = [];
   const macs = new Set<string>();
   const ips = new Set<string>();
-  const records = [...i.records].filter((r) => r.name !== i.self && !r.gone).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const present = i.present ?? (() => true);
+  const rank = (r: PeerRecord): number => (present(r.name) ? 0 : 1);
+  const records = [...i.records].filter((r) => r.name !== i.self && !r.gone).sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : 1));
   for (const r of records) {
     const p = i.paths.get(r.name);
     if (!p || p.kind === 'none') continue;
     const vni = p.kind === 'relay' ? relayVni(r.name) : undefined;
     fdb.push({ dev: VXLAN_DEV, mac: ZERO_MAC, dst: p.address, vni });
     for (const e of r.endpoints) {
-      // A MAC or IP claimed twice (a container moved and the old owner has not caught up):
-      // the lowest peer name wins until the records agree.
+      // A MAC or IP claimed twice (a container moved and the old owner has not caught up, or
+      // IPAM reused the address of a gone peer's container): a peer in the mesh beats one that
+      // is gone, then the lowest peer name wins until the records agree.
       if (macs.has(e.mac)) continue;
       macs.add(e.mac);
       fdb.push({ dev: VXLAN_DEV, mac: e.mac, dst: p.address, vni });

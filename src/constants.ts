@@ -16,6 +16,8 @@ export const IPALLOC_RANGE = '10.32.0.0/12';
 /** IPAM (see docs/ipam.md). */
 export const IPALLOC_RECLAIM_AFTER = '10m';
 export const IPALLOC_RECLAIM_AFTER_MS = 10 * 60_000;
+/** Space taken over from a gone peer is not handed out for this long (at most half the grace period). */
+export const IPALLOC_QUARANTINE_MS = 30_000;
 export const VXLAN_VNI = 0x5eb1;
 export const MIN_MTU = 576;
 export const MAX_MTU = 65_000;

@@ -97,7 +97,8 @@ describe('parseRouterOptions', () => {
     [{ nickname: 'a\nb' }, '--nickname must be 1 to 255 printable characters'],
     [{ vxlanPort: '0' }, '--vxlan-port: port 0 is out of range (1–65535); leave it out for 6784'],
     [{ mtu: '100' }, '--mtu "100" must be a whole number from 576 to 65000; leave it out to take it from the underlay'],
-    [{ ipallocRange: '10.32.0.0' }, '--ipalloc-range "10.32.0.0" is not an IPv4 CIDR like 10.32.0.0/12'],
+    [{ ipallocRange: '10.32.0.0' }, '--ipalloc-range "10.32.0.0" is not an IPv4 network like 10.32.0.0/12 (prefix 1 to 30, no host bits set)'],
+    [{ ipallocRange: '10.32.0.1/12' }, '--ipalloc-range "10.32.0.1/12" is not an IPv4 network like 10.32.0.0/12 (prefix 1 to 30, no host bits set)'],
   ])('refuses %j with what to do', (raw, message) => {
     expect(usageError(() => parse(raw))).toBe(message);
   });

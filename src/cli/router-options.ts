@@ -9,6 +9,7 @@ import { defaultOptions, type DaemonOptions, type IpallocInit } from '../daemon/
 import { isHostname, parseHostPort, parsePeerAddresses, parsePort } from '../api/address.js';
 import { isIPv4, isIPv6 } from 'node:net';
 import { parsePeerName } from '../../mesh/peer-name.js';
+import { parseCidr } from '../../ipam/space.js';
 
 /** Option values as commander hands them over (strings; discovery from --no-discovery). */
 export interface RawRouterOptions {
@@ -122,9 +123,10 @@ export function parseRouterOptions(
     else problems.push(`--mtu "${raw.mtu}" must be a whole number from ${C.MIN_MTU} to ${C.MAX_MTU}; leave it out to take it from the underlay`);
   }
   if (raw.ipallocRange !== undefined) {
-    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(raw.ipallocRange.trim());
-    if (m && m.slice(1, 5).every((x) => Number(x) <= 255) && Number(m[5]) >= 1 && Number(m[5]) <= 30) o.ipallocRange = raw.ipallocRange.trim();
-    else problems.push(`--ipalloc-range "${raw.ipallocRange}" is not an IPv4 CIDR like ${C.IPALLOC_RANGE}`);
+    const r = parseCidr(raw.ipallocRange.trim());
+    const bits = Number(raw.ipallocRange.trim().split('/')[1]);
+    if (r && bits >= 1 && bits <= 30) o.ipallocRange = raw.ipallocRange.trim();
+    else problems.push(`--ipalloc-range "${raw.ipallocRange}" is not an IPv4 network like ${C.IPALLOC_RANGE} (prefix 1 to 30, no host bits set)`);
   }
   o.dataplane = raw.dataplane ?? true;
   if (raw.ipallocInit !== undefined) {

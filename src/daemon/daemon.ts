@@ -14,6 +14,8 @@ import { meshView } from '../../router/mesh-view.js';
 import { NetlinkKernel } from '../../router/netlink-kernel.js';
 import { openProbeTransport } from '../../router/probe-transport.js';
 import { dataplaneControl } from './dataplane-control.js';
+import type { Allocator } from '../../ipam/allocator.js';
+import { startAllocator } from './ipam.js';
 
 /** Runs the router until signal aborts or the API is asked to stop; rejects if it cannot start. */
 export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promise<void> {
@@ -45,7 +47,9 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   let api;
   let dataplane: Dataplane | undefined;
   let kernel: NetlinkKernel | undefined;
+  let ipam: Allocator | undefined;
   try {
+    ipam = await startAllocator(opts, router, realClock, log.child({ component: 'ipam' }));
     if (opts.dataplane) {
       kernel = new NetlinkKernel({ log: log.child({ component: 'netlink' }) });
       dataplane = new Dataplane({
@@ -68,8 +72,9 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
       });
       await dataplane.start();
     }
-    api = await startApiServer({ control: router.control(), dataplane: dataplane && dataplaneControl(dataplane, router), addr: opts.httpAddr, log, onStop: stop });
+    api = await startApiServer({ control: router.control(), dataplane: dataplane && dataplaneControl(dataplane, router, ipam, opts.ipallocRange), ipam, addr: opts.httpAddr, log, onStop: stop });
   } catch (err) {
+    ipam?.stop();
     await dataplane?.stop();
     kernel?.close();
     await router.stop();
@@ -83,6 +88,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   // The mesh port is released before the API goes quiet: `weft stop` returns when the API stops
   // answering, and an immediate `weft launch` must find port 6783 free.
   // The kernel state stays: containers keep talking while the router is down or restarting.
+  ipam?.stop();
   await dataplane?.stop();
   kernel?.close();
   await router.stop();

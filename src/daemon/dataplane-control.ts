@@ -1,10 +1,19 @@
 // The data plane as the local API sees it.
 import { formatPeerName } from '../../mesh/peer-name.js';
 import type { MeshRouter } from '../../mesh/router.js';
-import type { Dataplane } from '../../router/dataplane.js';
+import { resolveNetns, type Dataplane } from '../../router/dataplane.js';
+import type { Allocator } from '../../ipam/allocator.js';
+import { WeftError } from '../errors.js';
+import { contains, parseCidr, parseIp } from '../../ipam/space.js';
 import type { DataplaneControl, EndpointStatus } from '../../router/status.js';
 
-export function dataplaneControl(dp: Dataplane, router: MeshRouter): DataplaneControl {
+/**
+ * Containers attached without an address get one from IPAM (keyed by their namespace, so a
+ * repeated attach returns the same one); explicit addresses are claimed so IPAM never hands them
+ * out again; detach releases.
+ */
+export function dataplaneControl(dp: Dataplane, router: MeshRouter, ipam: Allocator | undefined, rangeText: string): DataplaneControl {
+  const prefix = rangeText.split('/')[1]!;
   const local = (container: string, mac: string, cidrs: string[]): EndpointStatus => ({
     peer: formatPeerName(router.name),
     nickname: router.peers.self.nickname,
@@ -17,12 +26,31 @@ export function dataplaneControl(dp: Dataplane, router: MeshRouter): DataplaneCo
     status: () => dp.status(),
     endpoints: () => dp.endpointStatus(),
     async attach(container, cidrs) {
-      const ep = await dp.attach(container, cidrs);
-      await dp.settled();
-      return local(ep.container, ep.mac, ep.cidrs);
+      const key = resolveNetns(container);
+      let given = cidrs;
+      let allocated: string | undefined;
+      if (cidrs.length === 0) {
+        if (!ipam) throw new WeftError('usage', 'this router has no address management: give the address, e.g. weft attach 10.32.0.5/12 NETNS');
+        allocated = await ipam.allocate(key);
+        given = [`${allocated}/${prefix}`];
+      } else if (ipam) {
+        for (const c of cidrs) await ipam.claim(key, c.split('/')[0]!);
+      }
+      const range = parseCidr(rangeText);
+      const managed = range !== undefined && ipam !== undefined && given.every((c) => contains([range], parseIp(c.split('/')[0]!) ?? -1));
+      try {
+        const ep = await dp.attach(container, given, { managed });
+        await dp.settled();
+        return local(ep.container, ep.mac, ep.cidrs);
+      } catch (err) {
+        // A container attached before keeps its address; a new one gives it back.
+        if (allocated !== undefined && !dp.endpoints().some((e) => e.netns === key)) await ipam?.release(key);
+        throw err;
+      }
     },
     async detach(container) {
       const ep = await dp.detach(container);
+      await ipam?.release(ep.netns);
       await dp.settled();
       return local(ep.container, ep.mac, ep.cidrs);
     },
@@ -35,6 +63,10 @@ export function dataplaneControl(dp: Dataplane, router: MeshRouter): DataplaneCo
       await dp.settled();
       return gone;
     },
-    reset: () => dp.reset(),
+    async reset() {
+      // Our address space goes to a reachable peer before we leave (docs/ipam.md).
+      await ipam?.handoff();
+      await dp.reset();
+    },
   };
 }
