@@ -27,6 +27,10 @@ export interface IpamStatusJson {
   /** Allocations held by this peer. */
   allocations: number;
   dropped: Record<string, number>;
+  /** Why a ring from another peer was refused (a different range or genesis), if one was. */
+  refused?: string;
+  /** Allocations this peer lost because the ring says another peer owns their address now. */
+  lost?: { container: string; ip: string }[];
 }
 
 /** What the local API needs from IPAM. */

@@ -38,5 +38,8 @@ export function formatIpam(s: IpamStatusJson): string {
     const reclaim = p.reachable ? '-' : p.reclaimInMs === null ? (p.note ?? 'never') : `in ${formatDuration(p.reclaimInMs)}`;
     rows.push([peerLabel(p.name, p.nickname), String(p.owned), String(p.used), String(p.free), p.reachable ? 'yes' : 'no', reclaim]);
   }
-  return out + table(rows);
+  let tail = '';
+  if (s.refused) tail += `refused a ring from another peer: ${s.refused}\n`;
+  for (const l of s.lost ?? []) tail += `lost: ${l.container} ${l.ip} (its range now belongs to another peer)\n`;
+  return out + table(rows) + tail;
 }
