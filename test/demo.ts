@@ -1,12 +1,12 @@
 // `make demo`: four "hosts" made of network namespaces on one LAN (198.18.0.0/24), weft launched
 // on each with only the previous host as its peer; the mesh fills in by gossip. A container on
 // each host (a network namespace, attached with `weft attach`) pings the others over the kernel
-// VXLAN overlay; then UDP 6784 is blocked between h0 and h3 and their containers keep talking
+// VXLAN overlay, with addresses from weft's IPAM ring; then UDP 6784 is blocked between h0 and h3 and their containers keep talking
 // through a relay. Shows the operator's view, stops one host and shows the others notice, then
 // cleans everything up.
 //
 //   h0 198.18.0.1 ◄── h1 198.18.0.2 ◄── h2 198.18.0.3 ◄── h3 198.18.0.4
-//   c0 10.32.0.1      c1 10.32.0.2      c2 10.32.0.3      c3 10.32.0.4
+//   c0                c1                c2                c3        (addresses from IPAM, 10.32.0.0/12)
 import { blockUdpPort, canUseNetns, canUseNft, createLan, waitFor, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
 
@@ -38,9 +38,10 @@ async function main(): Promise<void> {
     say(`4 hosts on ${lan.hosts.map((h) => `${h.name}=${h.addr}`).join(', ')}`);
 
     for (const [i, h] of hosts.entries()) {
-      const peers = i === 0 ? [] : [lan.hosts[i - 1]!.addr];
-      const name = await h.launch(peers);
-      console.log(`$ weft launch ${peers.join(' ')}   # on ${h.host.name}\n${name}`);
+      // The four start together: consensus among 4 (quorum 3) creates the address ring.
+      const args = ['--ipalloc-init', 'consensus=4', ...(i === 0 ? [] : [lan.hosts[i - 1]!.addr])];
+      const name = await h.launch(args);
+      console.log(`$ weft launch ${args.join(' ')}   # on ${h.host.name}\n${name}`);
     }
 
     say('waiting for the mesh to converge (each host was only told about one other)');
@@ -57,21 +58,25 @@ async function main(): Promise<void> {
     );
     console.log(`full mesh after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-    say('one container per host: weft attach ADDR/PREFIX NETNS');
+    say('one container per host: weft attach NETNS (the address comes from the ring the routers agree on)');
     const containers: Host[] = [];
-    for (const [i, h] of hosts.entries()) {
+    const ips: string[] = [];
+    for (const h of hosts) {
       const c = await lan.addContainer();
       containers.push(c);
-      const r = await h.weft(['attach', `10.32.0.${i + 1}/12`, c.name]);
+      const r = await h.weft(['attach', c.name]);
       if (r.code !== 0) throw new Error(`weft attach failed: ${r.stderr}`);
-      console.log(`$ weft attach 10.32.0.${i + 1}/12 ${c.name}   # on ${h.host.name}\n${r.stdout.trim()}`);
+      console.log(`$ weft attach ${c.name}   # on ${h.host.name}\n${r.stdout.trim()}`);
+      ips.push(r.stdout.trim().split(' ')[1]!.split('/')[0]!);
     }
+    say(`weft status ipam   # on ${hosts[0]!.host.name}: each host's share of the range`);
+    console.log((await hosts[0]!.weft(['status', 'ipam'])).stdout);
     const direct = (h: WeftHost, n: number) => async () => (await h.json<{ paths: PathJson[] }>(['status', 'connections'])).paths.filter((p) => p.path === 'direct').length === n;
     for (const h of hosts) await waitFor(direct(h, 3), { timeoutMs: 30_000, intervalMs: 200, what: `${h.host.name} to reach every peer directly` });
 
-    say(`ping from ${containers[0]!.name} (10.32.0.1) to the containers on the other hosts`);
+    say(`ping from ${containers[0]!.name} (${ips[0]}) to the containers on the other hosts`);
     for (let i = 1; i < 4; i++) {
-      const r = await containers[0]!.exec('ping', ['-c', '2', '-i', '0.2', '-W', '2', `10.32.0.${i + 1}`]);
+      const r = await containers[0]!.exec('ping', ['-c', '2', '-i', '0.2', '-W', '2', ips[i]!]);
       console.log(r.stdout.split('\n').filter((l) => /bytes from|packet loss/.test(l)).join('\n'));
     }
     say(`weft status connections   # on ${hosts[0]!.host.name}: how each peer is reached, and why`);
@@ -86,8 +91,8 @@ async function main(): Promise<void> {
         what: 'a relay path',
       });
       console.log((await hosts[0]!.weft(['status', 'connections'])).stdout);
-      say(`ping from ${containers[0]!.name} to ${containers[3]!.name} (10.32.0.4), relayed by the kernel of another host`);
-      const r = await containers[0]!.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.32.0.4']);
+      say(`ping from ${containers[0]!.name} to ${containers[3]!.name} (${ips[3]}), relayed by the kernel of another host`);
+      const r = await containers[0]!.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', ips[3]!]);
       console.log(r.stdout.split('\n').filter((l) => /bytes from|packet loss/.test(l)).join('\n'));
     } else {
       console.log('(nftables is not available: skipping the relay part)');

@@ -32,7 +32,7 @@ export function formatPs(eps: readonly EndpointStatus[]): string {
 
 /** `weft status ipam`: the range, then each peer's share. */
 export function formatIpam(s: IpamStatusJson): string {
-  const out = `range ${s.range}: ${s.ready ? 'ready' : 'no ring yet'}${s.fenced ? ', FENCED (cannot reach a majority of the IPAM peers; no new allocations)' : ''}${s.waiting ? `, waiting for ${s.waiting}` : ''}, ${s.allocations} allocations here\n`;
+  const out = `range ${s.range}: ${s.ready ? 'ready' : 'no ring yet'}${s.fenced ? ', FENCED (cannot reach a majority of the IPAM peers; no new allocations)' : ''}${s.waiting ? `, waiting for ${s.waiting}` : ''}, ${s.allocations} allocation${s.allocations === 1 ? '' : 's'} here\n`;
   const rows = [['PEER', 'OWNED', 'USED', 'FREE', 'REACHABLE', 'RECLAIM']];
   for (const p of s.peers) {
     const reclaim = p.reachable ? '-' : p.reclaimInMs === null ? (p.note ?? 'never') : `in ${formatDuration(p.reclaimInMs)}`;
