@@ -16,11 +16,11 @@ import { WeftError, errorMessage } from '../src/errors.js';
 import { formatPeerName, parsePeerName, type PeerName } from '../mesh/peer-name.js';
 import { BytesGossipData, type GossipChannel, type GossipData, type Gossiper } from '../mesh/gossip.js';
 import { Consensus, type ConsensusTimings } from './consensus.js';
-import { Ring } from './ring.js';
+import { NO_OWNER, Ring } from './ring.js';
 import { decodeRing, encodeRing } from './ring-codec.js';
 import { decodeMessage, encodeMessage, type DenyReason } from './messages.js';
 import { ReclaimTracker, percent } from './reclaim.js';
-import { contains, donation, formatIp, formatRange, freeBlocks, parseIp, size } from './space.js';
+import { donation, formatIp, formatRange, freeBlocks, parseIp, size } from './space.js';
 import type { IpamStore, Persisted } from './store.js';
 import type { IpamPeerStatus, IpamStatusJson } from './status.js';
 import type { Entry, Range, RingState } from './types.js';
@@ -88,6 +88,8 @@ interface PendingAsk {
 }
 
 const MAX_LOST = 100;
+/** Distinct reasons counted in `dropped`; further ones are counted as "other". */
+const MAX_DROP_REASONS = 64;
 /** Donors with no advertised free space asked before giving up. */
 const BLIND_ASKS = 3;
 
@@ -111,6 +113,8 @@ export class Allocator implements Gossiper {
   private nextAskId = 1;
   private spaceSearch: Promise<void> | undefined;
   private pendingSave: Promise<void> | undefined;
+  /** The ring as last saved: the only ring we tell others about (a give is durable before it is heard). */
+  private durableRing: RingState | undefined;
   private saveChain: Promise<void> = Promise.resolve();
   private tickTimer: Timer | undefined;
   private reportTimer: Timer | undefined;
@@ -140,6 +144,7 @@ export class Allocator implements Gossiper {
         );
       }
       this.ring = Ring.fromState(p.ring);
+      this.durableRing = p.ring;
       this.needRing = this.ring.owners().some((o) => o !== this.o.self);
     }
     if (p) {
@@ -230,6 +235,8 @@ export class Allocator implements Gossiper {
       this.checkUsable();
       await this.waitReady();
       this.checkUsable();
+      const now = this.allocs.get(container);
+      if (now !== undefined && now !== addr) throw new WeftError('usage', `${container} already has ${formatIp(now)}: detach it first`);
       const holder = this.byIp.get(addr);
       if (holder !== undefined && holder !== container) throw new WeftError('usage', `${ip} is already in use by ${holder}`);
       if (holder === container) return this.persist();
@@ -248,7 +255,10 @@ export class Allocator implements Gossiper {
           throw new WeftError('io', `cannot save the claim of ${ip}: ${errorMessage(err)}`, { cause: err });
         }
         this.scheduleReport();
-        if (this.allocs.get(container) !== addr) throw new WeftError('io', `${ip} was taken over by another peer while being claimed: try again`);
+        if (this.allocs.get(container) !== addr) {
+          const why = this.ring?.ownerOf(addr) === this.o.self ? 'was released while being claimed' : 'was taken over by another peer while being claimed';
+          throw new WeftError('io', `${ip} ${why}: try again`);
+        }
         return;
       }
       const who = this.describe(owner);
@@ -381,6 +391,8 @@ export class Allocator implements Gossiper {
   // ── gossip (channel "weft-ipam") ─────────────────────────────────────────
 
   onGossipUnicast(src: bigint, msg: Buffer): void {
+    // Before start() has loaded ipam.json, a ring adopted here would be saved over it.
+    if (this.state !== 'running') return this.drop('not running');
     const d = decodeMessage(msg);
     if (!d.ok) return this.drop(d.reason);
     const m = d.value;
@@ -390,10 +402,10 @@ export class Allocator implements Gossiper {
         this.receiveRing(m.ring, m.type === 'ring-full');
         return;
       case 'ring-request':
-        if (this.ring) this.channel?.gossipUnicast(src, encodeMessage({ type: 'ring-full', ring: encodeRing(this.ring.state()) }));
+        if (this.durableRing) this.channel?.gossipUnicast(src, encodeMessage({ type: 'ring-full', ring: encodeRing(this.durableRing) }));
         return;
       case 'space-request':
-        void this.donate(src, m.id, m.want);
+        this.donate(src, m.id, m.want).catch((err) => this.o.log.error({ err: errorMessage(err) }, 'ipam: space request failed'));
         return;
       case 'space-grant':
         this.receiveRing(m.ring, false);
@@ -402,7 +414,7 @@ export class Allocator implements Gossiper {
         return this.answer(src, m.id, { outcome: 'denied', reason: m.reason });
       case 'consensus':
         if (this.ring) {
-          this.channel?.gossipUnicast(src, encodeMessage({ type: 'ring-full', ring: encodeRing(this.ring.state()) }));
+          if (this.durableRing) this.channel?.gossipUnicast(src, encodeMessage({ type: 'ring-full', ring: encodeRing(this.durableRing) }));
           return;
         }
         this.ensureConsensus().onMessage(src, m.payload);
@@ -414,17 +426,19 @@ export class Allocator implements Gossiper {
     const d = decodeMessage(update);
     if (!d.ok) return void this.drop(d.reason);
     if (d.value.type !== 'ring-full' && d.value.type !== 'ring-delta') return void this.drop(`broadcast ${d.value.type}`);
+    if (this.state !== 'running') return void this.drop('not running');
     this.receiveRing(d.value.ring, d.value.type === 'ring-full');
     // Broadcast trees have no cycles: relay as is, so peers below us get it even if we knew it.
     return new BytesGossipData([update]);
   }
 
   gossip(): GossipData | undefined {
-    if (!this.ring) return undefined;
-    return new BytesGossipData([encodeMessage({ type: 'ring-full', ring: encodeRing(this.ring.state()) })]);
+    if (!this.durableRing || this.state !== 'running') return undefined;
+    return new BytesGossipData([encodeMessage({ type: 'ring-full', ring: encodeRing(this.durableRing) })]);
   }
 
   onGossip(msg: Buffer): GossipData | undefined {
+    if (this.state !== 'running') return void this.drop('not running');
     const d = decodeMessage(msg);
     if (!d.ok) return void this.drop(d.reason);
     if (d.value.type !== 'ring-full' && d.value.type !== 'ring-delta') return void this.drop(`gossip ${d.value.type}`);
@@ -565,6 +579,7 @@ export class Allocator implements Gossiper {
   /** A peer asks us for space (any, or exactly `want`). */
   private async donate(to: PeerName, id: number, want: Range | undefined): Promise<void> {
     const deny = (reason: DenyReason): void => this.channel?.gossipUnicast(to, encodeMessage({ type: 'space-denied', id, reason }));
+    if (to === this.o.self || to === NO_OWNER) return this.drop('space request from an invalid peer');
     const ring = this.ring;
     if (!ring || this.needRing || this.leaving || this.state !== 'running') return deny('no-ring');
     // Give only while we reach a majority: space given inside a minority could come back after
@@ -572,8 +587,8 @@ export class Allocator implements Gossiper {
     if (this.reclaim.fenced || !this.reclaim.majority) return deny('fenced');
     let give: Range | undefined;
     if (want) {
-      const mine = ring.rangesOf(this.o.self);
-      for (let a = want.start; a < want.end; a++) if (!contains(mine, a)) return deny('not-owner');
+      // rangesOf joins adjacent ranges, so all of want is ours only if one range holds it.
+      if (!ring.rangesOf(this.o.self).some((r) => r.start <= want.start && want.end <= r.end)) return deny('not-owner');
       const free = this.freeBlocksNow();
       if (!free.some((f) => f.start <= want.start && want.end <= f.end)) return deny('in-use');
       give = want;
@@ -728,7 +743,7 @@ export class Allocator implements Gossiper {
     if (this.isReady()) return;
     if (!this.ring && this.o.init.mode === 'consensus') this.ensureConsensus().start();
     if (this.needRing) this.requestRing();
-    await this.waitFor(() => this.isReady() || this.state === 'stopped', this.t.waitRingMs, () => `no IPAM ring after ${this.t.waitRingMs / 1000} s: waiting for ${this.waitingFor() ?? 'the ring'}`);
+    await this.waitFor(() => this.isReady() || this.state === 'stopped', this.t.waitRingMs, () => `no IPAM ring after ${this.t.waitRingMs / 1000} s: waiting for ${this.waitingFor() ?? 'the ring'} — start enough of the peers named by --ipalloc-init consensus=N (or give every peer the same --ipalloc-init seed=…); weft status ipam shows what is missing`);
     if (this.state === 'stopped') throw new WeftError('closed', 'IPAM is stopping');
   }
 
@@ -762,7 +777,7 @@ export class Allocator implements Gossiper {
 
   private checkUsable(): void {
     if (this.state === 'stopped') throw new WeftError('closed', 'IPAM is stopping');
-    if (this.leaving) throw new WeftError('io', 'this peer has handed its address space to another peer (weft reset)');
+    if (this.leaving) throw new WeftError('io', 'this peer has handed its address space to another peer (weft reset) and owns none: weft launch it again to rejoin');
     if (this.reclaim.fenced) throw new WeftError('io', this.fencedMessage());
   }
 
@@ -806,6 +821,7 @@ export class Allocator implements Gossiper {
   }
 
   private record(container: string, ip: number): void {
+    this.unrecord(container);
     this.allocs.set(container, ip);
     this.byIp.set(ip, container);
   }
@@ -850,9 +866,11 @@ export class Allocator implements Gossiper {
   /** Saves the whole state; resolves once a save that began after this call is durable. */
   private persist(): Promise<void> {
     if (this.pendingSave) return this.pendingSave;
-    const p = this.saveChain.then(() => {
+    const p = this.saveChain.then(async () => {
       this.pendingSave = undefined;
-      return this.o.store.save(this.snapshot());
+      const snap = this.snapshot();
+      await this.o.store.save(snap);
+      this.durableRing = snap.ring;
     });
     this.pendingSave = p;
     this.saveChain = p.catch(() => undefined);
@@ -874,7 +892,10 @@ export class Allocator implements Gossiper {
     return nick ? `${formatPeerName(n)}(${nick})` : formatPeerName(n);
   }
 
+  /** Counts a dropped message by the kind of its reason (numbers from the message are masked). */
   private drop(reason: string): void {
-    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+    let key = reason.replace(/\d+/g, 'N');
+    if (!(key in this.dropped) && Object.keys(this.dropped).length >= MAX_DROP_REASONS) key = 'other';
+    this.dropped[key] = (this.dropped[key] ?? 0) + 1;
   }
 }

@@ -19,6 +19,11 @@ import type { Entry, Range, RingApi, RingState } from './types.js';
 export const NO_OWNER: PeerName = 0n;
 /** Tokens, range ends, versions and free counts travel as u32 (ring-codec.ts). */
 export const MAX_U32 = 0xffff_ffff;
+/**
+ * The highest version merge accepts: the rest of the u32 space is headroom for local bumps
+ * (+1 per report, +TAKEOVER_BUMP per takeover), so an entry we change stays encodable.
+ */
+export const MAX_VERSION = 0x7fff_ffff;
 
 /** Hex sha256 of the range and the sorted, deduplicated initial owners. */
 export function genesisOf(range: Range, owners: readonly PeerName[]): string {
@@ -265,7 +270,7 @@ export class Ring implements RingApi {
 
   private validEntry(e: Entry): boolean {
     if (!isU32(e.token) || e.token < this.range.start || e.token >= this.range.end) return false;
-    if (!isU32(e.version) || !isU32(e.free) || typeof e.owner !== 'bigint') return false;
+    if (!isU32(e.version) || e.version > MAX_VERSION || !isU32(e.free) || typeof e.owner !== 'bigint') return false;
     if (e.version === 0) return e.owner === NO_OWNER && e.free === 0;
     return e.owner !== NO_OWNER && isValidPeerName(e.owner);
   }

@@ -27,24 +27,30 @@ export function dataplaneControl(dp: Dataplane, router: MeshRouter, ipam: Alloca
     endpoints: () => dp.endpointStatus(),
     async attach(container, cidrs) {
       const key = resolveNetns(container);
-      let given = cidrs;
-      let allocated: string | undefined;
-      if (cidrs.length === 0) {
-        if (!ipam) throw new WeftError('usage', 'this router has no address management: give the address, e.g. weft attach 10.32.0.5/12 NETNS');
-        allocated = await ipam.allocate(key);
-        given = [`${allocated}/${prefix}`];
-      } else if (ipam) {
-        for (const c of cidrs) await ipam.claim(key, c.split('/')[0]!);
-      }
       const range = parseCidr(rangeText);
-      const managed = range !== undefined && ipam !== undefined && given.every((c) => contains([range], parseIp(c.split('/')[0]!) ?? -1));
+      const inRange = (c: string): boolean => range !== undefined && contains([range], parseIp(c.split('/')[0]!) ?? -1);
+      if (ipam && cidrs.filter(inRange).length > 1) {
+        throw new WeftError('usage', `a container gets one address inside ${rangeText}, not ${cidrs.filter(inRange).join(' and ')}: give one (addresses outside the range are not limited)`);
+      }
+      // Whatever IPAM gave or reserved in this call is given back if the container ends up unattached.
+      const had = ipam?.lookup(key);
+      const undo = async (): Promise<void> => {
+        if (ipam && had === undefined && !dp.endpoints().some((e) => e.netns === key)) await ipam.release(key);
+      };
+      let given = cidrs;
       try {
+        if (cidrs.length === 0) {
+          if (!ipam) throw new WeftError('usage', 'this router has no address management: give the address, e.g. weft attach 10.32.0.5/12 NETNS');
+          given = [`${await ipam.allocate(key)}/${prefix}`];
+        } else if (ipam) {
+          for (const c of cidrs) await ipam.claim(key, c.split('/')[0]!);
+        }
+        const managed = ipam !== undefined && given.every(inRange);
         const ep = await dp.attach(container, given, { managed });
         await dp.settled();
         return local(ep.container, ep.mac, ep.cidrs);
       } catch (err) {
-        // A container attached before keeps its address; a new one gives it back.
-        if (allocated !== undefined && !dp.endpoints().some((e) => e.netns === key)) await ipam?.release(key);
+        await undo();
         throw err;
       }
     },
@@ -64,8 +70,10 @@ export function dataplaneControl(dp: Dataplane, router: MeshRouter, ipam: Alloca
       return gone;
     },
     async reset() {
-      // Our address space goes to a reachable peer before we leave (docs/ipam.md).
-      await ipam?.handoff();
+      // Our address space goes to a reachable peer before we leave (docs/ipam.md). With no one
+      // to take it, the space stays ours, but the containers reset removes free their addresses.
+      const heir = await ipam?.handoff();
+      if (ipam && heir === undefined) for (const a of ipam.allocations()) await ipam.release(a.container);
       await dp.reset();
     },
   };
