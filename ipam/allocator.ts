@@ -700,7 +700,14 @@ export class Allocator implements Gossiper {
       free.set(e.token, size(freeBlocks([r], taken, excluded)));
     });
     const delta = ring.reportFree(this.o.self, free);
-    if (delta.length > 0) this.sendDelta(delta);
+    // Saved first: only the saved ring is gossiped, so an unsaved report would never be repaired
+    // by anti-entropy if its broadcast were lost (the simulation found rings that never converged).
+    if (delta.length > 0) {
+      this.persist().then(
+        () => this.sendDelta(delta),
+        (err: unknown) => this.o.log.error({ err: errorMessage(err) }, 'ipam: cannot save the free counts'),
+      );
+    }
   }
 
   private sendDelta(delta: readonly Entry[]): void {
