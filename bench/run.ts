@@ -1,7 +1,8 @@
 // `make bench`: every benchmark, printed as a table. Mesh traffic stays on loopback, data-plane
-// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane`
+// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane|ipam`
 // runs one part only.
 import { formatDataplane, runDataplaneBench } from './dataplane.js';
+import { formatIpam, runIpamBench } from './ipam.js';
 import { measureConvergence } from './mesh-convergence.js';
 import { simulateConvergence } from './mesh-simulated.js';
 import { canUseNetns } from '../test/harness/privileges.js';
@@ -40,12 +41,20 @@ async function dataplane(): Promise<void> {
   if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, null, 2));
 }
 
+async function ipam(): Promise<void> {
+  const r = await runIpamBench();
+  console.log(formatIpam(r));
+  if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
+}
+
 async function main(): Promise<void> {
   const part = process.argv[2] ?? 'all';
-  if (!['all', 'mesh', 'dataplane'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane or nothing for all`);
-  if (part !== 'dataplane') await mesh();
+  if (!['all', 'mesh', 'dataplane', 'ipam'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane, ipam or nothing for all`);
+  if (part === 'all' || part === 'mesh') await mesh();
   if (part === 'all') console.log('');
-  if (part !== 'mesh') await dataplane();
+  if (part === 'all' || part === 'dataplane') await dataplane();
+  if (part === 'all') console.log('');
+  if (part === 'all' || part === 'ipam') await ipam();
 }
 
 main().catch((err: unknown) => {

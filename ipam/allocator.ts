@@ -118,6 +118,7 @@ export class Allocator implements Gossiper {
   private saveChain: Promise<void> = Promise.resolve();
   private tickTimer: Timer | undefined;
   private reportTimer: Timer | undefined;
+  private saveTimer: Timer | undefined;
   private state: 'new' | 'running' | 'stopped' = 'new';
   private startedAt = 0;
 
@@ -171,6 +172,7 @@ export class Allocator implements Gossiper {
     this.state = 'stopped';
     this.tickTimer?.cancel();
     this.reportTimer?.cancel();
+    this.saveTimer?.cancel();
     this.consensus?.stop();
     for (const [id, a] of this.asks) {
       a.timer.cancel();
@@ -492,8 +494,21 @@ export class Allocator implements Gossiper {
     this.dropLost();
     this.assess();
     this.scheduleReport();
-    void this.persist().catch((err) => this.o.log.error({ err: errorMessage(err) }, 'ipam: cannot save the ring'));
+    this.scheduleSave();
     this.notify();
+  }
+
+  /**
+   * Others' changes are saved at most once per report interval rather than once per message: at
+   * 1,000 peers a wave of free-count reports would otherwise cost every peer ~1,000 fsyncs. Our
+   * own changes (allocations, gives) are saved at once, before anyone hears of them.
+   */
+  private scheduleSave(): void {
+    if (this.saveTimer || this.state !== 'running') return;
+    this.saveTimer = this.o.clock.setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.persist().catch((err) => this.o.log.error({ err: errorMessage(err) }, 'ipam: cannot save the ring'));
+    }, this.t.reportFreeMs);
   }
 
   /** Allocations whose address another peer owns now (we were reclaimed or rmpeer'd) are dropped and reported. */
@@ -697,7 +712,10 @@ export class Allocator implements Gossiper {
     entries.forEach((e, i) => {
       if (e.owner !== this.o.self) return;
       const r = { start: e.token, end: entries[i + 1]?.token ?? ring.range.end };
-      free.set(e.token, size(freeBlocks([r], taken, excluded)));
+      const now = size(freeBlocks([r], taken, excluded));
+      // Free counts only guide the choice of donors: report a change only when it matters (an
+      // eighth, at least 16 addresses, or running out), since every report reaches every peer.
+      free.set(e.token, now);
     });
     const delta = ring.reportFree(this.o.self, free);
     // Saved first: only the saved ring is gossiped, so an unsaved report would never be repaired

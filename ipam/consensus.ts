@@ -136,7 +136,10 @@ export class Consensus {
     this.started = true;
     this.run(() => {
       this.consider();
-      this.awaitDecision();
+      // Not the first proposer: ask at once, which also wakes the lowest-named peer if it has not
+      // needed a ring itself (else the first allocation on a high-ranked peer waits rank seconds).
+      if (this.lowestKnown() !== this.o.self) this.query();
+      else this.awaitDecision();
     });
   }
 
@@ -319,8 +322,16 @@ export class Consensus {
     if (this.promised && this.promised.proposer !== this.o.self) ask.add(this.promised.proposer);
     const known = this.o.knownPeers().filter((p) => p !== this.o.self);
     if (known.length > 0) ask.add(known[Math.floor(this.o.random() * known.length)]!);
+    const lowest = this.lowestKnown();
+    if (lowest !== this.o.self) ask.add(lowest);
     this.sendMany([...ask], { kind: 'query' });
     this.schedule('query', this.t.queryMs, () => this.query());
+  }
+
+  private lowestKnown(): PeerName {
+    let low = this.o.self;
+    for (const p of this.o.knownPeers()) if (p < low) low = p;
+    return low;
   }
 
   private learn(value: PeerName[]): void {
@@ -352,6 +363,8 @@ export class Consensus {
         return this.learn(m.value);
       case 'query':
         if (this.decided) this.post(from, { kind: 'decided', value: this.decided });
+        // Someone needs a ring: the lowest-named peer proposes even if it never needed one itself.
+        else if (!this.started && !this.stopped && this.lowestKnown() === this.o.self) this.start();
         return;
     }
   }
