@@ -531,18 +531,28 @@ export class Allocator implements Gossiper {
   private async findSpace(): Promise<void> {
     const tried = new Set<PeerName>();
     let blind = 0;
+    let resting = false;
+    const giveUpAt = this.o.clock.now() + this.t.quarantineMs + this.t.requestTimeoutMs;
+    const pause = (ms: number): Promise<void> => new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, ms));
     for (;;) {
       this.checkUsable();
       if (this.lowestFree() !== undefined) return;
       const donor = this.chooseDonor(tried, blind < BLIND_ASKS);
       if (donor === undefined) {
-        // Space we took over from a gone peer rests first (quarantine): wait for it rather than
-        // call the range full.
+        // Space taken over from a gone peer rests first (quarantine), ours or a donor's: wait for
+        // it rather than call the range full.
         const now = this.o.clock.now();
         const rest = this.quarantine.filter((q) => q.until > now).map((q) => q.until - now);
         if (rest.length > 0) {
-          await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, Math.min(...rest) + 1));
+          await pause(Math.min(...rest) + 1);
           tried.clear();
+          continue;
+        }
+        if (resting && now < giveUpAt) {
+          await pause(Math.min(1_000, giveUpAt - now));
+          tried.clear();
+          blind = 0;
+          resting = false;
           continue;
         }
         const unreachable = this.ring!.owners().filter((o) => o !== this.o.self && !this.o.mesh.reachable(o));
@@ -552,6 +562,7 @@ export class Allocator implements Gossiper {
       tried.add(donor.peer);
       if (!donor.advertised) blind++;
       const answer = await this.ask(donor.peer);
+      if (answer.outcome === 'denied' && answer.reason === 'resting') resting = true;
       if (answer.outcome !== 'granted' && this.o.log.isLevelEnabled('debug')) {
         this.o.log.debug({ donor: formatPeerName(donor.peer), answer }, 'ipam: space request not granted');
       }
@@ -609,7 +620,10 @@ export class Allocator implements Gossiper {
       give = want;
     } else {
       give = donation(this.freeBlocksNow());
-      if (!give) return deny('no-space');
+      if (!give) {
+        const now = this.o.clock.now();
+        return deny(this.quarantine.some((q) => q.until > now) ? 'resting' : 'no-space');
+      }
     }
     const delta = ring.give(this.o.self, give, to);
     this.o.log.info({ to: formatPeerName(to), range: formatRange(give) }, `ipam: gave ${formatRange(give)} to ${this.describe(to)}`);
@@ -713,8 +727,6 @@ export class Allocator implements Gossiper {
       if (e.owner !== this.o.self) return;
       const r = { start: e.token, end: entries[i + 1]?.token ?? ring.range.end };
       const now = size(freeBlocks([r], taken, excluded));
-      // Free counts only guide the choice of donors: report a change only when it matters (an
-      // eighth, at least 16 addresses, or running out), since every report reaches every peer.
       free.set(e.token, now);
     });
     const delta = ring.reportFree(this.o.self, free);

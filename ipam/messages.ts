@@ -13,7 +13,8 @@ import type { Range } from './types.js';
 
 export const IPAM_FORMAT = 1;
 
-export const DENY_REASONS = ['no-space', 'in-use', 'not-owner', 'fenced', 'no-ring'] as const;
+// 'resting': the donor's only free space was just taken over from a gone peer and rests (quarantine).
+export const DENY_REASONS = ['no-space', 'in-use', 'not-owner', 'fenced', 'no-ring', 'resting'] as const;
 export type DenyReason = (typeof DENY_REASONS)[number];
 
 export type IpamMessage =
