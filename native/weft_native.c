@@ -1,11 +1,17 @@
-// weft's kernel socket primitives for Node: netlink and packet sockets, datagram send/recv, and a
-// readability watch on the libuv loop. No policy lives here; router/native.ts describes the API.
+// weft's kernel socket primitives for Node: netlink and packet sockets, datagram send/recv, TUN
+// devices with batched read/write, batched UDP (sendmmsg/recvmmsg), and a readability watch on the
+// libuv loop. No policy lives here; router/native.ts describes the API.
 // Every failure becomes a JS Error with .code (errno name) and .errno; nothing here aborts.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <linux/if_tun.h>
 #include <linux/netlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <net/ethernet.h>
 #include <arpa/inet.h>
 #include <sched.h>
@@ -407,6 +413,307 @@ static napi_value do_unwatch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- TUN devices and batched datagrams ------------------------------------------------------
+// Batches live in one "slab" Buffer cut into equal slots: packet i occupies
+// slab[i * slotSize + offset …], its length is lengths[i]. One N-API call moves a whole batch.
+
+#define MAX_BATCH 256
+
+// Reads an object property as a boolean; absent or non-boolean counts as false.
+static int get_flag(napi_env env, napi_value obj, const char *name) {
+  napi_valuetype t;
+  if (napi_typeof(env, obj, &t) != napi_ok || t != napi_object) return 0;
+  bool has = false;
+  napi_has_named_property(env, obj, name, &has);
+  if (!has) return 0;
+  napi_value v;
+  bool b = false;
+  napi_get_named_property(env, obj, name, &v);
+  if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
+  return b;
+}
+
+typedef struct {
+  int32_t fd;
+  uint8_t *slab;
+  size_t slab_len;
+  uint32_t slot;
+  uint32_t offset;
+  int32_t *lengths;
+  size_t nlengths;
+} batch_args;
+
+// Parses (fd, slab, slotSize, offset, lengths: Int32Array) from argv[0..4]; returns the usable slot count or -1.
+static int get_batch(napi_env env, napi_value *argv, batch_args *b) {
+  bool is_buffer = false;
+  int32_t slot, offset;
+  if (!get_int(env, argv[0], &b->fd)) return -1;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, argv[1], (void **)&b->slab, &b->slab_len) != napi_ok) return -1;
+  if (!get_int(env, argv[2], &slot) || slot <= 0) return -1;
+  if (!get_int(env, argv[3], &offset) || offset < 0 || offset >= slot) return -1;
+  napi_typedarray_type type;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[4], &type, &b->nlengths, &data, NULL, NULL) != napi_ok || type != napi_int32_array) return -1;
+  b->lengths = (int32_t *)data;
+  b->slot = (uint32_t)slot;
+  b->offset = (uint32_t)offset;
+  size_t slots = b->slab_len / b->slot;
+  if (slots > b->nlengths) slots = b->nlengths;
+  if (slots > MAX_BATCH) slots = MAX_BATCH;
+  return (int)slots;
+}
+
+static int get_uint32_array(napi_env env, napi_value v, uint32_t **out, size_t *len) {
+  napi_typedarray_type type;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &type, len, &data, NULL, NULL) != napi_ok || type != napi_uint32_array) return 0;
+  *out = (uint32_t *)data;
+  return 1;
+}
+
+// openTun(name, netnsPath | null, { persist, multiQueue }) -> fd. Non-blocking, close-on-exec,
+// IFF_TUN | IFF_NO_PI: every read is one whole IP packet. Attaches to the device if it exists.
+static napi_value open_tun(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return throw_type(env, "openTun(name, netnsPath, options)");
+  char name[IFNAMSIZ + 1];
+  size_t nlen;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_string || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok || nlen == 0 || nlen >= IFNAMSIZ)
+    return throw_type(env, "name must be 1 to 15 bytes");
+  char path[4096];
+  if (!get_opt_path(env, argv[1], path, sizeof path)) return throw_type(env, "netnsPath must be a string or null");
+  int persist = argc >= 3 && get_flag(env, argv[2], "persist");
+  int multi = argc >= 3 && get_flag(env, argv[2], "multiQueue");
+
+  // The device is created in the namespace of the task that opens /dev/net/tun.
+  netns_switch sw;
+  if (!netns_enter(env, path, &sw)) return NULL;
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  int open_err = errno;
+  if (!netns_leave(env, &sw)) {
+    if (fd >= 0) close(fd);
+    return NULL;
+  }
+  if (fd < 0) return throw_errno(env, "open /dev/net/tun", open_err);
+
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, nlen);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "ioctl(TUNSETIFF)", e);
+  }
+  if (persist && ioctl(fd, TUNSETPERSIST, 1) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "ioctl(TUNSETPERSIST)", e);
+  }
+  return make_int(env, fd);
+}
+
+// setTunPersist(fd, on): a persistent device outlives its last fd; clearing it lets close() delete the device.
+static napi_value set_tun_persist(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  bool on = false;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "setTunPersist(fd, on)");
+  if (ioctl(fd, TUNSETPERSIST, on ? 1 : 0) < 0) return throw_errno(env, "ioctl(TUNSETPERSIST)", errno);
+  return NULL;
+}
+
+// readBatch(fd, slab, slotSize, offset, lengths) -> count. Reads until EAGAIN or the batch is full.
+// An error after the first packet ends the batch quietly (the next call reports it).
+static napi_value read_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  batch_args b;
+  int slots = argc < 5 ? -1 : get_batch(env, argv, &b);
+  if (slots < 0) return throw_type(env, "readBatch(fd, slab, slotSize, offset, lengths: Int32Array)");
+  int n = 0;
+  while (n < slots) {
+    ssize_t r = read(b.fd, b.slab + (size_t)n * b.slot + b.offset, b.slot - b.offset);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || n > 0) break;
+      return throw_errno(env, "read", errno);
+    }
+    b.lengths[n++] = (int32_t)r;
+  }
+  return make_int(env, n);
+}
+
+// writeBatch(fd, slab, slotSize, offset, lengths, count) -> packets consumed. A packet the kernel
+// rejects (a malformed one: EINVAL, …) is skipped with lengths[i] = -errno; EAGAIN stops the batch,
+// so a result < count means "the rest did not fit now".
+static napi_value write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  batch_args b;
+  int32_t count;
+  int slots = argc < 6 ? -1 : get_batch(env, argv, &b);
+  if (slots < 0 || !get_int(env, argv[5], &count) || count < 0 || count > slots)
+    return throw_type(env, "writeBatch(fd, slab, slotSize, offset, lengths: Int32Array, count)");
+  int n = 0;
+  while (n < count) {
+    int32_t len = b.lengths[n];
+    if (len < 0 || (uint32_t)len > b.slot - b.offset) return throw_type(env, "lengths[i] must fit its slot");
+    ssize_t r = write(b.fd, b.slab + (size_t)n * b.slot + b.offset, (size_t)len);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      b.lengths[n] = -errno;
+    }
+    n++;
+  }
+  return make_int(env, n);
+}
+
+// openUdp(address, port, netnsPath | null, bufferBytes) -> fd: a non-blocking IPv4 UDP socket bound
+// to address:port, with send and receive buffers of bufferBytes (forced when privileged).
+static napi_value open_udp(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) return throw_type(env, "openUdp(address, port, netnsPath, bufferBytes)");
+  char addr_text[64];
+  size_t alen;
+  int32_t port, bufbytes;
+  if (napi_get_value_string_utf8(env, argv[0], addr_text, sizeof addr_text, &alen) != napi_ok) return throw_type(env, "address must be a string");
+  struct in_addr a;
+  if (inet_pton(AF_INET, addr_text, &a) != 1) return throw_type(env, "address must be an IPv4 address");
+  if (!get_int(env, argv[1], &port) || port < 0 || port > 0xffff) return throw_type(env, "port must be 0..65535");
+  char path[4096];
+  if (!get_opt_path(env, argv[2], path, sizeof path)) return throw_type(env, "netnsPath must be a string or null");
+  if (!get_int(env, argv[3], &bufbytes) || bufbytes < 0) return throw_type(env, "bufferBytes must be a number");
+
+  netns_switch sw;
+  if (!netns_enter(env, path, &sw)) return NULL;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int sock_err = errno;
+  if (!netns_leave(env, &sw)) {
+    if (fd >= 0) close(fd);
+    return NULL;
+  }
+  if (fd < 0) return throw_errno(env, "socket(AF_INET, SOCK_DGRAM)", sock_err);
+  if (bufbytes > 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufbytes, sizeof bufbytes) < 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufbytes, sizeof bufbytes);
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufbytes, sizeof bufbytes) < 0)
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufbytes, sizeof bufbytes);
+  }
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)port);
+  sin.sin_addr = a;
+  if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind(AF_INET)", e);
+  }
+  return make_int(env, fd);
+}
+
+// sendBatch(fd, slab, slotSize, offset, lengths, count, addrs: Uint32Array, port) -> datagrams consumed.
+// Datagram i goes to addrs[i] (IPv4 as a host-order number) : port, by sendmmsg. A datagram the
+// kernel refuses is skipped with lengths[i] = -errno; EAGAIN stops the batch (result < count).
+static napi_value send_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  batch_args b;
+  int32_t count, port;
+  uint32_t *addrs;
+  size_t naddrs;
+  int slots = argc < 8 ? -1 : get_batch(env, argv, &b);
+  if (slots < 0 || !get_int(env, argv[5], &count) || count < 0 || count > slots || !get_uint32_array(env, argv[6], &addrs, &naddrs) ||
+      naddrs < (size_t)count || !get_int(env, argv[7], &port) || port <= 0 || port > 0xffff)
+    return throw_type(env, "sendBatch(fd, slab, slotSize, offset, lengths: Int32Array, count, addrs: Uint32Array, port)");
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iov[MAX_BATCH];
+  struct sockaddr_in to[MAX_BATCH];
+  memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
+  for (int i = 0; i < count; i++) {
+    int32_t len = b.lengths[i];
+    if (len < 0 || (uint32_t)len > b.slot - b.offset) return throw_type(env, "lengths[i] must fit its slot");
+    iov[i].iov_base = b.slab + (size_t)i * b.slot + b.offset;
+    iov[i].iov_len = (size_t)len;
+    memset(&to[i], 0, sizeof to[i]);
+    to[i].sin_family = AF_INET;
+    to[i].sin_port = htons((uint16_t)port);
+    to[i].sin_addr.s_addr = htonl(addrs[i]);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &to[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+  }
+  int done = 0;
+  while (done < count) {
+    int r = sendmmsg(b.fd, msgs + done, (unsigned)(count - done), MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      b.lengths[done++] = -errno;
+      continue;
+    }
+    done += r;
+  }
+  return make_int(env, done);
+}
+
+// recvBatch(fd, slab, slotSize, offset, lengths, addrs: Uint32Array, ports: Uint32Array) -> count,
+// by recvmmsg without waiting. A truncated datagram gets lengths[i] = -EMSGSIZE.
+static napi_value recv_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  batch_args b;
+  uint32_t *addrs, *ports;
+  size_t naddrs, nports;
+  int slots = argc < 7 ? -1 : get_batch(env, argv, &b);
+  if (slots < 0 || !get_uint32_array(env, argv[5], &addrs, &naddrs) || !get_uint32_array(env, argv[6], &ports, &nports))
+    return throw_type(env, "recvBatch(fd, slab, slotSize, offset, lengths: Int32Array, addrs: Uint32Array, ports: Uint32Array)");
+  if ((size_t)slots > naddrs) slots = (int)naddrs;
+  if ((size_t)slots > nports) slots = (int)nports;
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iov[MAX_BATCH];
+  struct sockaddr_in from[MAX_BATCH];
+  memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)slots);
+  for (int i = 0; i < slots; i++) {
+    iov[i].iov_base = b.slab + (size_t)i * b.slot + b.offset;
+    iov[i].iov_len = b.slot - b.offset;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &from[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+  }
+  int r;
+  do {
+    r = recvmmsg(b.fd, msgs, (unsigned)slots, MSG_DONTWAIT, NULL);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return make_int(env, 0);
+    return throw_errno(env, "recvmmsg", errno);
+  }
+  for (int i = 0; i < r; i++) {
+    b.lengths[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -EMSGSIZE : (int32_t)msgs[i].msg_len;
+    addrs[i] = ntohl(from[i].sin_addr.s_addr);
+    ports[i] = ntohs(from[i].sin_port);
+  }
+  return make_int(env, r);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"openNetlink", NULL, open_netlink, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -416,6 +723,13 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, do_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watch", NULL, do_watch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unwatch", NULL, do_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openTun", NULL, open_tun, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setTunPersist", NULL, set_tun_persist, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readBatch", NULL, read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeBatch", NULL, write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openUdp", NULL, open_udp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvBatch", NULL, recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
