@@ -136,7 +136,10 @@ export class Dataplane {
 
     await this.apply();
     const bridge = (await o.kernel.read([BRIDGE])).links.find((l) => l.name === BRIDGE);
-    if (!bridge) throw new WeftError('io', `bridge ${BRIDGE} could not be created: ${this.lastError ?? 'unknown error'}`);
+    if (!bridge) {
+      const perm = /EPERM|EACCES/.test(this.lastError ?? '') ? ' — the data plane needs root (CAP_NET_ADMIN); run weft as root, or pass --no-dataplane for the control plane alone' : '';
+      throw new WeftError('io', `bridge ${BRIDGE} could not be created: ${this.lastError ?? 'unknown error'}${perm}`);
+    }
     for (const cidr of this.exposed) await o.kernel.addAddress(BRIDGE, cidr).catch(() => undefined);
 
     this.transport = o.openProbeTransport(bridge.index);
