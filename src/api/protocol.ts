@@ -8,6 +8,14 @@
 //   POST /connect  TargetsRequest → 204
 //   POST /forget   TargetsRequest (no "replace") → 204
 //   POST /stop                 → 202, then the router shuts down
+//   GET  /status/dataplane     → DataplaneStatus       (router/status.ts; with the data plane)
+//   GET  /status/endpoints     → EndpointStatus[]
+//   POST /attach {container, cidrs} → EndpointStatus   (cidrs empty: an address from IPAM)
+//   POST /detach {container}   → EndpointStatus
+//   POST /expose {cidr} → 204; POST /hide {cidr?} → {hidden}
+//   POST /reset {}             → 202, kernel state removed, then the router shuts down
+//   GET  /status/ipam          → IpamStatusJson        (ipam/status.ts)
+//   POST /rmpeer {peer}        → {takenOver}
 //   anything else              → 404/405 ErrorResponse; bad input → 400; body > 64 KiB → 413
 
 export const MAX_BODY_BYTES = 64 * 1024;
