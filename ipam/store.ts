@@ -1,9 +1,10 @@
 // Persistence of the ring and this peer's allocations: <data-dir>/ipam.json, written crash-safely
 // (write a temporary file, fsync it, rename it over the old one, fsync the directory), so after
 // kill -9 at any moment the file holds either the old state or the new one, never a mix.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WeftError, errorMessage } from '../src/errors.js';
+import { replaceFileDurably } from '../src/durable-file.js';
 import { formatPeerName, parsePeerName, type PeerName } from '../mesh/peer-name.js';
 import type { Entry, RingState } from './types.js';
 
@@ -121,23 +122,8 @@ export class FileIpamStore implements IpamStore {
   }
 
   private async write(text: string): Promise<void> {
-    const tmp = `${this.path}.tmp`;
     try {
-      await mkdir(this.dir, { recursive: true });
-      const f = await open(tmp, 'w', 0o600);
-      try {
-        await f.writeFile(text);
-        await f.sync();
-      } finally {
-        await f.close();
-      }
-      await rename(tmp, this.path);
-      const d = await open(this.dir, 'r');
-      try {
-        await d.sync();
-      } finally {
-        await d.close();
-      }
+      await replaceFileDurably(this.dir, 'ipam.json', text);
     } catch (err) {
       throw new WeftError('io', `cannot save ${this.path}: ${errorMessage(err)}`, { cause: err });
     }

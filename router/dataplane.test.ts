@@ -33,7 +33,7 @@ describe('three data planes in memory', () => {
     planes = [];
     for (let i = 0; i < 3; i++) {
       const router = await mesh.add({ name: NAMES[i]!, host: ADDR[i], peers: i === 0 ? [] : [`${ADDR[i - 1]}:6783`] });
-      const kernel = new MemoryKernel({ macByte: 0x0a + 4 * i });
+      const kernel = new MemoryKernel();
       kernels.push(kernel);
       const dp = new Dataplane({
         mesh: meshView(router),

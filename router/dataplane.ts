@@ -15,7 +15,7 @@ import { BRIDGE, computeDesired, ownsLink, relayBridgeName, relayVni, relayVxlan
 import type { FdbEntry, Kernel, NeighEntry } from './kernel.js';
 import { choosePaths, type Path } from './paths.js';
 import type { Endpoint, PeerRecord } from './peer-record.js';
-import { formatMac, parseIpv4 } from './peer-record.js';
+import { formatMac, parseIpv4 } from './addresses.js';
 import { isZeroMac } from './desired.js';
 import { Prober } from './prober.js';
 import type { ProbeTransport } from './probe-transport.js';
@@ -385,18 +385,12 @@ export class Dataplane {
       const macs = await this.o.kernel.bridgeMacs(BRIDGE);
       const known = new Set(this.attached.map((a) => a.mac));
       const learnt = macs.filter((m) => !known.has(m.mac) && m.mac !== this.bridgeMac).map((m) => ({ mac: m.mac, ips: [] }));
-      learnt.sort((a, b) => (a.mac < b.mac ? -1 : 1));
-      if (JSON.stringify(learnt) !== JSON.stringify(this.learnt)) {
-        this.learnt = learnt;
-        this.markDirty();
-      }
+      this.learnt = learnt.sort((a, b) => (a.mac < b.mac ? -1 : 1));
     } catch (err) {
       this.o.log.warn({ err: errorMessage(err) }, 'could not read the bridge MACs');
     }
-    if (now >= this.adoptUntil && this.adopted.size > 0) {
-      this.adopted.clear();
-      this.markDirty();
-    }
+    if (now >= this.adoptUntil) this.adopted.clear();
+    // Every refresh ends in a full reconcile: it also repairs entries changed behind our back.
     this.markDirty();
   }
 

@@ -1,9 +1,9 @@
 // The local endpoints (attached containers, exposed host addresses), persisted in the data dir
-// so a restarted router adopts what the previous one created. Written crash-safely: a temporary
-// file is written and fsynced, renamed over the old one, and the directory fsynced; a crash at
-// any moment leaves either the old or the new content.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+// so a restarted router adopts what the previous one created, written crash-safely
+// (src/durable-file.ts).
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { replaceFileDurably } from '../src/durable-file.js';
 import { errorMessage, WeftError } from '../src/errors.js';
 
 export interface AttachedEndpoint {
@@ -46,21 +46,7 @@ export class EndpointStore {
   }
 
   async save(s: StoredEndpoints): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const tmp = join(this.dir, `${FILE}.tmp`);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(s, null, 1));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(this.dir, FILE));
-    const d = await open(this.dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await replaceFileDurably(this.dir, FILE, JSON.stringify(s, null, 1));
   }
+
 }

@@ -3,6 +3,7 @@
 // on, and renders itself as sorted `ip link` / `ip addr` / `bridge fdb` / `ip neigh` lines so tests
 // compare plain text. Errors of batch ops are errno names ('EEXIST', 'ENODEV', ...), as netlink
 // reports them.
+import { formatMac, parseIpv4 as parseIpv4Bytes } from './addresses.js';
 import { WeftError } from '../src/errors.js';
 import { cmp, isZeroMac } from './desired.js';
 import type {
@@ -27,8 +28,6 @@ export interface MemoryKernelOptions {
    * from 0; a returned errno name makes that op fail without touching the state.
    */
   failOp?: (op: KernelOp, n: number) => string | undefined;
-  /** First byte of generated container MACs (default 0x0e); give each simulated host its own. */
-  macByte?: number;
 }
 
 interface MemLink {
@@ -70,11 +69,8 @@ export class MemoryKernel implements Kernel {
   private nextIndex = 1;
   private opsSeen = 0;
 
-  private readonly macByte: number;
-
   constructor(opts: MemoryKernelOptions = {}) {
     this.failOp = opts.failOp;
-    this.macByte = opts.macByte ?? 0x0e;
   }
 
   async read(names: string[]): Promise<KernelState> {
@@ -119,7 +115,7 @@ export class MemoryKernel implements Kernel {
     let a = existing;
     if (a === undefined) {
       const index = this.nextIndex++;
-      a = { index, spec, mac: spec.mac?.toLowerCase() ?? generatedMac(this.macByte, index) };
+      a = { index, spec, mac: spec.mac?.toLowerCase() ?? generatedMac(0x0e, index) };
     }
     a.spec = { ...spec, addresses: [...spec.addresses], routes: [...spec.routes] };
     a.master = spec.bridge;
@@ -410,19 +406,11 @@ function validMtu(mtu: number): boolean {
 /** A locally administered unicast MAC derived from a counter, so runs are reproducible. */
 function generatedMac(first: number, n: number): string {
   const bytes = [first, 0, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return formatMac(Uint8Array.from(bytes));
 }
 
 function parseIpv4(s: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (m === null) return undefined;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255) return undefined;
-    v = v * 256 + o;
-  }
-  return v;
+  return parseIpv4Bytes(s)?.readUInt32BE(0);
 }
 
 function parseCidr(s: string): { net: number; len: number } | undefined {

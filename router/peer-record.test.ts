@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeRecords, encodeRecords, FLAG_GONE, formatMac, parseIpv4, parseMac, RECORD_FORMAT, type PeerRecord } from './peer-record.js';
+import { decodeRecords, encodeRecords, FLAG_GONE, RECORD_FORMAT, type PeerRecord } from './peer-record.js';
+import { formatMac, parseIpv4, parseMac } from './addresses.js';
 
 const NAME_MAX = (1n << 48n) - 1n;
 const arbName = fc.bigInt({ min: 0n, max: NAME_MAX });

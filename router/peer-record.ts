@@ -14,6 +14,7 @@
 //   u32 nEp      (mac[6] u8 nIp ip[4]…)…      endpoints
 import type { PeerName } from '../mesh/peer-name.js';
 import { peerNameFromBytes, peerNameToBytes } from '../mesh/peer-name.js';
+import { formatMac, parseIpv4, parseMac } from './addresses.js';
 
 export const RECORD_FORMAT = 1;
 /** flags bit 0: the record is a tombstone (the peer left with `weft reset`). */
@@ -173,21 +174,6 @@ class Reader {
     }
     return out;
   }
-}
-
-export function formatMac(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
-export function parseMac(text: string): Buffer | undefined {
-  const m = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i.exec(text);
-  return m ? Buffer.from(m.slice(1).map((h) => parseInt(h, 16))) : undefined;
-}
-
-export function parseIpv4(text: string): Buffer | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return Buffer.from(parts.map(Number));
 }
 
 function writeMac(b: Buffer, o: number, mac: string): number {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decapsulate, decodeProbeFrame, encodeProbeDatagram, ETH_HEADER, PROBE_ETHERTYPE, VXLAN_HEADER, type Probe } from './probe-codec.js';
-import { formatMac } from './peer-record.js';
+import { formatMac } from './addresses.js';
 
 const VNI = 0x5eb1;
 const DST = '02:00:00:00:00:02';

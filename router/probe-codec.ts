@@ -8,7 +8,8 @@
 //   "WFTP" u8 kind (1 probe, 2 ack) from[6] to[6] u32 seq replyTo[4] probed[4] u16 mtu, zero padding.
 import type { PeerName } from '../mesh/peer-name.js';
 import { peerNameFromBytes, peerNameToBytes } from '../mesh/peer-name.js';
-import { parseIpv4, parseMac, type Decoded } from './peer-record.js';
+import { parseIpv4, parseMac } from './addresses.js';
+import type { Decoded } from './peer-record.js';
 
 /** IEEE 802 "local experimental" ethertype 1. */
 export const PROBE_ETHERTYPE = 0x88b5;

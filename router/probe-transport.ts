@@ -5,7 +5,7 @@
 import dgram from 'node:dgram';
 import { openPacketSocket, type PacketSocket } from './packet-socket.js';
 import { decapsulate, PROBE_ETHERTYPE } from './probe-codec.js';
-import { formatMac } from './peer-record.js';
+import { formatMac } from './addresses.js';
 
 export interface ProbeTransport {
   /** Sends one datagram to addr:port; failures are silent (a probe that is not answered is the signal). */

@@ -10,6 +10,7 @@ import type { Logger } from '../src/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { decodeProbeFrame, encodeProbeDatagram, type Probe } from './probe-codec.js';
 import type { ProbeTransport } from './probe-transport.js';
+import { formatMac } from './addresses.js';
 
 export interface ProbeTarget {
   name: PeerName;
@@ -192,7 +193,7 @@ export class Prober {
     if (p.kind === 'probe') {
       const srcMac = frame.subarray(6, 12);
       const ack: Probe = { ...p, kind: 'ack', from: this.o.self, to: p.from, replyTo: p.probed };
-      const dstMac = Array.from(srcMac, (x) => x.toString(16).padStart(2, '0')).join(':');
+      const dstMac = formatMac(srcMac);
       this.o.transport.send(p.replyTo, this.o.port, encodeProbeDatagram(ack, { vni: this.o.vni, dstMac, srcMac: this.o.bridgeMac }));
       return;
     }

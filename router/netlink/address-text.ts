@@ -2,22 +2,20 @@
 // CIDR "10.32.0.1/12". Parsers throw on bad text (it comes from weft's own state, not the network);
 // formatters never throw.
 import { isIPv4 } from 'node:net';
+import { formatMac, parseIpv4, parseMac } from '../addresses.js';
+
+export { formatMac };
 
 export function macBytes(mac: string): Buffer {
-  const parts = mac.split(':');
-  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) throw new Error(`bad MAC address "${mac}"`);
-  return Buffer.from(parts.join(''), 'hex');
-}
-
-export function formatMac(b: Buffer): string {
-  const out: string[] = [];
-  for (const x of b) out.push(x.toString(16).padStart(2, '0'));
-  return out.join(':');
+  const b = parseMac(mac);
+  if (!b) throw new Error(`bad MAC address "${mac}"`);
+  return b;
 }
 
 export function ipv4Bytes(ip: string): Buffer {
-  if (!isIPv4(ip)) throw new Error(`bad IPv4 address "${ip}"`);
-  return Buffer.from(ip.split('.').map(Number));
+  const b = parseIpv4(ip);
+  if (!b) throw new Error(`bad IPv4 address "${ip}"`);
+  return b;
 }
 
 /** Dotted quad of a 4-byte address; undefined for any other length (IPv6 entries are skipped). */

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WeftError } from '../errors.js';
+import { syncDir } from '../durable-file.js';
 import { formatPeerName, parsePeerName, randomPeerName, type PeerName } from '../../mesh/peer-name.js';
 
 export const PEER_NAME_FILE = 'peer-name';
@@ -105,12 +106,7 @@ async function createExclusive(dir: string, file: string, content: string): Prom
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw err;
     }
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+    await syncDir(dir);
     return true;
   } catch (err) {
     throw new WeftError('io', `cannot save the peer name in ${file}: ${(err as Error).message} — check the data directory's permissions or pass --data-dir`, { cause: err });
