@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STAMP := .cache/stamps
-APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping iperf3 tshark
+APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping iperf3 tshark wireguard-go wireguard-tools
 PREFIX ?= /usr/local
 
 .PHONY: help deps build test lint bench demo install clean
@@ -22,7 +22,7 @@ $(STAMP)/apt:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install $$missing (or install them yourself)"; exit 1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@touch $@
 

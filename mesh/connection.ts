@@ -51,6 +51,8 @@ export class MeshConnection {
     remote: RemoteFeatures,
     ourConnId: bigint,
     version: number,
+    /** The password-bound session key (ESP keys are derived from it); undefined without a password. */
+    readonly sessionKey: Buffer | undefined,
     private readonly clock: Clock,
     private readonly timings: Required<ConnectionTimings>,
   ) {
@@ -67,7 +69,7 @@ export class MeshConnection {
     const reader = new StreamReader(conn.stream);
     try {
       const r = await doIntro({ ...p, stream: conn.stream, reader });
-      return new MeshConnection(conn, reader, r.framer, p.outbound, r.features, p.connId, r.version, p.clock, {
+      return new MeshConnection(conn, reader, r.framer, p.outbound, r.features, p.connId, r.version, r.sessionKey, p.clock, {
         heartbeatMs: p.timings?.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
         readDeadlineMs: p.timings?.readDeadlineMs ?? READ_DEADLINE_MS,
       });

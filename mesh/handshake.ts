@@ -32,6 +32,8 @@ export interface IntroResult {
   version: number;
   features: RemoteFeatures;
   framer: Framer;
+  /** The connection's shared key (password-bound); undefined without a password. Seeds the ESP keys. */
+  sessionKey?: Buffer;
 }
 
 const HEADER = Buffer.from(PROTOCOL_NAME, 'ascii');
@@ -73,6 +75,7 @@ async function intro(p: IntroParams): Promise<IntroResult> {
   p.stream.write(keys ? Buffer.concat([Buffer.from([1]), keys.publicKey]) : Buffer.from([0]));
   const flag = (await p.reader.read(1))[0]!;
   let framer: Framer;
+  let sessionKey: Buffer | undefined;
   if (flag === 0) {
     if (keys) throw new WeftError('password-mismatch', 'password specified, but the peer requested an unencrypted connection (it has no password)');
     framer = new Framer();
@@ -80,6 +83,7 @@ async function intro(p: IntroParams): Promise<IntroResult> {
     const theirPublic = await p.reader.read(32);
     if (!keys) throw new WeftError('password-mismatch', 'no password specified, but the peer requested an encrypted connection (it has a password)');
     const key = formSessionKey(theirPublic, keys.secretKey, p.password!);
+    sessionKey = key;
     framer = new Framer(new TcpSealer(key, p.outbound), new TcpOpener(key, p.outbound));
   } else {
     throw new WeftError('protocol', `bad encryption flag ${flag}`);
@@ -97,5 +101,5 @@ async function intro(p: IntroParams): Promise<IntroResult> {
   }
   const f = decodeFeatures(msg);
   if (!f.ok) throw new WeftError('protocol', f.reason);
-  return { version, features: f.features, framer };
+  return { version, features: f.features, framer, ...(sessionKey ? { sessionKey } : {}) };
 }

@@ -83,6 +83,23 @@ export interface RouterEvents {
   topology: [];
   /** Peers that became unreachable and were removed from the table. */
   'peers-removed': [PeerSummary[]];
+  /** A connection finished its handshake and is registered (the ESP key exchange starts on it). */
+  'connection-up': [ConnectionUp];
+  /** A registered connection closed. */
+  'connection-down': [{ peer: PeerName; uid: bigint }];
+}
+
+/** What the data plane's key exchange needs to know about a new direct connection. */
+export interface ConnectionUp {
+  peer: PeerName;
+  /** Shared by both ends. */
+  uid: bigint;
+  /** We dialled it: the key exchange's initiator. */
+  outbound: boolean;
+  /** Password-bound session key; undefined without a password. */
+  sessionKey: Buffer | undefined;
+  localAddr: string;
+  remoteAddr: string;
 }
 
 export class MeshRouter extends EventEmitter<RouterEvents> {
@@ -430,6 +447,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     // Our update carries the new peer's summary only if others may not know it yet; a known
     // peer announces its own change (mesh always includes it: O(N²) bytes while a mesh forms).
     this.localConnectionsChanged(wasReachable ? [] : [remote.name]);
+    this.emit('connection-up', { peer: remote.name, uid: mc.uid, outbound: mc.outbound, sessionKey: mc.sessionKey, localAddr: mc.localAddr, remoteAddr: mc.remoteAddr });
     // A peer we could not reach before, or one that restarted, gets our complete state.
     if (restarted || !wasReachable) this.channels.sendAllGossipDown(mc);
     return undefined;
@@ -450,6 +468,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         }
         this.localConnectionsChanged([], true);
       }
+      this.emit('connection-down', { peer: mc.remote.name, uid: mc.uid });
     }
     if (target !== undefined) this.maker.connectionEnded(target, err);
   }

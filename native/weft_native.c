@@ -1,6 +1,7 @@
 // weft's kernel socket primitives for Node: netlink and packet sockets, datagram send/recv, TUN
-// devices with batched read/write, batched UDP (sendmmsg/recvmmsg), and a readability watch on the
-// libuv loop. No policy lives here; router/native.ts describes the API.
+// devices with batched read/write, batched UDP (sendmmsg/recvmmsg), a readability watch on the
+// libuv loop, and batched ESP AEAD with OpenSSL (the EVP symbols resolve from the node binary itself,
+// so there is no -lcrypto). No policy lives here; router/native.ts and crypto/esp-native.ts describe the API.
 // Every failure becomes a JS Error with .code (errno name) and .errno; nothing here aborts.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,12 +16,14 @@
 #include <net/ethernet.h>
 #include <arpa/inet.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <node_api.h>
+#include <openssl/evp.h>
 #include <uv.h>
 
 #ifndef SOL_NETLINK
@@ -714,6 +717,305 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
   return make_int(env, r);
 }
 
+// ---- ESP AEAD over batches ------------------------------------------------------------------
+// One OpenSSL cipher context per SA, keyed once; every packet only sets its nonce. The byte layout
+// is crypto/esp.ts's (the reference): SPI ‖ seq ‖ IV ‖ AEAD(payload ‖ pad 1,2,3… ‖ padlen ‖ next
+// header) ‖ ICV, nonce = salt ‖ IV, AAD = SPI ‖ seq. Sequence numbers and the replay window belong
+// to the caller; this code only transforms bytes, in place, inside each packet's slot.
+
+#define ESP_HDR 8
+#define ESP_IV 8
+#define ESP_AT (ESP_HDR + ESP_IV)
+#define ESP_ICV 16
+#define ESP_TRAILER 2
+#define ESP_MIN (ESP_AT + ESP_TRAILER + ESP_ICV)
+
+// Per-slot results (lengths[i] < 0). Seal: the packet did not fit its slot / OpenSSL refused.
+#define SEAL_TOO_SMALL (-1)
+#define SEAL_FAILED (-2)
+// Open: shorter than a minimal packet (or a negative input length) / ICV mismatch / authentic
+// but malformed trailer / the stated length runs past the slot.
+#define OPEN_SHORT (-1)
+#define OPEN_AUTH_FAILED (-2)
+#define OPEN_BAD_PADDING (-3)
+#define OPEN_OUT_OF_SLOT (-4)
+
+typedef struct {
+  EVP_CIPHER_CTX *ctx;
+  uint8_t nonce[12];
+  int seal;
+} esp_ctx;
+
+static const napi_type_tag esp_ctx_tag = {0x7765667445535043ULL, 0x0e5b8f3ad2c64a71ULL};
+
+static void put_be32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static void esp_ctx_release(esp_ctx *c) {
+  if (c->ctx) EVP_CIPHER_CTX_free(c->ctx);
+  c->ctx = NULL;
+}
+
+static void esp_ctx_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  esp_ctx_release((esp_ctx *)data);
+  free(data);
+}
+
+// Returns the context behind a handle, or NULL with a pending exception (not ours, or freed).
+static esp_ctx *get_esp_ctx(napi_env env, napi_value v) {
+  napi_valuetype t;
+  bool ours = false;
+  void *data = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_object || napi_check_object_type_tag(env, v, &esp_ctx_tag, &ours) != napi_ok || !ours ||
+      napi_unwrap(env, v, &data) != napi_ok || !data) {
+    throw_type(env, "expected an ESP context from espContext()");
+    return NULL;
+  }
+  esp_ctx *c = (esp_ctx *)data;
+  if (!c->ctx) {
+    napi_throw_error(env, "ERR_WEFT_ESP_FREED", "the ESP context was freed");
+    return NULL;
+  }
+  return c;
+}
+
+// espContext(cipher: 'aes-256-gcm' | 'chacha20-poly1305', key: Buffer(32), salt: Buffer(4), seal: boolean) -> handle.
+// The key is scheduled once here; espContextFree() or the garbage collector releases it.
+static napi_value esp_context(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) return throw_type(env, "espContext(cipher, key, salt, seal)");
+  char name[32];
+  size_t nlen;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_string || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok)
+    return throw_type(env, "cipher must be 'aes-256-gcm' or 'chacha20-poly1305'");
+  const EVP_CIPHER *cipher = NULL;
+  if (strcmp(name, "aes-256-gcm") == 0) cipher = EVP_aes_256_gcm();
+  else if (strcmp(name, "chacha20-poly1305") == 0) cipher = EVP_chacha20_poly1305();
+  if (!cipher) return throw_type(env, "cipher must be 'aes-256-gcm' or 'chacha20-poly1305'");
+  bool is_buffer = false;
+  void *key, *salt;
+  size_t key_len = 0, salt_len = 0;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, argv[1], &key, &key_len) != napi_ok || key_len != 32) return throw_type(env, "key must be a 32-byte Buffer");
+  napi_is_buffer(env, argv[2], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, argv[2], &salt, &salt_len) != napi_ok || salt_len != 4) return throw_type(env, "salt must be a 4-byte Buffer");
+  bool seal;
+  if (napi_get_value_bool(env, argv[3], &seal) != napi_ok) return throw_type(env, "seal must be a boolean");
+
+  esp_ctx *c = calloc(1, sizeof *c);
+  if (!c) return throw_errno(env, "calloc", ENOMEM);
+  c->seal = seal;
+  memcpy(c->nonce, salt, 4);
+  c->ctx = EVP_CIPHER_CTX_new();
+  // Both ciphers default to a 12-byte nonce (salt ‖ IV) and a 16-byte tag, as ESP uses them.
+  if (!c->ctx || EVP_CipherInit_ex(c->ctx, cipher, NULL, key, NULL, seal ? 1 : 0) != 1) {
+    esp_ctx_release(c);
+    free(c);
+    napi_throw_error(env, "ERR_WEFT_OPENSSL", "OpenSSL could not set up the ESP cipher");
+    return NULL;
+  }
+  napi_value handle;
+  napi_create_object(env, &handle);
+  if (napi_wrap(env, handle, c, esp_ctx_finalize, NULL, NULL) != napi_ok) {
+    esp_ctx_release(c);
+    free(c);
+    return throw_errno(env, "napi_wrap", EINVAL);
+  }
+  napi_type_tag_object(env, handle, &esp_ctx_tag);
+  return handle;
+}
+
+// espContextFree(handle): releases the OpenSSL context now; later use throws. Safe to repeat.
+static napi_value esp_context_free(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype t = napi_undefined;
+  bool ours = false;
+  void *data = NULL;
+  if (argc >= 1) napi_typeof(env, argv[0], &t);
+  if (t != napi_object || napi_check_object_type_tag(env, argv[0], &esp_ctx_tag, &ours) != napi_ok || !ours || napi_unwrap(env, argv[0], &data) != napi_ok || !data)
+    return throw_type(env, "espContextFree(handle)");
+  esp_ctx_release((esp_ctx *)data);
+  return NULL;
+}
+
+typedef struct {
+  esp_ctx *c;
+  uint8_t *slab;
+  uint32_t slot;
+  uint32_t at;
+  int32_t *lengths;
+  const int32_t *list;
+  uint32_t n;
+} aead_batch;
+
+// Parses (handle, slab, slotSize, at, lengths: Int32Array, slots: Int32Array, n) from argv[0..6] and
+// checks every listed slot index: in range (slab, lengths and `limit` entries) and listed once.
+// Returns 0 with a pending exception on any misuse, before any byte is touched.
+static int get_aead_batch(napi_env env, napi_value *argv, int want_seal, size_t limit, aead_batch *b) {
+  const char *usage = want_seal ? "espSealBatch(ctx, slab, slotSize, payloadAt, lengths: Int32Array, slots: Int32Array, n, spi, firstSeq, nextHeader)"
+                                : "espOpenBatch(ctx, slab, slotSize, espAt, lengths: Int32Array, slots: Int32Array, n, nextHeaders: Uint8Array)";
+  b->c = get_esp_ctx(env, argv[0]);
+  if (!b->c) return 0;
+  if (b->c->seal != want_seal) {
+    throw_type(env, want_seal ? "this ESP context opens; it cannot seal" : "this ESP context seals; it cannot open");
+    return 0;
+  }
+  bool is_buffer = false;
+  size_t slab_len, nlengths, nlist;
+  int32_t slot, at, n;
+  napi_typedarray_type type;
+  void *data;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, argv[1], (void **)&b->slab, &slab_len) != napi_ok || !get_int(env, argv[2], &slot) || slot <= 0 ||
+      !get_int(env, argv[3], &at) || at < 0 || at > slot || (want_seal && at < ESP_AT) ||
+      napi_get_typedarray_info(env, argv[4], &type, &nlengths, &data, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    throw_type(env, usage);
+    return 0;
+  }
+  b->lengths = (int32_t *)data;
+  if (napi_get_typedarray_info(env, argv[5], &type, &nlist, &data, NULL, NULL) != napi_ok || type != napi_int32_array || !get_int(env, argv[6], &n) ||
+      n < 0 || (size_t)n > nlist) {
+    throw_type(env, usage);
+    return 0;
+  }
+  b->list = (const int32_t *)data;
+  b->slot = (uint32_t)slot;
+  b->at = (uint32_t)at;
+  b->n = (uint32_t)n;
+  size_t slots = slab_len / b->slot;
+  if (slots > nlengths) slots = nlengths;
+  if (slots > limit) slots = limit;
+  if (slots > MAX_BATCH) slots = MAX_BATCH;
+  uint8_t seen[MAX_BATCH];
+  memset(seen, 0, sizeof seen);
+  for (uint32_t k = 0; k < b->n; k++) {
+    int32_t s = b->list[k];
+    if (s < 0 || (size_t)s >= slots || seen[s]) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "slots must list distinct slot indices inside the batch");
+      return 0;
+    }
+    seen[s] = 1;
+  }
+  return 1;
+}
+
+// Seals one packet whose payload (len bytes) sits at p + ESP_AT; `room` bytes from p belong to the slot.
+static int32_t seal_one(esp_ctx *c, uint8_t *p, size_t room, int32_t len, uint32_t spi, uint32_t seq, uint8_t next_header) {
+  if (len < 0) return SEAL_TOO_SMALL;
+  size_t pad = (4 - (((size_t)len + ESP_TRAILER) & 3)) & 3;
+  size_t plain = (size_t)len + pad + ESP_TRAILER;
+  size_t total = ESP_AT + plain + ESP_ICV;
+  if (total > room || total > INT32_MAX) return SEAL_TOO_SMALL;
+  put_be32(p, spi);
+  put_be32(p + 4, seq);
+  put_be32(p + 8, 0);
+  put_be32(p + 12, seq);
+  memcpy(c->nonce + 4, p + ESP_HDR, ESP_IV);
+  uint8_t *q = p + ESP_AT + len;
+  for (size_t i = 1; i <= pad; i++) *q++ = (uint8_t)i;
+  *q++ = (uint8_t)pad;
+  *q = next_header;
+  int out = 0, fin = 0;
+  if (EVP_CipherInit_ex(c->ctx, NULL, NULL, NULL, c->nonce, -1) != 1 || EVP_CipherUpdate(c->ctx, NULL, &out, p, ESP_HDR) != 1 ||
+      EVP_CipherUpdate(c->ctx, p + ESP_AT, &out, p + ESP_AT, (int)plain) != 1 || EVP_CipherFinal_ex(c->ctx, p + ESP_AT + out, &fin) != 1 ||
+      (size_t)out + (size_t)fin != plain || EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_AEAD_GET_TAG, ESP_ICV, p + ESP_AT + plain) != 1)
+    return SEAL_FAILED;
+  return (int32_t)total;
+}
+
+// espSealBatch(ctx, slab, slotSize, payloadAt, lengths, slots, n, spi, firstSeq, nextHeader) -> packets sealed.
+// For k < n, slot s = slots[k] holds lengths[s] payload bytes at payloadAt; it becomes the ESP packet
+// starting at payloadAt - 16 with sequence number firstSeq + k, and lengths[s] its length. A packet
+// that does not fit gets lengths[s] = -1 (its sequence number is skipped, never reused); -2 if
+// OpenSSL fails. firstSeq + n - 1 must not pass 2^32 - 1.
+static napi_value esp_seal_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 10) return throw_type(env, "espSealBatch(ctx, slab, slotSize, payloadAt, lengths, slots, n, spi, firstSeq, nextHeader)");
+  aead_batch b;
+  if (!get_aead_batch(env, argv, 1, MAX_BATCH, &b)) return NULL;
+  int64_t spi, first;
+  int32_t next_header;
+  if (napi_get_value_int64(env, argv[7], &spi) != napi_ok || spi < 0 || spi > 0xffffffffLL || napi_get_value_int64(env, argv[8], &first) != napi_ok ||
+      first < 0 || first + (int64_t)b.n - 1 > 0xffffffffLL || !get_int(env, argv[9], &next_header) || next_header < 0 || next_header > 255)
+    return throw_type(env, "spi and firstSeq must be 32-bit sequence-safe numbers, nextHeader 0..255");
+  int sealed = 0;
+  size_t start = b.at - ESP_AT;
+  for (uint32_t k = 0; k < b.n; k++) {
+    int32_t s = b.list[k];
+    uint8_t *p = b.slab + (size_t)s * b.slot + start;
+    int32_t r = seal_one(b.c, p, b.slot - start, b.lengths[s], (uint32_t)spi, (uint32_t)(first + k), (uint8_t)next_header);
+    b.lengths[s] = r;
+    if (r >= 0) sealed++;
+  }
+  return make_int(env, sealed);
+}
+
+// Opens one packet of len bytes at p in place; on success the payload is at p + ESP_AT.
+static int32_t open_one(esp_ctx *c, uint8_t *p, size_t room, int32_t len, uint8_t *next_header) {
+  if (len < 0) return OPEN_SHORT;
+  if ((size_t)len > room) return OPEN_OUT_OF_SLOT;
+  if (len < ESP_MIN) return OPEN_SHORT;
+  int plain = len - ESP_AT - ESP_ICV;
+  memcpy(c->nonce + 4, p + ESP_HDR, ESP_IV);
+  int out = 0, fin = 0;
+  if (EVP_CipherInit_ex(c->ctx, NULL, NULL, NULL, c->nonce, -1) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_AEAD_SET_TAG, ESP_ICV, p + len - ESP_ICV) != 1 || EVP_CipherUpdate(c->ctx, NULL, &out, p, ESP_HDR) != 1 ||
+      EVP_CipherUpdate(c->ctx, p + ESP_AT, &out, p + ESP_AT, plain) != 1 || EVP_CipherFinal_ex(c->ctx, p + ESP_AT + out, &fin) != 1 || out + fin != plain)
+    return OPEN_AUTH_FAILED;
+  const uint8_t *q = p + ESP_AT;
+  int pad = q[plain - 2];
+  int length = plain - ESP_TRAILER - pad;
+  if (length < 0) return OPEN_BAD_PADDING;
+  for (int i = 0; i < pad; i++)
+    if (q[length + i] != i + 1) return OPEN_BAD_PADDING;
+  *next_header = q[plain - 1];
+  return length;
+}
+
+// espOpenBatch(ctx, slab, slotSize, espAt, lengths, slots, n, nextHeaders: Uint8Array) -> packets opened.
+// For k < n, slot s = slots[k] holds an ESP packet of lengths[s] bytes at espAt. Its ICV is checked
+// and it is decrypted in place: lengths[s] becomes the payload length (payload at espAt + 16) and
+// nextHeaders[s] its next header, or lengths[s] < 0: -1 short, -2 auth failed, -3 bad padding (the
+// packet was authentic), -4 longer than its slot. The header (SPI, seq, IV) is left as it was; after
+// a failure the rest of the packet is unspecified.
+static napi_value esp_open_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const char *usage = "espOpenBatch(ctx, slab, slotSize, espAt, lengths, slots, n, nextHeaders: Uint8Array)";
+  if (argc < 8) return throw_type(env, usage);
+  napi_typedarray_type type;
+  size_t nheaders;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[7], &type, &nheaders, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) return throw_type(env, usage);
+  uint8_t *next_headers = (uint8_t *)data;
+  aead_batch b;
+  if (!get_aead_batch(env, argv, 0, nheaders, &b)) return NULL;
+  int opened = 0;
+  for (uint32_t k = 0; k < b.n; k++) {
+    int32_t s = b.list[k];
+    uint8_t *p = b.slab + (size_t)s * b.slot + b.at;
+    int32_t r = open_one(b.c, p, b.slot - b.at, b.lengths[s], &next_headers[s]);
+    b.lengths[s] = r;
+    if (r >= 0) opened++;
+  }
+  return make_int(env, opened);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"openNetlink", NULL, open_netlink, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -730,6 +1032,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openUdp", NULL, open_udp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvBatch", NULL, recv_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"espContext", NULL, esp_context, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"espContextFree", NULL, esp_context_free, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"espSealBatch", NULL, esp_seal_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"espOpenBatch", NULL, esp_open_batch, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -12,7 +12,8 @@ import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName, peerNameToBytes } from '../mesh/peer-name.js';
 import { EndpointStore, type AttachedEndpoint } from './endpoint-store.js';
 import { BRIDGE, computeDesired, ownsLink, relayBridgeName, relayVni, relayVxlanName, VXLAN_DEV } from './forwarding.js';
-import type { FdbEntry, Kernel, NeighEntry } from './kernel.js';
+import type { EspSteering, FdbEntry, Kernel, NeighEntry } from './kernel.js';
+import type { EncryptionSummary, PeerEncryption } from './encryption.js';
 import { choosePaths, type Path } from './paths.js';
 import type { Endpoint, PeerRecord } from './peer-record.js';
 import { formatMac, parseIpv4 } from './addresses.js';
@@ -60,6 +61,22 @@ export interface DataplaneOptions {
   adoptMs: number;
   /** How often the bridge is re-read for MACs that appeared by other means. */
   refreshMs: number;
+  /** With a password: every packet to a peer goes through the ESP engine (router/encryption.ts). */
+  encryption?: DataplaneEncryption;
+}
+
+/** What the data plane needs from the encryption. */
+export interface DataplaneEncryption {
+  /** Kept in the kernel on every refresh, before any forwarding entry. */
+  readonly steering: EspSteering;
+  /** Bytes ESP adds to a VXLAN packet: the overlay MTU shrinks by this much. */
+  readonly overhead: number;
+  /** Each peer's underlay addresses (its SAs are used for them) and our own. */
+  peersChanged(addresses: Map<PeerName, string[]>, local: string | undefined): void;
+  peerStatus(peer: PeerName): PeerEncryption;
+  summary(): EncryptionSummary;
+  /** `weft reset`: removes the cleartext guard (and the TUN when the router stops). */
+  reset(): Promise<void>;
 }
 
 export const VXLAN_OVERHEAD = 50; // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
@@ -110,7 +127,7 @@ export class Dataplane {
   /** Creates (or adopts) the bridge and VXLAN device, restores local endpoints, starts probing. */
   async start(): Promise<void> {
     const o = this.o;
-    this.mtuValue = o.mtu ?? (await this.underlayMtu()) - VXLAN_OVERHEAD;
+    this.mtuValue = o.mtu ?? (await this.underlayMtu()) - VXLAN_OVERHEAD - (o.encryption?.overhead ?? 0);
     this.bridgeMac = bridgeMacFor(o.mesh.name);
     const stored = await this.store.load();
     // A failed read keeps them all: dropping them here would be saved, and lost for good.
@@ -192,6 +209,8 @@ export class Dataplane {
     // Ports before their bridges: relay VXLAN devices, then everything else weft owns.
     const names = (await this.o.kernel.linkNames()).filter(ownsLink).sort((a, b) => Number(b.startsWith('wx-') || b === VXLAN_DEV) - Number(a.startsWith('wx-') || a === VXLAN_DEV));
     const res = await this.o.kernel.apply(names.map((name) => ({ op: 'link-del' as const, name })));
+    await this.o.kernel.steerEsp(undefined);
+    await this.o.encryption?.reset();
     const failed = res.filter((r) => r.error);
     if (failed.length > 0) throw new WeftError('io', `reset could not remove ${failed.map((f) => (f.op.op === 'link-del' ? f.op.name : f.op.op)).join(', ')}: ${failed[0]!.error}`);
   }
@@ -306,6 +325,7 @@ export class Dataplane {
         rttMs: probe?.rttMs ?? null,
         reason: p.reason,
         endpoints: r.endpoints.length,
+        encryption: this.o.encryption?.peerStatus(r.name) ?? null,
       });
     }
     peers.sort((a, b) => (a.peer < b.peer ? -1 : 1));
@@ -321,6 +341,7 @@ export class Dataplane {
       probes: this.prober?.counters ?? { sent: 0, received: 0, acked: 0, dropped: {} },
       dropped: this.records.dropped,
       lastError: this.lastError ?? null,
+      encryption: this.o.encryption?.summary() ?? null,
     };
   }
 
@@ -448,6 +469,12 @@ export class Dataplane {
       }
     }
 
+    // Steering first: with a password, no forwarding entry may exist before VXLAN is routed into
+    // the engine (and without one, leftovers of an encrypted run are removed). A failure here
+    // stops the refresh: entries from before stay, new ones wait.
+    const steered = await o.kernel.steerEsp(o.encryption?.steering);
+    if (steered.length > 0) o.log.info({ changes: steered }, o.encryption ? 'ESP steering updated' : 'ESP steering removed');
+    o.encryption?.peersChanged(new Map([...records.values()].filter((r) => r.name !== o.mesh.name && !r.gone).map((r) => [r.name, r.addresses])), this.addresses[0]);
     const desired = computeDesired({ self: o.mesh.name, vni: o.vni, port: o.port, mtu: this.mtuValue, bridgeMac: this.bridgeMac, records: records.values(), paths: this.paths, serving: serve, present: (n) => o.mesh.known(n) });
     const res = await this.reconciler.reconcile(desired, { keep: (e) => adopting && this.adopted.has(entryKey(e)) });
     if (res.failed.length > 0) {

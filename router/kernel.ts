@@ -133,6 +133,22 @@ export interface UnderlayRoute {
   src?: string;
 }
 
+/**
+ * Steering of weft's VXLAN packets into the user-space ESP engine (docs/encryption.md): every UDP
+ * packet to (and, for the reverse-path check, from) `port` is looked up in `table`, whose routes are
+ * `default dev TUN` and, below it, a blackhole guard — so with the engine down, nothing leaves in
+ * clear. The TUN gets rp_filter 0 and no IPv6.
+ */
+export interface EspSteering {
+  /** The engine's TUN device; it may not exist yet (then only the guard routes). */
+  tun: string;
+  table: number;
+  /** The VXLAN port. */
+  port: number;
+  /** Priority of the two FIB rules. */
+  priority: number;
+}
+
 export interface Kernel {
   /** Reads the links named in `names` (missing ones are absent) and the FDB/neighbour entries on them. */
   read(names: string[]): Promise<KernelState>;
@@ -158,6 +174,13 @@ export interface Kernel {
 
   /** The route the kernel would use to reach dst; undefined if unreachable. */
   routeTo(dst: string): Promise<UnderlayRoute | undefined>;
+
+  /**
+   * Makes the ESP steering exactly `spec` (undefined = none of weft's rules and table routes).
+   * Idempotent; returns what it had to change ([] when nothing). Rejects if the guard cannot be
+   * put in place — the caller must then not send to encrypted peers.
+   */
+  steerEsp(spec: EspSteering | undefined): Promise<string[]>;
 
   /**
    * Calls onChange (coalesced by the caller) when links, bridge FDB or neighbour entries change,

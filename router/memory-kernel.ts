@@ -7,6 +7,7 @@ import { formatMac, parseIpv4 as parseIpv4Bytes } from './addresses.js';
 import { WeftError } from '../src/errors.js';
 import { cmp, isZeroMac } from './desired.js';
 import type {
+  EspSteering,
   AttachSpec,
   Attached,
   BridgeMac,
@@ -178,6 +179,15 @@ export class MemoryKernel implements Kernel {
       if (inPrefix(ip, r.net, r.len) && (best === undefined || r.len > best.len)) best = r;
     }
     return best === undefined ? undefined : { ...best.route };
+  }
+
+  /** The ESP steering in place, as steerEsp() left it. */
+  espSteering: EspSteering | undefined;
+
+  steerEsp(spec: EspSteering | undefined): Promise<string[]> {
+    const same = JSON.stringify(spec) === JSON.stringify(this.espSteering);
+    this.espSteering = spec ? { ...spec } : undefined;
+    return Promise.resolve(same ? [] : [spec ? `steer udp ${spec.port} to table ${spec.table} (${spec.tun})` : 'remove ESP steering']);
   }
 
   watch(onChange: () => void): () => void {

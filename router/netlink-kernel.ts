@@ -5,12 +5,13 @@
 // apply() splits the ops at link ops: a link op runs alone (later ops may name the link it made,
 // so names are resolved again after it), and each run of FDB/neighbour ops between them goes out as
 // one pipelined batch.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { decodeRule, delRule, dumpRules, newRule, RTM_NEWRULE, RTPROT_WEFT, type FibRule } from './netlink/rules.js';
 import { WeftError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { Clock } from '../src/clock.js';
 import type {
-  Attached, AttachSpec, BridgeMac, FdbEntry, Kernel, KernelOp, KernelState, Link, LinkKind, NeighEntry, OpResult, UnderlayRoute,
+  Attached, AttachSpec, BridgeMac, EspSteering, FdbEntry, Kernel, KernelOp, KernelState, Link, LinkKind, NeighEntry, OpResult, UnderlayRoute,
 } from './kernel.js';
 import { NetlinkClient, errnoCode } from './netlink/client.js';
 import type { NlMessage, NlRequest } from './netlink/codec.js';
@@ -39,6 +40,18 @@ interface LinkTable {
 }
 
 const DUMP_ATTEMPTS = 3;
+/** The blackhole guard's metric: the last route the table can fall back to. */
+const GUARD_METRIC = 0xffff_ffff;
+
+/** VXLAN to the port goes through the table; so does the reverse-path check of what comes back. */
+function espRules(spec: EspSteering): FibRule[] {
+  const base = { priority: spec.priority, ipProto: 17, table: spec.table, action: 'lookup' as const, protocol: RTPROT_WEFT };
+  return [{ ...base, dport: [spec.port, spec.port] }, { ...base, sport: [spec.port, spec.port] }];
+}
+
+function describeRule(r: FibRule): string {
+  return `${r.dport ? `dport ${r.dport[0]}` : ''}${r.sport ? `sport ${r.sport[0]}` : ''} lookup ${r.table ?? r.action} priority ${r.priority}`;
+}
 
 export class NetlinkKernel implements Kernel {
   private readonly log: Logger;
@@ -49,6 +62,8 @@ export class NetlinkKernel implements Kernel {
   private client: NetlinkClient | undefined;
   private readonly watchers = new Set<NetlinkSocket>();
   private closed = false;
+  /** The table steerEsp() last filled, so that removing the steering finds it. */
+  private steeredTable: number | undefined;
 
   constructor(opts: NetlinkKernelOptions) {
     this.log = opts.log;
@@ -285,6 +300,66 @@ export class NetlinkKernel implements Kernel {
     const r: UnderlayRoute = { dev: link.name, mtu: Math.min(route.mtu ?? Infinity, link.mtu ?? Infinity) };
     if (route.prefsrc !== undefined) r.src = route.prefsrc;
     return r;
+  }
+
+  async steerEsp(spec: EspSteering | undefined): Promise<string[]> {
+    const c = this.nl();
+    const changes: string[] = [];
+    const want = spec ? espRules(spec) : [];
+    const have = decodeAll(await dumpRetrying(c, dumpRules()), RTM_NEWRULE, decodeRule, this.log).filter((r) => r.protocol === RTPROT_WEFT);
+    const key = (r: Omit<FibRule, 'action'> & { action: string }): string => JSON.stringify([r.priority, r.action, r.table, r.ipProto, r.sport, r.dport, r.to, r.from]);
+    const wantKeys = new Set(want.map(key));
+    const haveKeys = new Set(have.map(key));
+    // The guard first: from the moment a rule exists, the table must never be empty.
+    const table = spec?.table ?? this.steeredTable;
+    if (spec) await c.request(rq.replaceTableDefault(spec.table, { blackhole: true, metric: GUARD_METRIC }, RTPROT_WEFT));
+    for (const r of want) {
+      if (haveKeys.has(key(r))) continue;
+      await ignoring(c.request(newRule(r)), 'EEXIST');
+      changes.push(`rule add ${describeRule(r)}`);
+    }
+    for (const r of have) {
+      if (wantKeys.has(key(r)) || r.action === 'other') continue;
+      await ignoring(c.request(delRule(r as FibRule)), 'ENOENT');
+      changes.push(`rule del ${describeRule(r as FibRule)}`);
+    }
+    if (!spec) {
+      if (table !== undefined) {
+        for (const r of decodeAll(await dumpRetrying(c, rq.dumpRoutes()), RTM_NEWROUTE, decodeRoute, this.log)) {
+          if (r.table !== table || r.protocol !== RTPROT_WEFT) continue;
+          await ignoring(c.request(r.oif !== undefined ? rq.delTableDefault(table, { oif: r.oif }, RTPROT_WEFT) : rq.delTableDefault(table, { blackhole: true, metric: GUARD_METRIC }, RTPROT_WEFT)), 'ESRCH');
+          changes.push(`route del table ${table}`);
+        }
+      }
+      this.steeredTable = undefined;
+      return changes;
+    }
+    this.steeredTable = spec.table;
+    const tun = decodeAll(await c.request(rq.getLink(spec.tun)).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENODEV') return [];
+      throw err;
+    }), RTM_NEWLINK, decodeLink)[0];
+    if (!tun) return changes;
+    for (const [path, value] of [[`/proc/sys/net/ipv4/conf/${spec.tun}/rp_filter`, '0'], [`/proc/sys/net/ipv6/conf/${spec.tun}/disable_ipv6`, '1']] as const) {
+      try {
+        if (readFileSync(path, 'utf8').trim() !== value) {
+          writeFileSync(path, value);
+          changes.push(`${path} = ${value}`);
+        }
+      } catch (err) {
+        if (path.includes('ipv4')) throw new WeftError('io', `cannot set ${path}: ${errorMessage(err)}`);
+      }
+    }
+    if (!((tun.flags ?? 0) & IFF_UP)) {
+      await c.request(rq.setUp(tun.index));
+      changes.push(`link set ${spec.tun} up`);
+    }
+    const routes = decodeAll(await dumpRetrying(c, rq.dumpRoutes()), RTM_NEWROUTE, decodeRoute, this.log);
+    if (!routes.some((r) => r.table === spec.table && r.oif === tun.index)) {
+      await c.request(rq.replaceTableDefault(spec.table, { oif: tun.index }, RTPROT_WEFT));
+      changes.push(`route add default dev ${spec.tun} table ${spec.table}`);
+    }
+    return changes;
   }
 
   watch(onChange: () => void): () => void {

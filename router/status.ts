@@ -1,5 +1,6 @@
 // The data-plane shapes `weft status connections|endpoints` and `weft ps` show (JSON field names
 // are what users' scripts read: change them with care).
+import type { EncryptionSummary, PeerEncryption } from './encryption.js';
 
 /** How traffic to one remote peer travels, and why. */
 export interface PathStatus {
@@ -18,6 +19,8 @@ export interface PathStatus {
   reason: string;
   /** How many endpoints the peer announces. */
   endpoints: number;
+  /** null without a password. */
+  encryption: PeerEncryption | null;
 }
 
 export interface DataplaneStatus {
@@ -36,6 +39,8 @@ export interface DataplaneStatus {
   dropped: Record<string, number>;
   /** The last kernel update error, if the last update failed. */
   lastError: string | null;
+  /** null without a password. */
+  encryption: EncryptionSummary | null;
 }
 
 export interface EndpointStatus {

@@ -4,7 +4,7 @@
 export const VERSION = '0.1.0';
 
 /** Ports (the ones Weave users already open). */
-export const MESH_PORT = 6783; // TCP control plane; UDP 6783 is the encrypted data plane (later)
+export const MESH_PORT = 6783; // TCP control plane; UDP 6783 carries ESP (the encrypted data plane)
 export const VXLAN_PORT = 6784; // UDP kernel VXLAN data plane (later)
 export const HTTP_ADDR = '127.0.0.1:6784'; // local HTTP API used by the CLI
 export const METRICS_PORT = 6782;
@@ -74,3 +74,13 @@ export const SHORT_ID_BITS = 12;
 /** Feature keys weft adds to the mesh feature map (Go peers ignore unknown keys). */
 export const FEATURE_WEFT_VERSION = 'WeftVersion';
 export const FEATURE_WEFT_CAPS = 'WeftCaps';
+
+// Encryption (docs/encryption.md)
+/** Preferred first. AES-256-GCM leads: with AES-NI it is the faster of the two here (bench/esp-aead.ts). */
+export const ESP_CIPHERS = ['aes-256-gcm', 'chacha20-poly1305'] as const;
+/** Keys are replaced after this long … */
+export const ESP_REKEY_AFTER_MS = 60 * 60_000;
+/** … or after this many packets (the 32-bit sequence number must never wrap). */
+export const ESP_REKEY_AFTER_PACKETS = 2 ** 31;
+/** An old inbound SA keeps working this long after its replacement. */
+export const ESP_OVERLAP_MS = 30_000;

@@ -9,7 +9,7 @@ import {
   IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_PROXY, NDA_DST, NDA_LLADDR, NDA_VNI, NLM_F_APPEND,
   NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NTF_SELF, NUD_PERMANENT, RTA_DST, RTA_OIF, RTM_DELADDR,
   RTM_DELLINK, RTM_DELNEIGH, RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK,
-  RTM_NEWNEIGH, RTM_NEWROUTE, RTM_SETLINK, RTN_UNICAST, RTPROT_BOOT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN,
+  RTM_NEWNEIGH, RTM_NEWROUTE, RTM_SETLINK, RTN_UNICAST, RTN_BLACKHOLE, RTA_PRIORITY, RTA_TABLE, RTM_DELROUTE, RTPROT_BOOT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN,
   VETH_INFO_PEER,
 } from './constants.js';
 import { ifaddrmsg, ifinfomsg, ndmsg, rtmsg } from './messages.js';
@@ -132,3 +132,20 @@ export function getRoute(dst: string): NlRequest {
 
 /** RTM_GETLINK for one link by index. */
 export const getLinkByIndex = (index: number): NlRequest => ({ type: RTM_GETLINK, flags: 0, payload: ifinfomsg({ family: AF_UNSPEC, index }) });
+
+/** A default route in `table` (a number above 255 travels in RTA_TABLE only): through `oif`, or a blackhole at `metric`. */
+function tableDefault(table: number, route: { oif: number } | { blackhole: true; metric: number }, protocol: number): Buffer {
+  const attrs = [u32(RTA_TABLE, table)];
+  if ('oif' in route) attrs.push(u32(RTA_OIF, route.oif));
+  else attrs.push(u32(RTA_PRIORITY, route.metric));
+  const type = 'oif' in route ? RTN_UNICAST : RTN_BLACKHOLE;
+  return rtmsg({ family: AF_INET, dstLen: 0, table: table < 256 ? table : 0, protocol, scope: 'oif' in route ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE, type }, attrs);
+}
+
+/** `ip route replace default dev X table T` or `ip route replace blackhole default metric M table T`. */
+export const replaceTableDefault = (table: number, route: { oif: number } | { blackhole: true; metric: number }, protocol: number): NlRequest =>
+  ({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_REPLACE, payload: tableDefault(table, route, protocol) });
+export const delTableDefault = (table: number, route: { oif: number } | { blackhole: true; metric: number }, protocol: number): NlRequest =>
+  ({ type: RTM_DELROUTE, flags: 0, payload: tableDefault(table, route, protocol) });
+/** Every IPv4 route (filtered by table in the caller). */
+export const dumpRoutes = (): NlRequest => ({ type: RTM_GETROUTE, flags: NLM_F_DUMP, payload: rtmsg({ family: AF_INET, dstLen: 0, table: 0, protocol: 0, scope: 0, type: 0 }) });

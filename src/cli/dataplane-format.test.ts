@@ -10,13 +10,14 @@ const dp: DataplaneStatus = {
   mtu: 1450,
   addresses: ['198.18.0.1'],
   peers: [
-    { peer: '02:00:00:00:00:02', nickname: 'h1', path: 'direct', via: null, address: '198.18.0.2', mtu: 1450, rttMs: 1, reason: 'probes answered (rtt 1 ms)', endpoints: 2 },
-    { peer: '02:00:00:00:00:03', nickname: 'h2', path: 'relay via h1', via: '02:00:00:00:00:02', address: '198.18.0.2', mtu: 1450, rttMs: null, reason: 'no answer to direct probes; h1 reaches it', endpoints: 1 },
+    { peer: '02:00:00:00:00:02', nickname: 'h1', path: 'direct', via: null, address: '198.18.0.2', mtu: 1450, rttMs: 1, reason: 'probes answered (rtt 1 ms)', endpoints: 2, encryption: null },
+    { peer: '02:00:00:00:00:03', nickname: 'h2', path: 'relay via h1', via: '02:00:00:00:00:02', address: '198.18.0.2', mtu: 1450, rttMs: null, reason: 'no answer to direct probes; h1 reaches it', endpoints: 1, encryption: null },
   ],
   relaying: [],
   probes: { sent: 1, received: 1, acked: 1, dropped: {} },
   dropped: {},
   lastError: null,
+  encryption: null,
 };
 
 describe('data-plane reports', () => {
@@ -25,6 +26,24 @@ describe('data-plane reports', () => {
     expect(text).toContain('data plane: bridge weft, vxlan-weft (VNI 24241, UDP 6784), MTU 1450, underlay 198.18.0.1');
     expect(text).toMatch(/02:00:00:00:00:03\(h2\)\s+relay via h1\s+198\.18\.0\.2\s+1450\s+-\s+no answer to direct probes; h1 reaches it/);
     expect(text).toMatch(/02:00:00:00:00:02\(h1\)\s+direct\s+198\.18\.0\.2\s+1450\s+1ms/);
+  });
+
+  it('status connections with a password: the engine, the guard and per peer cipher, SPIs, key age and drops', () => {
+    const enc = {
+      encrypted: true, engine: 'user space' as const, cipher: 'aes-256-gcm' as const, spiIn: '0x0000abcd', spiOut: '0x00001234', keyAgeMs: 65_000,
+      rekeys: 1, state: 'established', sent: 10, received: 9, replayDrops: 3, authFailures: 0,
+    };
+    const text = formatPaths({
+      ...dp,
+      peers: [{ ...dp.peers[0]!, encryption: enc }, { ...dp.peers[1]!, encryption: { ...enc, cipher: null, spiIn: null, spiOut: null, keyAgeMs: null, state: 'negotiating', replayDrops: 0 } }],
+      encryption: {
+        engine: 'user space', tun: 'weft-esp', ciphers: ['aes-256-gcm'], keylog: null, cleartextDropped: { inbound: 7, outbound: 0 },
+        packets: { tunIn: 1, sent: 1, received: 1, tunOut: 1 }, dropped: {}, keyExchangeDropped: {}, lastError: null,
+      },
+    }, []);
+    expect(text).toContain('encryption: ESP, user-space engine (TUN weft-esp); cleartext VXLAN dropped: 7 in, 0 out');
+    expect(text).toMatch(/02:00:00:00:00:02\(h1\).*aes-256-gcm in 0x0000abcd out 0x00001234, key 1m05s old, 3 replays dropped/);
+    expect(text).toMatch(/02:00:00:00:00:03\(h2\).*negotiating/);
   });
 
   it('status endpoints and ps', () => {

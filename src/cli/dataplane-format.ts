@@ -7,11 +7,18 @@ import { formatConnections, formatDuration, peerLabel, table } from './format.js
 
 /** Per peer: the data path, its MTU and why; then the control connections. */
 export function formatPaths(dp: DataplaneStatus, control: readonly ConnectionStatus[]): string {
-  const rows = [['PEER', 'PATH', 'ADDRESS', 'MTU', 'RTT', 'REASON']];
+  const enc = dp.encryption;
+  const rows = [['PEER', 'PATH', 'ADDRESS', 'MTU', 'RTT', 'REASON', ...(enc ? ['ENCRYPTION'] : [])]];
   for (const p of dp.peers) {
-    rows.push([peerLabel(p.peer, p.nickname ?? ''), p.path, p.address ?? '-', String(p.mtu), p.rttMs === null ? '-' : `${p.rttMs}ms`, p.reason]);
+    const e = p.encryption;
+    const crypt = !e ? [] : [e.cipher ? `${e.cipher} in ${e.spiIn} out ${e.spiOut}, key ${formatDuration(e.keyAgeMs ?? 0)} old, ${e.replayDrops} replays dropped${e.state === 'established' ? '' : ` (${e.state})`}` : e.state];
+    rows.push([peerLabel(p.peer, p.nickname ?? ''), p.path, p.address ?? '-', String(p.mtu), p.rttMs === null ? '-' : `${p.rttMs}ms`, p.reason, ...crypt]);
   }
   let out = `data plane: bridge ${dp.bridge}, ${dp.vxlan} (VNI ${dp.vni}, UDP ${dp.port}), MTU ${dp.mtu}, underlay ${dp.addresses.join(', ') || 'unknown yet'}\n`;
+  if (enc) {
+    const clear = enc.cleartextDropped ? `${enc.cleartextDropped.inbound} in, ${enc.cleartextDropped.outbound} out` : 'unknown';
+    out += `encryption: ESP, ${enc.engine === 'kernel' ? 'kernel engine' : `user-space engine (TUN ${enc.tun})`}; cleartext VXLAN dropped: ${clear}${enc.lastError ? `; error: ${enc.lastError}` : ''}\n`;
+  }
   if (dp.relaying.length > 0) out += `relaying for: ${dp.relaying.join(', ')}\n`;
   if (dp.lastError) out += `last kernel error: ${dp.lastError}\n`;
   out += dp.peers.length === 0 ? '(no remote peers yet)\n' : table(rows);

@@ -10,6 +10,7 @@ import { isHostname, parseHostPort, parsePeerAddresses, parsePort } from '../api
 import { isIPv4, isIPv6 } from 'node:net';
 import { parsePeerName } from '../../mesh/peer-name.js';
 import { parseCidr } from '../../ipam/space.js';
+import { ESP_CIPHERS, type EspCipher } from '../../crypto/esp-sa.js';
 
 /** Option values as commander hands them over (strings; discovery from --no-discovery). */
 export interface RawRouterOptions {
@@ -29,6 +30,8 @@ export interface RawRouterOptions {
   dataplane?: boolean;
   ipallocInit?: string;
   ipallocReclaimAfter?: string;
+  espKeylog?: string;
+  espCipher?: string;
 }
 
 export const LOG_LEVELS: readonly DaemonOptions['logLevel'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -49,6 +52,8 @@ export function addRouterOptions(cmd: Command): Command {
     .option('--ipalloc-range <cidr>', `the overlay range containers are routed to (default ${C.IPALLOC_RANGE})`)
     .option('--ipalloc-init <mode>', 'how the address ring starts: consensus[=N] (default; N = how many peers start together) or seed=NAME,NAME,…')
     .option('--ipalloc-reclaim-after <duration>', `reclaim the address space of a peer unreachable this long, e.g. 30s, 10m, 1h (default ${C.IPALLOC_RECLAIM_AFTER})`)
+    .option('--esp-keylog <file>', 'DEBUGGING ONLY: append every ESP key to this file, one Wireshark esp_sa record per line, so captures can be decrypted')
+    .option('--esp-cipher <list>', `ESP ciphers in order of preference: ${ESP_CIPHERS.join(', ')} (default ${C.ESP_CIPHERS.join(',')})`)
     .option('--no-dataplane', 'run the mesh control plane only (no bridge, no VXLAN; needs no privileges)');
 }
 
@@ -117,6 +122,16 @@ export function parseRouterOptions(
     if (p.ok) o.vxlanPort = p.value;
     else problems.push(`--vxlan-port: ${p.reason}; leave it out for ${C.VXLAN_PORT}`);
   }
+  if (raw.espKeylog !== undefined) {
+    if (raw.espKeylog.trim() === '') problems.push('--esp-keylog needs a file name');
+    else o.espKeylog = resolve(raw.espKeylog);
+  }
+  if (raw.espCipher !== undefined) {
+    const list = raw.espCipher.split(',').map((c) => c.trim()).filter((c) => c !== '');
+    const bad = list.filter((c) => !(ESP_CIPHERS as readonly string[]).includes(c));
+    if (list.length === 0 || bad.length > 0) problems.push(`--esp-cipher "${raw.espCipher}": choose from ${ESP_CIPHERS.join(', ')} (comma-separated, preferred first)`);
+    else o.espCiphers = list as EspCipher[];
+  }
   if (raw.mtu !== undefined) {
     const m = Number(raw.mtu.trim());
     if (/^[0-9]{3,5}$/.test(raw.mtu.trim()) && m >= C.MIN_MTU && m <= C.MAX_MTU) o.mtu = m;
@@ -169,6 +184,8 @@ export function routerArgs(o: DaemonOptions): string[] {
   if (o.mtu !== undefined) args.push(`--mtu=${o.mtu}`);
   if (o.ipallocInit !== undefined) args.push(`--ipalloc-init=${formatIpallocInit(o.ipallocInit)}`);
   args.push(`--ipalloc-reclaim-after=${o.ipallocReclaimAfterMs / 1000}s`);
+  if (o.espKeylog !== undefined) args.push(`--esp-keylog=${o.espKeylog}`);
+  args.push(`--esp-cipher=${o.espCiphers.join(',')}`);
   if (!o.dataplane) args.push('--no-dataplane');
   args.push('--', ...o.peers);
   return args;

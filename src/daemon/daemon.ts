@@ -16,6 +16,7 @@ import { openProbeTransport } from '../../router/probe-transport.js';
 import { dataplaneControl } from './dataplane-control.js';
 import type { Allocator } from '../../ipam/allocator.js';
 import { startAllocator } from './ipam.js';
+import { startEncryption } from './encryption.js';
 
 /** Runs the router until signal aborts or the API is asked to stop; rejects if it cannot start. */
 export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promise<void> {
@@ -42,8 +43,16 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   signal.addEventListener('abort', stop, { once: true });
   if (signal.aborted) stop();
 
+  // With a password the ESP engine and its guard come first: no connection's keys are missed,
+  // and no VXLAN packet leaves before the guard is in place.
+  const encryption = opts.password && opts.dataplane ? await startEncryption(opts, router, realClock, log.child({ component: 'esp' })) : undefined;
   // Listen on the mesh port first: if it is taken, fail before claiming the API address.
-  await router.start(opts.peers);
+  try {
+    await router.start(opts.peers);
+  } catch (err) {
+    encryption?.stop();
+    throw err;
+  }
   let api;
   let dataplane: Dataplane | undefined;
   let kernel: NetlinkKernel | undefined;
@@ -69,6 +78,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
         peerGraceMs: C.PEER_GRACE_MS,
         adoptMs: C.ADOPT_MS,
         refreshMs: C.BRIDGE_REFRESH_MS,
+        ...(encryption ? { encryption } : {}),
       });
       await dataplane.start();
     }
@@ -76,6 +86,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   } catch (err) {
     ipam?.stop();
     await dataplane?.stop();
+    encryption?.stop();
     kernel?.close();
     await router.stop();
     throw err;
@@ -90,6 +101,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   // The kernel state stays: containers keep talking while the router is down or restarting.
   ipam?.stop();
   await dataplane?.stop();
+  encryption?.stop();
   kernel?.close();
   await router.stop();
   await api.close();

@@ -1,5 +1,6 @@
 // The router's settings, as the CLI parses them and the composition root consumes them.
 import * as C from '../constants.js';
+import type { EspCipher } from '../../crypto/esp-sa.js';
 
 /** How the IPAM ring starts (docs/ipam.md). */
 export type IpallocInit = { mode: 'consensus'; peers?: number } | { mode: 'seed'; seeds: string[] };
@@ -33,6 +34,10 @@ export interface DaemonOptions {
   ipallocInit?: IpallocInit;
   /** Space of a peer unreachable this long is reclaimed. */
   ipallocReclaimAfterMs: number;
+  /** Append every ESP SA's keys here (debugging; off by default). */
+  espKeylog?: string;
+  /** ESP ciphers, preferred first. */
+  espCiphers: EspCipher[];
   /** Write logs here instead of stdout (set by `weft launch`). */
   logFile?: string;
 }
@@ -52,5 +57,6 @@ export function defaultOptions(): DaemonOptions {
     vxlanPort: C.VXLAN_PORT,
     ipallocRange: C.IPALLOC_RANGE,
     ipallocReclaimAfterMs: C.IPALLOC_RECLAIM_AFTER_MS,
+    espCiphers: [...C.ESP_CIPHERS],
   };
 }

@@ -1,0 +1,257 @@
+// The user-space ESP engine: does in user space what xfrm transport mode would do in the kernel
+// (docs/encryption.md). The kernel keeps doing VXLAN; FIB rules steer its UDP/6784 packets into the
+// TUN. Each one read from the TUN loses its IPv4 header and its UDP header and VXLAN body are
+// sealed as ESP into a UDP/6783 datagram to the same address. Datagrams received on 6783 are opened,
+// given back an IPv4 header (source = sender, destination = us) and written into the TUN, where
+// the kernel delivers them to the VXLAN socket.
+//
+//   slot: | 20 IPv4 | UDP + VXLAN … |          TUN read at 0; sealed in place: ESP starts at 4
+//         | 4 | SPI seq IV (16) | ciphertext | ICV |
+//
+// A packet for an address with no outbound SA is dropped (the key exchange is not done, or the
+// peer has no direct connection: the data plane then relays via a peer that has). Nothing is ever
+// sent in clear. The SAs come from router/esp-keys.ts through the SaTable methods.
+import type { Logger } from '../src/log.js';
+import type { PeerName } from '../mesh/peer-name.js';
+import { formatPeerName } from '../mesh/peer-name.js';
+import { ESP_PAYLOAD_OFFSET, NEXT_HEADER_UDP, openEsp, sealEsp } from '../crypto/esp.js';
+import type { InboundSa, OutboundSa } from '../crypto/esp-sa.js';
+import type { SaTable } from './esp-keys.js';
+import { ipv4Number, PacketBatch, type BatchUdp, type TunDevice } from './tun.js';
+
+const IPV4_HEADER = 20;
+const UDP_HEADER = 8;
+/** Where ESP starts in a slot, so that its payload is where the IPv4 header ended. */
+const ESP_AT = IPV4_HEADER - ESP_PAYLOAD_OFFSET;
+/** Batches handled per wakeup before yielding to the event loop. */
+const ROUNDS_PER_WAKEUP = 16;
+
+export interface EspEngineOptions {
+  tun: TunDevice;
+  udp: BatchUdp;
+  /** UDP port of ESP-in-UDP (6783). */
+  espPort: number;
+  /** The VXLAN port: the only traffic carried. */
+  vxlanPort: number;
+  log: Logger;
+}
+
+export interface EspPeerCounters {
+  sent: number;
+  received: number;
+  replayDrops: number;
+  authFailures: number;
+}
+
+export interface EspEngineCounters {
+  tunIn: number;
+  sent: number;
+  received: number;
+  tunOut: number;
+  dropped: Record<string, number>;
+}
+
+export class EspEngine implements SaTable {
+  private readonly outbound = new Map<PeerName, OutboundSa>();
+  private readonly inbound = new Map<number, { peer: PeerName; sa: InboundSa }>();
+  /** Underlay address (host order) → peer, from the peer records. */
+  private byAddress = new Map<number, PeerName>();
+  private readonly perPeer = new Map<PeerName, EspPeerCounters>();
+  private readonly tx = new PacketBatch();
+  private readonly rx = new PacketBatch();
+  private local = 0;
+  private stopped = false;
+  readonly counters: EspEngineCounters = { tunIn: 0, sent: 0, received: 0, tunOut: 0, dropped: {} };
+
+  constructor(private readonly o: EspEngineOptions) {}
+
+  start(): void {
+    this.o.tun.onReadable(() => this.fromTun());
+    this.o.udp.onReadable(() => this.fromWire());
+  }
+
+  stop(opts: { remove?: boolean } = {}): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.o.udp.close();
+    this.o.tun.close(opts);
+  }
+
+  // ── SaTable ─────────────────────────────────────────────────────────────────────────────────────
+
+  addInbound(peer: PeerName, sa: InboundSa): void {
+    this.inbound.set(sa.spi, { peer, sa });
+  }
+
+  removeInbound(spi: number): void {
+    const e = this.inbound.get(spi);
+    if (!e) return;
+    this.peerCounters(e.peer).replayDrops += e.sa.drops.replay + e.sa.drops['too-old'];
+    this.peerCounters(e.peer).authFailures += e.sa.drops['auth-failed'];
+    this.inbound.delete(spi);
+  }
+
+  hasInbound(spi: number): boolean {
+    return this.inbound.has(spi);
+  }
+
+  setOutbound(peer: PeerName, sa: OutboundSa | undefined): void {
+    if (sa) this.outbound.set(peer, sa);
+    else this.outbound.delete(peer);
+  }
+
+  // ── addresses ───────────────────────────────────────────────────────────────────────────────────
+
+  /** Which peer each underlay address belongs to, and our own address (the rebuilt packets' destination). */
+  setAddresses(peers: Map<PeerName, string[]>, local: string | undefined): void {
+    const m = new Map<number, PeerName>();
+    for (const [peer, addrs] of peers) for (const a of addrs) m.set(ipv4Number(a), peer);
+    this.byAddress = m;
+    if (local) this.local = ipv4Number(local);
+  }
+
+  /** Per peer: packets sent and received, and drops by the replay window and by authentication. */
+  peerCounters(peer: PeerName): EspPeerCounters {
+    let c = this.perPeer.get(peer);
+    if (!c) {
+      c = { sent: 0, received: 0, replayDrops: 0, authFailures: 0 };
+      this.perPeer.set(peer, c);
+    }
+    return c;
+  }
+
+  /** peerCounters plus what the live inbound SAs have counted. */
+  peerStatus(peer: PeerName): EspPeerCounters {
+    const c = { ...this.peerCounters(peer) };
+    for (const e of this.inbound.values()) {
+      if (e.peer !== peer) continue;
+      c.replayDrops += e.sa.drops.replay + e.sa.drops['too-old'];
+      c.authFailures += e.sa.drops['auth-failed'];
+    }
+    return c;
+  }
+
+  // ── the two directions ──────────────────────────────────────────────────────────────────────────
+
+  private fromTun(): void {
+    const { tx } = this;
+    for (let round = 0; round < ROUNDS_PER_WAKEUP && !this.stopped; round++) {
+      const n = this.o.tun.read(tx, 0);
+      if (n === 0) return;
+      this.counters.tunIn += n;
+      let kept = 0;
+      for (let i = 0; i < n; i++) {
+        const dst = this.sealOne(i);
+        if (dst === undefined) continue;
+        if (kept !== i) {
+          const from = tx.slotStart(i) + ESP_AT;
+          tx.slab.copyWithin(tx.slotStart(kept) + ESP_AT, from, from + tx.lengths[i]!);
+          tx.lengths[kept] = tx.lengths[i]!;
+        }
+        tx.addrs[kept] = dst;
+        kept++;
+      }
+      const sent = this.o.udp.send(tx, kept, this.o.espPort, ESP_AT);
+      this.counters.sent += sent;
+      for (let i = 0; i < sent; i++) {
+        if (tx.lengths[i]! < 0) this.drop(`send-errno-${-tx.lengths[i]!}`);
+      }
+      if (sent < kept) this.drop('send-queue-full', kept - sent);
+    }
+  }
+
+  /** Seals slot i in place; returns the destination (host order) or undefined if it was dropped. */
+  private sealOne(i: number): number | undefined {
+    const { tx } = this;
+    const p = tx.packet(i, 0);
+    if (p.length < IPV4_HEADER + UDP_HEADER || p[0] !== 0x45 || p[9] !== NEXT_HEADER_UDP) return this.drop('not-ipv4-udp');
+    if ((p.readUInt16BE(6) & 0x3fff) !== 0) return this.drop('fragment');
+    if (p.readUInt16BE(2) !== p.length) return this.drop('bad-length');
+    if (p.readUInt16BE(IPV4_HEADER + 2) !== this.o.vxlanPort) return this.drop('not-vxlan');
+    const dst = p.readUInt32BE(16);
+    const peer = this.byAddress.get(dst);
+    if (peer === undefined) return this.drop('unknown-peer');
+    const sa = this.outbound.get(peer);
+    if (!sa) return this.drop('no-sa');
+    const slot = tx.slot(i);
+    const r = sealEsp(sa, slot.subarray(IPV4_HEADER, p.length), NEXT_HEADER_UDP, slot, ESP_AT);
+    if (!r.ok) return this.drop(r.reason);
+    tx.lengths[i] = r.length;
+    this.peerCounters(peer).sent++;
+    return dst;
+  }
+
+  private fromWire(): void {
+    const { rx } = this;
+    for (let round = 0; round < ROUNDS_PER_WAKEUP && !this.stopped; round++) {
+      const n = this.o.udp.receive(rx, ESP_AT);
+      if (n === 0) return;
+      this.counters.received += n;
+      let kept = 0;
+      for (let i = 0; i < n; i++) {
+        if (!this.openOne(i)) continue;
+        if (kept !== i) {
+          rx.slab.copyWithin(rx.slotStart(kept), rx.slotStart(i), rx.slotStart(i) + rx.lengths[i]!);
+          rx.lengths[kept] = rx.lengths[i]!;
+        }
+        kept++;
+      }
+      if (kept === 0) continue;
+      const done = this.o.tun.write(rx, kept, 0);
+      for (let i = 0; i < done; i++) {
+        if (rx.lengths[i]! < 0) this.drop(`tun-errno-${-rx.lengths[i]!}`);
+        else this.counters.tunOut++;
+      }
+      if (done < kept) this.drop('tun-full', kept - done);
+    }
+  }
+
+  /** Opens slot i and rebuilds the IPv4 packet at offset 0; false if it was dropped. */
+  private openOne(i: number): boolean {
+    const { rx } = this;
+    const len = rx.lengths[i]!;
+    if (len < 0) return this.drop('truncated') ?? false;
+    const slot = rx.slot(i);
+    const packet = slot.subarray(ESP_AT, ESP_AT + len);
+    if (len >= 4 && packet.readUInt32BE(0) === 0) return this.drop('non-esp-marker') ?? false;
+    let peer: PeerName | undefined;
+    const r = openEsp(packet, (spi) => {
+      const e = this.inbound.get(spi);
+      peer = e?.peer;
+      return e?.sa;
+    }, slot, IPV4_HEADER);
+    if (!r.ok) return this.drop(`esp-${r.reason}`) ?? false;
+    if (r.nextHeader !== NEXT_HEADER_UDP || r.length < UDP_HEADER) return this.drop('not-udp') ?? false;
+    if (slot.readUInt16BE(IPV4_HEADER + 2) !== this.o.vxlanPort) return this.drop('not-vxlan') ?? false;
+    writeIpv4UdpHeader(slot, 0, rx.addrs[i]!, this.local, r.length);
+    rx.lengths[i] = IPV4_HEADER + r.length;
+    this.peerCounters(peer!).received++;
+    return true;
+  }
+
+  private drop(reason: string, n = 1): undefined {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + n;
+    return undefined;
+  }
+
+  describe(): string {
+    return `${this.outbound.size} outbound SAs (${[...this.outbound.keys()].map(formatPeerName).join(', ')}), ${this.inbound.size} inbound`;
+  }
+}
+
+/** Writes a 20-byte IPv4 header (DF, TTL 64, UDP, checksum) at buf[off] for `payloadLength` bytes of UDP. */
+export function writeIpv4UdpHeader(buf: Buffer, off: number, src: number, dst: number, payloadLength: number): void {
+  buf[off] = 0x45;
+  buf[off + 1] = 0;
+  buf.writeUInt16BE(IPV4_HEADER + payloadLength, off + 2);
+  buf.writeUInt32BE(0x00004000, off + 4);
+  buf[off + 8] = 64;
+  buf[off + 9] = NEXT_HEADER_UDP;
+  buf.writeUInt16BE(0, off + 10);
+  buf.writeUInt32BE(src, off + 12);
+  buf.writeUInt32BE(dst, off + 16);
+  let sum = 0;
+  for (let i = 0; i < IPV4_HEADER; i += 2) sum += (buf[off + i]! << 8) | buf[off + i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  buf.writeUInt16BE(~sum & 0xffff, off + 10);
+}
