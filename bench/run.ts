@@ -1,7 +1,8 @@
 // `make bench`: every benchmark, printed as a table. Mesh traffic stays on loopback, data-plane
-// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane|ipam`
+// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane|esp|ipam`
 // runs one part only.
 import { formatDataplane, runDataplaneBench } from './dataplane.js';
+import { espBenchUnavailable, formatEspBench, runEspBench } from './esp.js';
 import { formatIpam, runIpamBench } from './ipam.js';
 import { measureConvergence } from './mesh-convergence.js';
 import { simulateConvergence } from './mesh-simulated.js';
@@ -41,6 +42,17 @@ async function dataplane(): Promise<void> {
   if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, null, 2));
 }
 
+async function esp(): Promise<void> {
+  const why = espBenchUnavailable();
+  if (why !== undefined) {
+    console.log(`encrypted data plane: skipped (${why})`);
+    return;
+  }
+  const r = await runEspBench();
+  console.log(formatEspBench(r));
+  if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, null, 2));
+}
+
 async function ipam(): Promise<void> {
   const r = await runIpamBench();
   console.log(formatIpam(r));
@@ -49,10 +61,12 @@ async function ipam(): Promise<void> {
 
 async function main(): Promise<void> {
   const part = process.argv[2] ?? 'all';
-  if (!['all', 'mesh', 'dataplane', 'ipam'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane, ipam or nothing for all`);
+  if (!['all', 'mesh', 'dataplane', 'esp', 'ipam'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane, esp, ipam or nothing for all`);
   if (part === 'all' || part === 'mesh') await mesh();
   if (part === 'all') console.log('');
   if (part === 'all' || part === 'dataplane') await dataplane();
+  if (part === 'all') console.log('');
+  if (part === 'all' || part === 'esp') await esp();
   if (part === 'all') console.log('');
   if (part === 'all' || part === 'ipam') await ipam();
 }

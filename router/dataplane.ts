@@ -36,6 +36,11 @@ export interface MeshView {
   localAddresses(): string[];
   newGossip(name: string, gossiper: Gossiper): GossipChannel;
   onTopology(cb: () => void): void;
+  /**
+   * Called synchronously when a connection is registered, before the new neighbour is sent our
+   * gossip: the record it gets must already carry the address this connection revealed.
+   */
+  onConnectionUp?(cb: () => void): void;
 }
 
 export interface DataplaneOptions {
@@ -176,6 +181,7 @@ export class Dataplane {
     });
     this.records.attach(o.mesh.newGossip(DATAPLANE_CHANNEL, this.records));
     o.mesh.onTopology(() => this.markDirty());
+    o.mesh.onConnectionUp?.(() => this.refreshAddresses());
     this.unwatch = o.kernel.watch(() => this.markDirty());
     this.prober.start();
     this.scheduleRefresh();
@@ -487,6 +493,18 @@ export class Dataplane {
     const failedDevs = new Set(res.failed.flatMap((f) => (f.op.op === 'link-add' || f.op.op === 'link-set' ? [f.op.link.name] : f.op.op === 'fdb-add' ? [f.op.entry.dev] : [])));
     this.serving = new Map([...serve].filter(([d]) => !failedDevs.has(relayVxlanName(d)) && !failedDevs.has(relayBridgeName(d))));
     if (res.ops.length > 0) o.log.debug({ ops: res.ops.length }, 'kernel updated');
+    this.records.setLocal(this.localRecord());
+  }
+
+  /**
+   * A restarted router knows no address of its own until its first connection; a neighbour given
+   * the record without it could not map our packets to us until the next periodic gossip (30 s).
+   */
+  private refreshAddresses(): void {
+    if (this.stopped) return;
+    const addrs = this.o.mesh.localAddresses();
+    if (addrs.length === 0 || addrs.join() === this.addresses.join()) return;
+    this.addresses = addrs;
     this.records.setLocal(this.localRecord());
   }
 

@@ -14,10 +14,11 @@
 import type { Logger } from '../src/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName } from '../mesh/peer-name.js';
-import { ESP_PAYLOAD_OFFSET, NEXT_HEADER_UDP, openEsp, sealEsp } from '../crypto/esp.js';
-import type { InboundSa, OutboundSa } from '../crypto/esp-sa.js';
+import { ESP_MIN_BYTES, ESP_PAYLOAD_OFFSET, NEXT_HEADER_UDP, openEsp, sealEsp } from '../crypto/esp.js';
+import { NativeEspContext, nativeEspAvailable, openBatch, sealBatch } from '../crypto/esp-native.js';
+import { InboundSa, type OutboundSa } from '../crypto/esp-sa.js';
 import type { SaTable } from './esp-keys.js';
-import { ipv4Number, PacketBatch, type BatchUdp, type TunDevice } from './tun.js';
+import { ipv4Number, MAX_BATCH, PacketBatch, type BatchUdp, type TunDevice } from './tun.js';
 
 const IPV4_HEADER = 20;
 const UDP_HEADER = 8;
@@ -25,6 +26,33 @@ const UDP_HEADER = 8;
 const ESP_AT = IPV4_HEADER - ESP_PAYLOAD_OFFSET;
 /** Batches handled per wakeup before yielding to the event loop. */
 const ROUNDS_PER_WAKEUP = 16;
+/** Scratch for the native calls: the slots of one SA's packets, and the next headers opened. */
+const SLOT_LIST = new Int32Array(MAX_BATCH);
+const NEXT_HEADERS = new Uint8Array(MAX_BATCH);
+
+/** One native cipher context per SA, made on first use and freed with the SA. */
+class NativeContexts {
+  private readonly out = new Map<OutboundSa, NativeEspContext>();
+  private readonly in = new Map<InboundSa, NativeEspContext>();
+
+  outbound(sa: OutboundSa): NativeEspContext {
+    let c = this.out.get(sa);
+    if (!c) this.out.set(sa, (c = NativeEspContext.forOutbound(sa)));
+    return c;
+  }
+
+  inbound(sa: InboundSa): NativeEspContext {
+    let c = this.in.get(sa);
+    if (!c) this.in.set(sa, (c = NativeEspContext.forInbound(sa)));
+    return c;
+  }
+
+  forget(sa: OutboundSa | InboundSa): void {
+    const m = (sa instanceof InboundSa ? this.in : this.out) as Map<OutboundSa | InboundSa, NativeEspContext>;
+    m.get(sa)?.free();
+    m.delete(sa);
+  }
+}
 
 export interface EspEngineOptions {
   tun: TunDevice;
@@ -34,6 +62,8 @@ export interface EspEngineOptions {
   /** The VXLAN port: the only traffic carried. */
   vxlanPort: number;
   log: Logger;
+  /** Force the per-packet JavaScript AEAD (tests, benchmarks); default: native when available. */
+  crypto?: 'native' | 'js';
 }
 
 export interface EspPeerCounters {
@@ -61,9 +91,18 @@ export class EspEngine implements SaTable {
   private readonly rx = new PacketBatch();
   private local = 0;
   private stopped = false;
+  /** Native batched AEAD when the addon has it; per-packet crypto/esp.ts otherwise. */
+  private readonly contexts: NativeContexts | undefined;
   readonly counters: EspEngineCounters = { tunIn: 0, sent: 0, received: 0, tunOut: 0, dropped: {} };
 
-  constructor(private readonly o: EspEngineOptions) {}
+  constructor(private readonly o: EspEngineOptions) {
+    this.contexts = o.crypto === 'js' || !nativeEspAvailable() ? undefined : new NativeContexts();
+  }
+
+  /** 'native' (batched, OpenSSL in the addon) or 'js' (per packet). */
+  get crypto(): 'native' | 'js' {
+    return this.contexts ? 'native' : 'js';
+  }
 
   start(): void {
     this.o.tun.onReadable(() => this.fromTun());
@@ -89,6 +128,7 @@ export class EspEngine implements SaTable {
     this.peerCounters(e.peer).replayDrops += e.sa.drops.replay + e.sa.drops['too-old'];
     this.peerCounters(e.peer).authFailures += e.sa.drops['auth-failed'];
     this.inbound.delete(spi);
+    this.contexts?.forget(e.sa);
   }
 
   hasInbound(spi: number): boolean {
@@ -96,6 +136,8 @@ export class EspEngine implements SaTable {
   }
 
   setOutbound(peer: PeerName, sa: OutboundSa | undefined): void {
+    const old = this.outbound.get(peer);
+    if (old && old !== sa) this.contexts?.forget(old);
     if (sa) this.outbound.set(peer, sa);
     else this.outbound.delete(peer);
   }
@@ -139,18 +181,33 @@ export class EspEngine implements SaTable {
       const n = this.o.tun.read(tx, 0);
       if (n === 0) return;
       this.counters.tunIn += n;
+      // Classify, then seal per SA (usually one or two per batch) in one native call each.
+      const groups = new Map<OutboundSa, number[]>();
+      for (let i = 0; i < n; i++) {
+        const sa = this.outboundFor(i);
+        if (!sa) {
+          tx.lengths[i] = -1;
+          continue;
+        }
+        let g = groups.get(sa);
+        if (!g) groups.set(sa, (g = []));
+        g.push(i);
+        tx.lengths[i] = tx.lengths[i]! - IPV4_HEADER;
+      }
+      for (const [sa, slots] of groups) this.seal(sa, slots);
       let kept = 0;
       for (let i = 0; i < n; i++) {
-        const dst = this.sealOne(i);
-        if (dst === undefined) continue;
+        const len = tx.lengths[i]!;
+        if (len < 0) continue;
         if (kept !== i) {
           const from = tx.slotStart(i) + ESP_AT;
-          tx.slab.copyWithin(tx.slotStart(kept) + ESP_AT, from, from + tx.lengths[i]!);
-          tx.lengths[kept] = tx.lengths[i]!;
+          tx.slab.copyWithin(tx.slotStart(kept) + ESP_AT, from, from + len);
+          tx.lengths[kept] = len;
+          tx.addrs[kept] = tx.addrs[i]!;
         }
-        tx.addrs[kept] = dst;
         kept++;
       }
+      if (kept === 0) continue;
       const sent = this.o.udp.send(tx, kept, this.o.espPort, ESP_AT);
       this.counters.sent += sent;
       for (let i = 0; i < sent; i++) {
@@ -160,8 +217,8 @@ export class EspEngine implements SaTable {
     }
   }
 
-  /** Seals slot i in place; returns the destination (host order) or undefined if it was dropped. */
-  private sealOne(i: number): number | undefined {
+  /** Checks TUN packet i and finds its SA (its destination goes to tx.addrs[i]); undefined = drop. */
+  private outboundFor(i: number): OutboundSa | undefined {
     const { tx } = this;
     const p = tx.packet(i, 0);
     if (p.length < IPV4_HEADER + UDP_HEADER || p[0] !== 0x45 || p[9] !== NEXT_HEADER_UDP) return this.drop('not-ipv4-udp');
@@ -173,12 +230,30 @@ export class EspEngine implements SaTable {
     if (peer === undefined) return this.drop('unknown-peer');
     const sa = this.outbound.get(peer);
     if (!sa) return this.drop('no-sa');
-    const slot = tx.slot(i);
-    const r = sealEsp(sa, slot.subarray(IPV4_HEADER, p.length), NEXT_HEADER_UDP, slot, ESP_AT);
-    if (!r.ok) return this.drop(r.reason);
-    tx.lengths[i] = r.length;
+    tx.addrs[i] = dst;
     this.peerCounters(peer).sent++;
-    return dst;
+    return sa;
+  }
+
+  /** Seals the listed slots (payload at IPV4_HEADER, lengths = payload bytes) into ESP at ESP_AT. */
+  private seal(sa: OutboundSa, slots: number[]): void {
+    const { tx } = this;
+    const ctx = this.contexts?.outbound(sa);
+    if (ctx) {
+      for (let k = 0; k < slots.length; k++) SLOT_LIST[k] = slots[k]!;
+      const r = sealBatch(ctx, sa, tx, SLOT_LIST, slots.length, IPV4_HEADER);
+      if (r.sealed < slots.length) this.drop(r.exhausted ? 'sequence-exhausted' : 'seal-failed', slots.length - r.sealed);
+      return;
+    }
+    for (const i of slots) {
+      const slot = tx.slot(i);
+      const r = sealEsp(sa, slot.subarray(IPV4_HEADER, IPV4_HEADER + tx.lengths[i]!), NEXT_HEADER_UDP, slot, ESP_AT);
+      if (r.ok) tx.lengths[i] = r.length;
+      else {
+        tx.lengths[i] = -1;
+        this.drop(r.reason);
+      }
+    }
   }
 
   private fromWire(): void {
@@ -187,12 +262,25 @@ export class EspEngine implements SaTable {
       const n = this.o.udp.receive(rx, ESP_AT);
       if (n === 0) return;
       this.counters.received += n;
+      const groups = new Map<number, number[]>();
+      for (let i = 0; i < n; i++) {
+        const spi = this.inboundSpi(i);
+        if (spi === undefined) {
+          rx.lengths[i] = -1;
+          continue;
+        }
+        let g = groups.get(spi);
+        if (!g) groups.set(spi, (g = []));
+        g.push(i);
+      }
+      for (const [spi, slots] of groups) this.open(this.inbound.get(spi)!, slots);
       let kept = 0;
       for (let i = 0; i < n; i++) {
-        if (!this.openOne(i)) continue;
+        const len = rx.lengths[i]!;
+        if (len < 0) continue;
         if (kept !== i) {
-          rx.slab.copyWithin(rx.slotStart(kept), rx.slotStart(i), rx.slotStart(i) + rx.lengths[i]!);
-          rx.lengths[kept] = rx.lengths[i]!;
+          rx.slab.copyWithin(rx.slotStart(kept), rx.slotStart(i), rx.slotStart(i) + len);
+          rx.lengths[kept] = len;
         }
         kept++;
       }
@@ -206,27 +294,54 @@ export class EspEngine implements SaTable {
     }
   }
 
-  /** Opens slot i and rebuilds the IPv4 packet at offset 0; false if it was dropped. */
-  private openOne(i: number): boolean {
+  /** The SPI of received datagram i if it is ESP for a live inbound SA; undefined = drop. */
+  private inboundSpi(i: number): number | undefined {
     const { rx } = this;
     const len = rx.lengths[i]!;
-    if (len < 0) return this.drop('truncated') ?? false;
-    const slot = rx.slot(i);
-    const packet = slot.subarray(ESP_AT, ESP_AT + len);
-    if (len >= 4 && packet.readUInt32BE(0) === 0) return this.drop('non-esp-marker') ?? false;
-    let peer: PeerName | undefined;
-    const r = openEsp(packet, (spi) => {
-      const e = this.inbound.get(spi);
-      peer = e?.peer;
-      return e?.sa;
-    }, slot, IPV4_HEADER);
-    if (!r.ok) return this.drop(`esp-${r.reason}`) ?? false;
-    if (r.nextHeader !== NEXT_HEADER_UDP || r.length < UDP_HEADER) return this.drop('not-udp') ?? false;
-    if (slot.readUInt16BE(IPV4_HEADER + 2) !== this.o.vxlanPort) return this.drop('not-vxlan') ?? false;
-    writeIpv4UdpHeader(slot, 0, rx.addrs[i]!, this.local, r.length);
-    rx.lengths[i] = IPV4_HEADER + r.length;
-    this.peerCounters(peer!).received++;
-    return true;
+    if (len < 0) return this.drop('truncated');
+    if (len < ESP_MIN_BYTES) return this.drop('esp-short');
+    const start = rx.slotStart(i) + ESP_AT;
+    const spi = rx.slab.readUInt32BE(start);
+    if (spi === 0) return this.drop('non-esp-marker');
+    if (!this.inbound.has(spi)) return this.drop('esp-unknown-spi');
+    return spi;
+  }
+
+  /** Opens the listed slots (ESP at ESP_AT) and rebuilds each as an IPv4 packet at 0; failures get lengths < 0. */
+  private open(e: { peer: PeerName; sa: InboundSa }, slots: number[]): void {
+    const { rx } = this;
+    const ctx = this.contexts?.inbound(e.sa);
+    const payloadAt = ESP_AT + ESP_PAYLOAD_OFFSET;
+    if (ctx) {
+      for (let k = 0; k < slots.length; k++) SLOT_LIST[k] = slots[k]!;
+      openBatch(ctx, e.sa, rx, SLOT_LIST, slots.length, ESP_AT, NEXT_HEADERS);
+    } else {
+      for (const i of slots) {
+        const slot = rx.slot(i);
+        const r = openEsp(slot.subarray(ESP_AT, ESP_AT + rx.lengths[i]!), () => e.sa, slot, payloadAt);
+        rx.lengths[i] = r.ok ? r.length : -1;
+        NEXT_HEADERS[i] = r.ok ? r.nextHeader : 0;
+      }
+    }
+    const counters = this.peerCounters(e.peer);
+    for (const i of slots) {
+      const len = rx.lengths[i]!;
+      if (len < 0) continue;
+      const slot = rx.slot(i);
+      if (NEXT_HEADERS[i] !== NEXT_HEADER_UDP || len < UDP_HEADER) {
+        rx.lengths[i] = -1;
+        this.drop('not-udp');
+        continue;
+      }
+      if (slot.readUInt16BE(payloadAt + 2) !== this.o.vxlanPort) {
+        rx.lengths[i] = -1;
+        this.drop('not-vxlan');
+        continue;
+      }
+      writeIpv4UdpHeader(slot, 0, rx.addrs[i]!, this.local, len);
+      rx.lengths[i] = IPV4_HEADER + len;
+      counters.received++;
+    }
   }
 
   private drop(reason: string, n = 1): undefined {

@@ -21,5 +21,8 @@ export function meshView(router: MeshRouter): MeshView {
     onTopology: (cb) => {
       router.on('topology', cb);
     },
+    onConnectionUp: (cb) => {
+      router.on('connection-up', () => cb());
+    },
   };
 }

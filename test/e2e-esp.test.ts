@@ -169,6 +169,12 @@ describe.skipIf(!can.ok || !canNft)('the encrypted data plane in network namespa
     }, 'crash');
     if (canCapture) expect((await fields(file, ['udp.dstport'])).filter((p) => p === '6784')).toEqual([]);
     await hosts[0]!.launch(['--esp-keylog', keylog(0), '--name', '02:00:00:00:00:01', '--ipalloc-init', 'seed=02:00:00:00:00:01,02:00:00:00:00:02,02:00:00:00:00:03', lan.hosts[1]!.addr], PASSWORD);
-    await waitFor(() => ping(0, 1, ['-c', '1']), { timeoutMs: 30_000, intervalMs: 300, what: 'the encrypted path to come back after the restart' });
+    try {
+      await waitFor(() => ping(0, 1, ['-c', '1']), { timeoutMs: 30_000, intervalMs: 300, what: 'the encrypted path to come back after the restart' });
+    } catch (err) {
+      for (const h of [0, 1]) console.log(`h${h}:`, JSON.stringify(await status(h), null, 1), (await hosts[h]!.weft(['status', 'connections'])).stdout);
+      console.log(readFileSync(`${hosts[0]!.dataDir}/weft.log`, 'utf8').split('\n').filter((l) => /esp|ESP|warn|error/.test(l)).slice(-40).join('\n'));
+      throw err;
+    }
   }, 90_000);
 });

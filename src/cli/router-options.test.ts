@@ -53,7 +53,17 @@ describe('parseRouterOptions', () => {
       vxlanPort: 6784,
       ipallocRange: '10.32.0.0/12',
       ipallocReclaimAfterMs: 600_000,
+      espCiphers: ['aes-256-gcm', 'chacha20-poly1305'],
     });
+  });
+
+  it('takes the encryption options, and says what to do with bad ones', () => {
+    const o = parse({ espKeylog: 'keys.txt', espCipher: 'chacha20-poly1305' });
+    expect(o.espKeylog).toMatch(/^\/.*\/keys\.txt$/);
+    expect(o.espCiphers).toEqual(['chacha20-poly1305']);
+    expect(routerArgs(o)).toContain('--esp-cipher=chacha20-poly1305');
+    expect(routerArgs(o)).toContain(`--esp-keylog=${o.espKeylog}`);
+    expect(usageError(() => parse({ espCipher: 'aes-128-cbc' }))).toMatch(/--esp-cipher "aes-128-cbc": choose from aes-256-gcm, chacha20-poly1305/);
   });
 
   it('takes the IPAM options', () => {

@@ -185,7 +185,7 @@ export function routerArgs(o: DaemonOptions): string[] {
   if (o.ipallocInit !== undefined) args.push(`--ipalloc-init=${formatIpallocInit(o.ipallocInit)}`);
   args.push(`--ipalloc-reclaim-after=${o.ipallocReclaimAfterMs / 1000}s`);
   if (o.espKeylog !== undefined) args.push(`--esp-keylog=${o.espKeylog}`);
-  args.push(`--esp-cipher=${o.espCiphers.join(',')}`);
+  if (o.espCiphers.join() !== C.ESP_CIPHERS.join()) args.push(`--esp-cipher=${o.espCiphers.join(',')}`);
   if (!o.dataplane) args.push('--no-dataplane');
   args.push('--', ...o.peers);
   return args;
