@@ -6,7 +6,7 @@
 //   h0 198.18.0.1 ◄── h1 198.18.0.2 ◄── h2 198.18.0.3     (password "s3cret"; h3 has another)
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canUseNetns, createLan, hasCommand, waitFor, type Host, type Lan } from './harness/netns.js';
+import { blockUdpPort, canUseNetns, createLan, hasCommand, unblockUdpPort, waitFor, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
 import type { DataplaneStatus, PathStatus } from '../router/status.js';
 import type { ConnectionStatus } from '../mesh/status.js';
@@ -147,7 +147,25 @@ describe.skipIf(!can.ok || !canNft)('the encrypted data plane in network namespa
     expect((await status(0)).dataplane.encryption!.cleartextDropped!.outbound).toBe(0);
   }, 30_000);
 
-  it('a host with the wrong password gets no control connection and no data path, and says why', async () => {
+  it('multi-hop: with ESP blocked between h0 and h2, traffic is relayed via h1 and re-encrypted on each hop', async () => {
+    await blockUdpPort(lan.hosts[0]!, lan.hosts[2]!, 6783);
+    try {
+      await waitFor(async () => (await status(0)).paths.find((p) => p.nickname === lan.hosts[2]!.name)?.path === `relay via ${lan.hosts[1]!.name}`, {
+        timeoutMs: 20_000, intervalMs: 300, what: 'h0 to relay to h2 via h1',
+      });
+      const relayed = (await status(1)).dataplane.encryption!.packets;
+      expect(await ping(0, 2, ['-p', PATTERN])).toBe(true);
+      expect(await ping(2, 0, ['-p', PATTERN])).toBe(true);
+      // h1 opened and sealed them: its engine's counters moved by at least the 12 ICMP packets.
+      const after = (await status(1)).dataplane.encryption!.packets;
+      expect(after.tunOut - relayed.tunOut).toBeGreaterThanOrEqual(12);
+      expect(after.sent - relayed.sent).toBeGreaterThanOrEqual(12);
+    } finally {
+      await unblockUdpPort(lan.hosts[0]!, lan.hosts[2]!, 6783);
+    }
+  }, 60_000);
+
+  it('a host with the wrong password gets no control connection and no data path, and says why; with the right one and only ChaCha20-Poly1305 it gets that cipher', async () => {
     await hosts[3]!.launch(['--name', '02:00:00:00:00:04', '--ipalloc-init', 'seed=02:00:00:00:00:04', lan.hosts[0]!.addr], { WEFT_PASSWORD: 'wrong' });
     const ns = await lan.addContainer();
     const attach = await hosts[3]!.weft(['attach', '10.32.9.9/12', ns.name]);
@@ -160,7 +178,18 @@ describe.skipIf(!can.ok || !canNft)('the encrypted data plane in network namespa
     expect(s.paths).toEqual([]);
     expect((await ns.exec('ping', ['-c', '2', '-W', '1', containers[0]!.ip], { timeoutMs: 10_000 })).code).not.toBe(0);
     await hosts[3]!.stop();
-  }, 60_000);
+
+    // The same host with the right password and only ChaCha20-Poly1305: the pair agrees on it.
+    await hosts[3]!.launch(['--name', '02:00:00:00:00:04', '--ipalloc-init', 'seed=02:00:00:00:00:04', '--esp-cipher', 'chacha20-poly1305', lan.hosts[0]!.addr], PASSWORD);
+    await waitFor(async () => (await status(3)).paths.find((p) => p.nickname === lan.hosts[0]!.name)?.encryption?.cipher === 'chacha20-poly1305', {
+      timeoutMs: 20_000, intervalMs: 300, what: 'h3 and h0 to agree on ChaCha20-Poly1305',
+    });
+    expect((await status(0)).paths.find((p) => p.nickname === lan.hosts[3]!.name)?.encryption?.cipher).toBe('chacha20-poly1305');
+    await waitFor(async () => (await ns.exec('ping', ['-c', '1', '-W', '1', containers[0]!.ip], { timeoutMs: 10_000 })).code === 0, {
+      timeoutMs: 20_000, intervalMs: 300, what: 'h3\'s container to reach c0 over ChaCha20-Poly1305',
+    });
+    await hosts[3]!.stop();
+  }, 90_000);
 
   it('with its router killed, a host sends nothing in clear: traffic stops, and comes back encrypted after a restart', async () => {
     await hosts[0]!.crash();
