@@ -114,6 +114,7 @@ export class EspKeys {
   connectionUp(c: { peer: PeerName; uid: bigint; outbound: boolean; sessionKey: Buffer | undefined; localAddr: string; remoteAddr: string }): void {
     if (!c.sessionKey) return;
     const prev = this.peers.get(c.peer);
+    if (prev) this.abandon(prev, this.o.overlapMs);
     const p: PeerKeys = {
       peer: c.peer,
       uid: c.uid,
@@ -142,8 +143,10 @@ export class EspKeys {
     if (!p || p.uid !== uid) return;
     p.uid = undefined;
     p.sessionKey = undefined;
-    p.negotiating = undefined;
+    this.abandon(p, this.o.lingerMs);
     p.downSince = this.o.clock.now();
+    // The peer may not have switched to our newest inbound SA yet: keep the older ones as long as the rest.
+    for (const r of p.retiring) r.at = Math.max(r.at, p.downSince + this.o.lingerMs);
   }
 
   onMessage(src: PeerName, buf: Buffer): void {
@@ -250,10 +253,9 @@ export class EspKeys {
       this.o.log.warn({ peer: formatPeerName(p.peer), theirs: m.ciphers, ours: this.o.ciphers }, 'no ESP cipher in common with peer');
       return this.drop('no-common-cipher');
     }
-    if (n?.answer) {
-      this.o.table.removeInbound(n.spi);
-      this.pendingIn.delete(n.spi);
-    }
+    // An offer for the epoch after our pending answer proves the initiator installed it: the confirm was lost.
+    if (n?.answer && m.epoch === n.epoch + 1) this.onConfirm(p, n.epoch);
+    else this.abandon(p, this.o.overlapMs);
     const spi = this.newSpi();
     const salt = freshKeySalt(this.random);
     const keys = deriveEspKeyPair({ sessionKey: p.sessionKey!, initiatorSalt: m.salt, responderSalt: salt, cipher });
@@ -307,19 +309,26 @@ export class EspKeys {
     });
   }
 
+  /** Drops a negotiation under way; an inbound SA we answered with may be in use already, so it retires after keepMs. */
+  private abandon(p: PeerKeys, keepMs: number): void {
+    const n = p.negotiating;
+    p.negotiating = undefined;
+    if (!n?.answer) return;
+    this.pendingIn.delete(n.spi);
+    p.retiring.push({ spi: n.spi, at: this.o.clock.now() + keepMs });
+  }
+
   private forget(p: PeerKeys): void {
+    this.abandon(p, 0);
     this.o.table.setOutbound(p.peer, undefined);
     if (p.inbound) this.o.table.removeInbound(p.inbound.spi);
     for (const r of p.retiring) this.o.table.removeInbound(r.spi);
-    if (p.negotiating?.answer) {
-      this.o.table.removeInbound(p.negotiating.spi);
-      this.pendingIn.delete(p.negotiating.spi);
-    }
     this.peers.delete(p.peer);
   }
 
   private newSpi(): number {
-    return allocateSpi((spi) => this.o.table.hasInbound(spi) || this.pendingIn.has(spi), this.random);
+    const offered = (spi: number): boolean => [...this.peers.values()].some((p) => p.initiator && p.negotiating?.spi === spi);
+    return allocateSpi((spi) => this.o.table.hasInbound(spi) || this.pendingIn.has(spi) || offered(spi), this.random);
   }
 
   private send(p: PeerKeys, m: EspMessage): void {
