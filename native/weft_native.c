@@ -11,11 +11,13 @@
 #include <linux/netlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <net/ethernet.h>
 #include <arpa/inet.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,6 +535,18 @@ static napi_value set_tun_persist(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setMark(fd, mark): SO_MARK on a socket (needs CAP_NET_ADMIN); nftables can then tell its packets apart.
+static napi_value set_mark(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  uint32_t mark;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || napi_get_value_uint32(env, argv[1], &mark) != napi_ok) return throw_type(env, "setMark(fd, mark)");
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) return throw_errno(env, "setsockopt(SO_MARK)", errno);
+  return NULL;
+}
+
 // readBatch(fd, slab, slotSize, offset, lengths) -> count. Reads until EAGAIN or the batch is full.
 // An error after the first packet ends the batch quietly (the next call reports it).
 static napi_value read_batch(napi_env env, napi_callback_info info) {
@@ -628,24 +642,54 @@ static napi_value open_udp(napi_env env, napi_callback_info info) {
   return make_int(env, fd);
 }
 
-// sendBatch(fd, slab, slotSize, offset, lengths, count, addrs: Uint32Array, port) -> datagrams consumed.
+// sendBatch(fd, slab, slotSize, offset, lengths, count, addrs: Uint32Array, port[, gso]) -> datagrams consumed.
 // Datagram i goes to addrs[i] (IPv4 as a host-order number) : port, by sendmmsg. A datagram the
 // kernel refuses is skipped with lengths[i] = -errno; EAGAIN stops the batch (result < count).
+// With gso, runs of consecutive datagrams to one address with one length (the last of a run may be
+// shorter) leave as one UDP_SEGMENT message: one trip through the stack for up to 64 datagrams,
+// cut into separate datagrams at the device (or later). A refused GSO message is sent again
+// datagram by datagram.
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65000
+
+static int send_one(int fd, struct iovec *iov, struct sockaddr_in *to) {
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = iov;
+  m.msg_iovlen = 1;
+  m.msg_name = to;
+  m.msg_namelen = sizeof *to;
+  for (;;) {
+    if (sendmsg(fd, &m, MSG_DONTWAIT) >= 0) return 0;
+    if (errno != EINTR) return -errno;
+  }
+}
+
 static napi_value send_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 9;
+  napi_value argv[9];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   batch_args b;
   int32_t count, port;
   uint32_t *addrs;
   size_t naddrs;
+  bool gso = false;
   int slots = argc < 8 ? -1 : get_batch(env, argv, &b);
   if (slots < 0 || !get_int(env, argv[5], &count) || count < 0 || count > slots || !get_uint32_array(env, argv[6], &addrs, &naddrs) ||
-      naddrs < (size_t)count || !get_int(env, argv[7], &port) || port <= 0 || port > 0xffff)
-    return throw_type(env, "sendBatch(fd, slab, slotSize, offset, lengths: Int32Array, count, addrs: Uint32Array, port)");
+      naddrs < (size_t)count || !get_int(env, argv[7], &port) || port <= 0 || port > 0xffff ||
+      (argc >= 9 && napi_get_value_bool(env, argv[8], &gso) != napi_ok))
+    return throw_type(env, "sendBatch(fd, slab, slotSize, offset, lengths: Int32Array, count, addrs: Uint32Array, port, gso?: boolean)");
   struct mmsghdr msgs[MAX_BATCH];
   struct iovec iov[MAX_BATCH];
   struct sockaddr_in to[MAX_BATCH];
+  int first[MAX_BATCH + 1]; // first datagram of message k; first[nmsg] = count
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } ctl[MAX_BATCH];
   memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
   for (int i = 0; i < count; i++) {
     int32_t len = b.lengths[i];
@@ -656,23 +700,61 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
     to[i].sin_family = AF_INET;
     to[i].sin_port = htons((uint16_t)port);
     to[i].sin_addr.s_addr = htonl(addrs[i]);
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &to[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof to[i];
   }
-  int done = 0;
-  while (done < count) {
-    int r = sendmmsg(b.fd, msgs + done, (unsigned)(count - done), MSG_DONTWAIT);
+  int nmsg = 0;
+  for (int i = 0; i < count;) {
+    int n = 1;
+    if (gso && b.lengths[i] > 0) {
+      int32_t size = b.lengths[i];
+      int32_t limit = GSO_MAX_BYTES / size;
+      if (limit > GSO_MAX_SEGMENTS) limit = GSO_MAX_SEGMENTS;
+      while (i + n < count && n < limit && addrs[i + n] == addrs[i] && b.lengths[i + n] <= size && b.lengths[i + n] > 0) {
+        n++;
+        if (b.lengths[i + n - 1] < size) break; // a shorter one ends the run
+      }
+    }
+    struct msghdr *h = &msgs[nmsg].msg_hdr;
+    h->msg_iov = &iov[i];
+    h->msg_iovlen = (size_t)n;
+    h->msg_name = &to[i];
+    h->msg_namelen = sizeof to[i];
+    if (n > 1) {
+      h->msg_control = ctl[nmsg].buf;
+      h->msg_controllen = sizeof ctl[nmsg].buf;
+      struct cmsghdr *c = CMSG_FIRSTHDR(h);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t seg = (uint16_t)b.lengths[i];
+      memcpy(CMSG_DATA(c), &seg, sizeof seg);
+    }
+    first[nmsg++] = i;
+    i += n;
+  }
+  first[nmsg] = count;
+  int done = 0; // messages
+  while (done < nmsg) {
+    int r = sendmmsg(b.fd, msgs + done, (unsigned)(nmsg - done), MSG_DONTWAIT);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      b.lengths[done++] = -errno;
+      int e = errno;
+      if (first[done + 1] - first[done] > 1) {
+        // GSO refused (no checksum offload on the route's device, say): one by one instead.
+        for (int i = first[done]; i < first[done + 1]; i++) {
+          int err = send_one(b.fd, &iov[i], &to[i]);
+          if (err == -EAGAIN || err == -EWOULDBLOCK) return make_int(env, i);
+          if (err < 0) b.lengths[i] = err;
+        }
+      } else {
+        b.lengths[first[done]] = -e;
+      }
+      done++;
       continue;
     }
     done += r;
   }
-  return make_int(env, done);
+  return make_int(env, first[done]);
 }
 
 // recvBatch(fd, slab, slotSize, offset, lengths, addrs: Uint32Array, ports: Uint32Array) -> count,
@@ -1027,6 +1109,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unwatch", NULL, do_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openTun", NULL, open_tun, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setTunPersist", NULL, set_tun_persist, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setMark", NULL, set_mark, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readBatch", NULL, read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeBatch", NULL, write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openUdp", NULL, open_udp, NULL, NULL, NULL, napi_enumerable, NULL},

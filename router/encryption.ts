@@ -28,6 +28,8 @@ export interface EncryptionOptions {
   log: Logger;
   tun: TunDevice;
   udp: BatchUdp;
+  /** See EspEngineOptions.inject. */
+  inject?: BatchUdp;
   guard: CleartextGuard;
   espPort: number;
   vxlanPort: number;
@@ -83,7 +85,7 @@ export class Encryption implements Gossiper, DataplaneEncryption {
 
   constructor(private readonly o: EncryptionOptions) {
     this.steering = { tun: o.tun.name, table: ESP_TABLE, port: o.vxlanPort, priority: ESP_RULE_PRIORITY };
-    this.engine = new EspEngine({ tun: o.tun, udp: o.udp, espPort: o.espPort, vxlanPort: o.vxlanPort, log: o.log });
+    this.engine = new EspEngine({ tun: o.tun, udp: o.udp, ...(o.inject ? { inject: o.inject } : {}), espPort: o.espPort, vxlanPort: o.vxlanPort, log: o.log });
     this.keys = new EspKeys({
       clock: o.clock,
       log: o.log,

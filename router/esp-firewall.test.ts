@@ -68,21 +68,21 @@ describe('rulesetFor', () => {
   it('drops and counts VXLAN that arrives on any interface but the TUN', () => {
     expect(chain(rulesetFor(SPEC), 'input')).toEqual([
       'type filter hook input priority -5; policy accept;',
-      'udp dport 6784 iifname != "weft-esp" counter drop comment "cleartext-in"',
+      'udp dport 6784 iifname != "weft-esp" meta mark != 0x5eb10000 counter drop comment "cleartext-in"',
     ]);
   });
 
   it('drops and counts VXLAN that would leave on any interface but the TUN', () => {
     expect(chain(rulesetFor(SPEC), 'output')).toEqual([
       'type filter hook output priority -5; policy accept;',
-      'udp dport 6784 oifname != "weft-esp" counter drop comment "cleartext-out"',
+      'udp dport 6784 oifname != "weft-esp" oifname != "lo" counter drop comment "cleartext-out"',
     ]);
   });
 
   it('uses the configured port and TUN name', () => {
     const text = rulesetFor({ vxlanPort: 4789, tun: 'esp0' });
-    expect(text).toContain('udp dport 4789 iifname != "esp0" counter drop');
-    expect(text).toContain('udp dport 4789 oifname != "esp0" counter drop');
+    expect(text).toContain('udp dport 4789 iifname != "esp0" meta mark != 0x5eb10000 counter drop');
+    expect(text).toContain('udp dport 4789 oifname != "esp0" oifname != "lo" counter drop');
     expect(text).not.toContain('6784');
     expect(text).not.toContain('weft-esp');
   });

@@ -1,5 +1,6 @@
 // The cleartext guard of an encrypted mesh, in nftables (table inet weft_esp): VXLAN arriving on
-// any interface but the ESP engine's TUN is dropped (a peer that should be encrypted, or anyone
+// any interface but the ESP engine's TUN, and not handed over by the engine itself (its loopback
+// socket's SO_MARK), is dropped (a peer that should be encrypted, or anyone
 // else, sending cleartext), and VXLAN leaving on any interface but the TUN is dropped too — a
 // second line behind the FIB rules and the blackhole guard. Both drops are counted.
 //
@@ -9,6 +10,8 @@ import { execFile } from 'node:child_process';
 import { WeftError } from '../src/errors.js';
 
 export const NFT_TABLE = 'weft_esp';
+/** SO_MARK of the engine's socket that hands opened VXLAN to the kernel over loopback. */
+export const ESP_INJECT_MARK = 0x5eb10000;
 
 export interface CleartextCounts {
   /** Cleartext VXLAN received and dropped. */
@@ -30,11 +33,11 @@ export function rulesetFor(spec: { vxlanPort: number; tun: string } | undefined)
   return `${reset}table inet ${NFT_TABLE} {
   chain input {
     type filter hook input priority -5; policy accept;
-    udp dport ${spec.vxlanPort} iifname != "${spec.tun}" counter drop comment "cleartext-in"
+    udp dport ${spec.vxlanPort} iifname != "${spec.tun}" meta mark != ${'0x' + ESP_INJECT_MARK.toString(16)} counter drop comment "cleartext-in"
   }
   chain output {
     type filter hook output priority -5; policy accept;
-    udp dport ${spec.vxlanPort} oifname != "${spec.tun}" counter drop comment "cleartext-out"
+    udp dport ${spec.vxlanPort} oifname != "${spec.tun}" oifname != "lo" counter drop comment "cleartext-out"
   }
 }
 `;

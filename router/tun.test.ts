@@ -90,6 +90,28 @@ describe.skipIf(!can.ok)('a TUN device in a real kernel', () => {
     expect(tun.read(got)).toBe(0);
   });
 
+  it('sendBatch with gso: runs of equal-size datagrams to one address leave as UDP GSO and arrive as the same separate datagrams, in order', () => {
+    const out = new PacketBatch(16, 2048, 0);
+    // 6 × 300 bytes and a 120-byte tail to .9, then 2 to .10, then 3 × 300 to .9 again.
+    const plan: [number, number][] = [...Array(6).fill([9, 300]), [9, 120], [10, 300], [10, 300], [9, 300], [9, 300], [9, 300]];
+    plan.forEach(([host, len], i) => {
+      out.slab.fill(0x20 + i, out.slotStart(i), out.slotStart(i) + len);
+      out.lengths[i] = len;
+      out.addrs[i] = ipv4Number(`10.77.0.${host}`);
+    });
+    expect(udp.send(out, plan.length, 9999, 0, true)).toBe(plan.length);
+    const got = new PacketBatch(32, 2048, 0);
+    const seen: Buffer[] = [];
+    for (let k = tun.read(got); k > 0; k = tun.read(got)) for (let i = 0; i < k; i++) seen.push(Buffer.from(got.packet(i)));
+    const udpPackets = seen.filter((p) => p[9] === 17);
+    expect(udpPackets.map((p) => [Number(ipv4Text(p.readUInt32BE(16)).split('.')[3]), p.length - 28, p[28]! - 0x20])).toEqual(plan.map(([h, len], i) => [h, len, i]));
+    // Each one is a whole, valid datagram: its UDP length matches and the last byte is still ours.
+    for (const p of udpPackets) {
+      expect(p.readUInt16BE(24)).toBe(p.length - 20);
+      expect(p[p.length - 1]).toBe(p[28]);
+    }
+  });
+
   it('writeBatch injects packets the kernel delivers locally even though their source is routed elsewhere; malformed ones are marked', () => {
     const b = new PacketBatch(4, 2048, 0);
     for (let i = 0; i < 3; i++) {

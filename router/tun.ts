@@ -17,10 +17,15 @@ export interface TunAddon {
   readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, lengths: Int32Array): number;
   /** Writes `count` packets; rejected ones get lengths[i] = -errno; a result < count means EAGAIN at that index. */
   writeBatch(fd: number, slab: Buffer, slotSize: number, offset: number, lengths: Int32Array, count: number): number;
+  /** SO_MARK (CAP_NET_ADMIN). */
+  setMark(fd: number, mark: number): void;
   /** A non-blocking UDP socket bound to address:port with send/receive buffers of bufferBytes. */
   openUdp(address: string, port: number, netnsPath: string | null, bufferBytes: number): number;
-  /** sendmmsg: datagram i to addrs[i]:port; rejected ones get lengths[i] = -errno; a result < count means EAGAIN. */
-  sendBatch(fd: number, slab: Buffer, slotSize: number, offset: number, lengths: Int32Array, count: number, addrs: Uint32Array, port: number): number;
+  /**
+   * sendmmsg: datagram i to addrs[i]:port; rejected ones get lengths[i] = -errno; a result < count
+   * means EAGAIN. With gso, runs to one address with one length leave as UDP_SEGMENT messages.
+   */
+  sendBatch(fd: number, slab: Buffer, slotSize: number, offset: number, lengths: Int32Array, count: number, addrs: Uint32Array, port: number, gso?: boolean): number;
   /** recvmmsg without waiting: count received, sources in addrs/ports; a truncated one has lengths[i] = -EMSGSIZE. */
   recvBatch(fd: number, slab: Buffer, slotSize: number, offset: number, lengths: Int32Array, addrs: Uint32Array, ports: Uint32Array): number;
 }
@@ -143,15 +148,28 @@ export function openTun(opts: TunOptions): TunDevice {
 export interface BatchUdp {
   /** Receives queued datagrams into `batch` (sources in batch.addrs/ports); returns batch.count. Never waits. */
   receive(batch: PacketBatch, offset?: number): number;
-  /** Sends batch datagrams 0..count-1 (each at `offset` in its slot), datagram i to batch.addrs[i]:port. Returns how many the socket took. */
-  send(batch: PacketBatch, count: number, port: number, offset?: number): number;
+  /**
+   * Sends batch datagrams 0..count-1 (each at `offset` in its slot), datagram i to batch.addrs[i]:port.
+   * Returns how many the socket took. `gso`: consecutive equal-size datagrams to one address go
+   * through the stack as one UDP GSO message (same datagrams on the wire, a fraction of the cost).
+   */
+  send(batch: PacketBatch, count: number, port: number, offset?: number, gso?: boolean): number;
   onReadable(onReadable: () => void): void;
   close(): void;
 }
 
-export function openBatchUdp(opts: { address: string; port: number; netns?: string; bufferBytes?: number }): BatchUdp {
+/** port 0 = any free port; `mark` sets SO_MARK on everything the socket sends. */
+export function openBatchUdp(opts: { address: string; port: number; netns?: string; bufferBytes?: number; mark?: number }): BatchUdp {
   const native = loadTunAddon();
   const fd = native.openUdp(opts.address, opts.port, opts.netns ?? null, opts.bufferBytes ?? 4 << 20);
+  if (opts.mark !== undefined) {
+    try {
+      native.setMark(fd, opts.mark);
+    } catch (err) {
+      native.close(fd);
+      throw err;
+    }
+  }
   let closed = false;
   let watch: WatchHandle | undefined;
   const live = (): void => {
@@ -163,9 +181,9 @@ export function openBatchUdp(opts: { address: string; port: number; netns?: stri
       batch.count = native.recvBatch(fd, batch.slab, batch.slotSize, offset, batch.lengths, batch.addrs, batch.ports);
       return batch.count;
     },
-    send(batch, count, port, offset = batch.offset) {
+    send(batch, count, port, offset = batch.offset, gso = false) {
       live();
-      return native.sendBatch(fd, batch.slab, batch.slotSize, offset, batch.lengths, count, batch.addrs, port);
+      return native.sendBatch(fd, batch.slab, batch.slotSize, offset, batch.lengths, count, batch.addrs, port, gso);
     },
     onReadable(cb) {
       live();

@@ -143,7 +143,10 @@ describe.skipIf(!can.ok || !canNft)('the encrypted data plane in network namespa
     const before = (await status(0)).dataplane.encryption!.cleartextDropped!.inbound;
     const send = `const s=require('dgram').createSocket('udp4');s.send(Buffer.alloc(64),6784,'${lan.hosts[0]!.addr}',()=>s.close())`;
     for (let i = 0; i < 3; i++) expect((await lan.hosts[3]!.exec(process.execPath, ['-e', send])).code).toBe(0);
-    await waitFor(async () => (await status(0)).dataplane.encryption!.cleartextDropped!.inbound >= before + 3, { timeoutMs: 5_000, intervalMs: 200, what: 'the cleartext to be counted' });
+    // And from a process on h0 itself over loopback (only the engine's marked socket may do that).
+    const local = `const s=require('dgram').createSocket('udp4');s.send(Buffer.alloc(64),6784,'127.0.0.1',()=>s.close())`;
+    expect((await lan.hosts[0]!.exec(process.execPath, ['-e', local])).code).toBe(0);
+    await waitFor(async () => (await status(0)).dataplane.encryption!.cleartextDropped!.inbound >= before + 4, { timeoutMs: 5_000, intervalMs: 200, what: 'the cleartext to be counted' });
     expect((await status(0)).dataplane.encryption!.cleartextDropped!.outbound).toBe(0);
   }, 30_000);
 

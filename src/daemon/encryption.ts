@@ -7,7 +7,7 @@ import { errorMessage, WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MeshRouter } from '../../mesh/router.js';
 import { Encryption, ESP_TUN } from '../../router/encryption.js';
-import { NftCleartextGuard } from '../../router/esp-firewall.js';
+import { ESP_INJECT_MARK, NftCleartextGuard } from '../../router/esp-firewall.js';
 import { openBatchUdp, openTun, type TunDevice } from '../../router/tun.js';
 import type { DaemonOptions } from './options.js';
 
@@ -30,11 +30,20 @@ export async function startEncryption(opts: DaemonOptions, router: MeshRouter, c
     tun.close();
     throw new WeftError('io', `cannot open UDP ${opts.port} for ESP: ${errorMessage(err)}`);
   }
+  let inject;
+  try {
+    inject = openBatchUdp({ address: '127.0.0.1', port: 0, mark: ESP_INJECT_MARK });
+  } catch (err) {
+    udp.close();
+    tun.close();
+    throw new WeftError('io', `cannot open the ESP engine's loopback socket: ${errorMessage(err)}`);
+  }
   const enc = new Encryption({
     clock,
     log,
     tun,
     udp,
+    inject,
     guard: new NftCleartextGuard(),
     espPort: opts.port,
     vxlanPort: opts.vxlanPort,
