@@ -547,6 +547,21 @@ static napi_value set_mark(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setUdpEncap(fd, type): UDP_ENCAP on a UDP socket (2 = ESP in UDP, RFC 3948): the kernel's xfrm
+// then takes the ESP datagrams arriving on it.
+#ifndef UDP_ENCAP
+#define UDP_ENCAP 100
+#endif
+static napi_value set_udp_encap(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, type;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &type)) return throw_type(env, "setUdpEncap(fd, type)");
+  if (setsockopt(fd, IPPROTO_UDP, UDP_ENCAP, &type, sizeof type) < 0) return throw_errno(env, "setsockopt(UDP_ENCAP)", errno);
+  return NULL;
+}
+
 // readBatch(fd, slab, slotSize, offset, lengths) -> count. Reads until EAGAIN or the batch is full.
 // An error after the first packet ends the batch quietly (the next call reports it).
 static napi_value read_batch(napi_env env, napi_callback_info info) {
@@ -1110,6 +1125,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openTun", NULL, open_tun, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setTunPersist", NULL, set_tun_persist, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMark", NULL, set_mark, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setUdpEncap", NULL, set_udp_encap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readBatch", NULL, read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeBatch", NULL, write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openUdp", NULL, open_udp, NULL, NULL, NULL, napi_enumerable, NULL},

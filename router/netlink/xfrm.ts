@@ -29,7 +29,6 @@ import type { EspCipher, EspSaKeys } from '../../crypto/esp-sa.js';
 
 export const NETLINK_XFRM = 6;
 export const AF_INET6 = 10;
-export const IPPROTO_UDP = 17;
 export const IPPROTO_ESP = 50;
 /** Matches every IPsec protocol in a flush. */
 export const IPSEC_PROTO_ANY = 255;
@@ -54,14 +53,12 @@ export const XFRMA_ENCAP = 4;
 export const XFRMA_TMPL = 5;
 export const XFRMA_REPLAY_VAL = 10;
 export const XFRMA_SRCADDR = 13;
-export const XFRMA_LASTUSED = 15;
 export const XFRMA_ALG_AEAD = 18;
 export const XFRMA_MARK = 21;
 export const XFRMA_REPLAY_ESN_VAL = 23;
 export const XFRMA_PROTO = 25;
 export const XFRMA_IF_ID = 31;
 
-export const SELECTOR_LEN = 56;
 export const USERSA_INFO_LEN = 224;
 export const USERSA_ID_LEN = 24;
 export const USERPOLICY_INFO_LEN = 168;
@@ -101,38 +98,27 @@ export interface XfrmSelector {
 }
 
 /** An AEAD transform: `key` is the cipher key followed by the 4-byte salt (RFC 4106 §8.1, RFC 7634 §2). */
-export interface XfrmAead {
-  name: string;
-  key: Buffer;
-  icvBits: number;
-}
+export interface XfrmAead { name: string; key: Buffer; icvBits: number }
 
-export interface XfrmEncap {
-  /** UDP_ENCAP_ESPINUDP. */
-  type: number;
-  sport: number;
-  dport: number;
-}
+/**
+ * UDP encapsulation of an SA (type UDP_ENCAP_ESPINUDP). The receiving host must also hold a UDP
+ * socket on dport with setsockopt(SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP): only such a socket
+ * hands ESP to xfrm; without it the datagrams go to a plain socket on the port, or are refused.
+ */
+export interface XfrmEncap { type: number; sport: number; dport: number }
 
-/** Limits in bytes, packets or seconds; absent = none (XFRM_INF). The kernel signals soft ones with XFRM_MSG_EXPIRE. */
+/** Limits in bytes, packets or seconds (positive); absent = none. The kernel reports reaching one with XFRM_MSG_EXPIRE. */
 export interface XfrmLifetime {
-  softBytes?: number;
-  hardBytes?: number;
-  softPackets?: number;
-  hardPackets?: number;
-  softAddSeconds?: number;
-  hardAddSeconds?: number;
-  softUseSeconds?: number;
-  hardUseSeconds?: number;
+  softBytes?: number; hardBytes?: number;
+  softPackets?: number; hardPackets?: number;
+  softAddSeconds?: number; hardAddSeconds?: number;
+  softUseSeconds?: number; hardUseSeconds?: number;
 }
 const LIFETIME_KEYS: readonly (keyof XfrmLifetime)[] = [
   'softBytes', 'hardBytes', 'softPackets', 'hardPackets', 'softAddSeconds', 'hardAddSeconds', 'softUseSeconds', 'hardUseSeconds',
 ];
 
-export interface XfrmMark {
-  value: number;
-  mask: number;
-}
+export interface XfrmMark { value: number; mask: number }
 
 /** An SA (xfrm state) as weft installs it: IPv4 endpoints, one AEAD transform. */
 export interface XfrmSa {
@@ -259,11 +245,15 @@ function writeSelector(b: Buffer, off: number, s: XfrmSelector | undefined): voi
   b[off + 44] = s?.proto ?? 0;
 }
 
+// "No limit" is XFRM_INF for bytes and packets but 0 for seconds: the kernel adds a time limit to the
+// SA's add time, so XFRM_INF there would wrap and expire the SA at its first timer tick.
+const noLimit = (k: keyof XfrmLifetime): bigint => (k.endsWith('Seconds') ? 0n : XFRM_INF);
+
 function writeLifetime(b: Buffer, off: number, l: XfrmLifetime | undefined): void {
   LIFETIME_KEYS.forEach((k, i) => {
     const v = l?.[k];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new RangeError(`lifetime ${k} ${v} is not a count`);
-    b.writeBigUInt64LE(v === undefined ? XFRM_INF : BigInt(v), off + 8 * i);
+    if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new RangeError(`lifetime ${k} ${v} is not a positive count`);
+    b.writeBigUInt64LE(v === undefined ? noLimit(k) : BigInt(v), off + 8 * i);
   });
 }
 
@@ -451,7 +441,7 @@ function readLifetime(b: Buffer, off: number): XfrmLifetime {
   const l: XfrmLifetime = {};
   LIFETIME_KEYS.forEach((k, i) => {
     const v = b.readBigUInt64LE(off + 8 * i);
-    if (v !== XFRM_INF) l[k] = Number(v);
+    if (v !== XFRM_INF && v !== 0n) l[k] = Number(v);
   });
   return l;
 }
