@@ -86,6 +86,11 @@ export class OutboundSa {
     return this.seq;
   }
 
+  /** The kernel engine seals in the kernel: it reports the kernel's counter here for the rekey check. */
+  syncSequence(seq: number): void {
+    if (Number.isInteger(seq) && seq > this.seq && seq <= ESP_MAX_SEQUENCE) this.seq = seq;
+  }
+
   /** Packets this SA can still seal. The owner rekeys well before this reaches 0. */
   get remaining(): number {
     return ESP_MAX_SEQUENCE - this.seq;

@@ -72,8 +72,8 @@ export interface DataplaneOptions {
 
 /** What the data plane needs from the encryption. */
 export interface DataplaneEncryption {
-  /** Kept in the kernel on every refresh, before any forwarding entry. */
-  readonly steering: EspSteering;
+  /** Kept in the kernel on every refresh, before any forwarding entry; undefined for the kernel engine (its xfrm policies steer). */
+  readonly steering: EspSteering | undefined;
   /** Bytes ESP adds to a VXLAN packet: the overlay MTU shrinks by this much. */
   readonly overhead: number;
   /** Each peer's underlay addresses (its SAs are used for them) and our own. */

@@ -14,7 +14,7 @@ import { EspKeys, type NewSa } from './esp-keys.js';
 import { ESP_CHANNEL } from './esp-messages.js';
 import type { CleartextCounts, CleartextGuard } from './esp-firewall.js';
 import type { EspSteering } from './kernel.js';
-import type { BatchUdp, TunDevice } from './tun.js';
+import type { KernelEspEngine } from './esp-kernel-engine.js';
 import type { DataplaneEncryption } from './dataplane.js';
 
 /** ESP-in-UDP (8) + SPI/seq/IV (16) + pad and trailer (≤ 5) + ICV (16), rounded up to 4: what a VXLAN packet grows by. */
@@ -26,11 +26,8 @@ export const ESP_TUN = 'weft-esp';
 export interface EncryptionOptions {
   clock: Clock;
   log: Logger;
-  tun: TunDevice;
-  udp: BatchUdp;
-  /** See EspEngineOptions.inject. */
-  inject?: BatchUdp;
-  guard: CleartextGuard;
+  /** The user-space engine needs the steering and the nft guard; the kernel's policies are both. */
+  engine: { kind: 'user space'; engine: EspEngine; tun: string; guard: CleartextGuard } | { kind: 'kernel'; engine: KernelEspEngine };
   espPort: number;
   vxlanPort: number;
   ciphers: EspCipher[];
@@ -59,7 +56,8 @@ export interface PeerEncryption {
 
 export interface EncryptionSummary {
   engine: 'user space' | 'kernel';
-  tun: string;
+  /** The user-space engine's TUN; null for the kernel engine. */
+  tun: string | null;
   ciphers: EspCipher[];
   keylog: string | null;
   /** Cleartext VXLAN dropped by the guard (null if it could not be read). */
@@ -72,9 +70,9 @@ export interface EncryptionSummary {
 
 export class Encryption implements Gossiper, DataplaneEncryption {
   readonly overhead = ESP_OVERHEAD;
-  readonly engine: EspEngine;
+  readonly engine: EspEngine | KernelEspEngine;
   readonly keys: EspKeys;
-  readonly steering: EspSteering;
+  readonly steering: EspSteering | undefined;
   private channel: GossipChannel | undefined;
   private ticker: Timer | undefined;
   private keylogWrites: Promise<void> = Promise.resolve();
@@ -84,8 +82,9 @@ export class Encryption implements Gossiper, DataplaneEncryption {
   private resetting = false;
 
   constructor(private readonly o: EncryptionOptions) {
-    this.steering = { tun: o.tun.name, table: ESP_TABLE, port: o.vxlanPort, priority: ESP_RULE_PRIORITY };
-    this.engine = new EspEngine({ tun: o.tun, udp: o.udp, ...(o.inject ? { inject: o.inject } : {}), espPort: o.espPort, vxlanPort: o.vxlanPort, log: o.log });
+    const e = o.engine;
+    this.steering = e.kind === 'user space' ? { tun: e.tun, table: ESP_TABLE, port: o.vxlanPort, priority: ESP_RULE_PRIORITY } : undefined;
+    this.engine = e.engine;
     this.keys = new EspKeys({
       clock: o.clock,
       log: o.log,
@@ -104,11 +103,13 @@ export class Encryption implements Gossiper, DataplaneEncryption {
 
   /** Installs the cleartext guard, then starts the engine. Rejects (and sends nothing) if the guard cannot be installed. */
   async start(mesh: { newGossip(name: string, g: Gossiper): GossipChannel; on(ev: 'connection-up', cb: (c: ConnectionUp) => void): unknown; on(ev: 'connection-down', cb: (c: { peer: PeerName; uid: bigint }) => void): unknown }): Promise<void> {
-    await this.o.guard.apply({ vxlanPort: this.o.vxlanPort, tun: this.o.tun.name });
+    const e = this.o.engine;
+    if (e.kind === 'user space') await e.guard.apply({ vxlanPort: this.o.vxlanPort, tun: e.tun });
+    else await e.engine.start();
     this.channel = mesh.newGossip(ESP_CHANNEL, this);
     mesh.on('connection-up', (c) => this.keys.connectionUp(c));
     mesh.on('connection-down', (c) => this.keys.connectionDown(c.peer, c.uid));
-    this.engine.start();
+    if (e.kind === 'user space') e.engine.start();
     this.tick();
   }
 
@@ -119,20 +120,32 @@ export class Encryption implements Gossiper, DataplaneEncryption {
   stop(): void {
     this.stopped = true;
     this.ticker?.cancel();
-    this.keys.clear();
-    this.engine.stop({ remove: this.resetting });
+    const e = this.o.engine;
+    if (e.kind === 'user space') {
+      this.keys.clear();
+      e.engine.stop({ remove: this.resetting });
+    } else {
+      // The kernel's states keep carrying traffic while weft restarts (unless reset removed them).
+      e.engine.stop();
+    }
   }
 
   /** `weft reset`: removes the guard now and the TUN at stop (the data plane removes the steering). */
   async reset(): Promise<void> {
     this.resetting = true;
-    await this.o.guard.apply(undefined);
+    const e = this.o.engine;
+    if (e.kind === 'user space') await e.guard.apply(undefined);
+    else await e.engine.reset();
   }
 
   private tick(): void {
     if (this.stopped) return;
     this.keys.tick();
-    void this.o.guard.counts().then((c) => {
+    const e = this.o.engine;
+    const counts = e.kind === 'user space'
+      ? e.guard.counts()
+      : e.engine.refreshCounters().then(() => ({ inbound: e.engine.counters.dropped.XfrmInTmplMismatch ?? 0, outbound: e.engine.counters.dropped.XfrmOutNoStates ?? 0 }));
+    void counts.then((c) => {
       this.cleartext = c ?? null;
     }, (err: unknown) => {
       this.lastError = errorMessage(err);
@@ -150,7 +163,7 @@ export class Encryption implements Gossiper, DataplaneEncryption {
     const hex = (n: number | null | undefined): string | null => (n === null || n === undefined ? null : `0x${n.toString(16).padStart(8, '0')}`);
     return {
       encrypted: true,
-      engine: 'user space',
+      engine: this.engine.kind,
       cipher: k?.cipher ?? null,
       spiIn: hex(k?.spiIn),
       spiOut: hex(k?.spiOut),
@@ -163,16 +176,17 @@ export class Encryption implements Gossiper, DataplaneEncryption {
 
   summary(): EncryptionSummary {
     const { tunIn, sent, received, tunOut, dropped } = this.engine.counters;
+    const e = this.o.engine;
     return {
-      engine: 'user space',
-      tun: this.o.tun.name,
+      engine: e.kind,
+      tun: e.kind === 'user space' ? e.tun : null,
       ciphers: this.o.ciphers,
       keylog: this.o.keylog ?? null,
       cleartextDropped: this.cleartext,
       packets: { tunIn, sent, received, tunOut },
       dropped: { ...dropped },
       keyExchangeDropped: { ...this.keys.dropped },
-      lastError: this.lastError,
+      lastError: this.lastError ?? (e.kind === 'kernel' ? e.engine.lastError ?? null : null),
     };
   }
 

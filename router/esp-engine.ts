@@ -91,6 +91,7 @@ export interface EspEngineCounters {
 }
 
 export class EspEngine implements SaTable {
+  readonly kind = 'user space' as const;
   private readonly outbound = new Map<PeerName, OutboundSa>();
   private readonly inbound = new Map<number, { peer: PeerName; sa: InboundSa }>();
   /** Underlay address (host order) → peer, from the peer records. */

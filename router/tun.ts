@@ -17,6 +17,8 @@ export interface TunAddon {
   readBatch(fd: number, slab: Buffer, slotSize: number, offset: number, lengths: Int32Array): number;
   /** Writes `count` packets; rejected ones get lengths[i] = -errno; a result < count means EAGAIN at that index. */
   writeBatch(fd: number, slab: Buffer, slotSize: number, offset: number, lengths: Int32Array, count: number): number;
+  /** UDP_ENCAP (2 = ESP in UDP): the kernel's xfrm takes the ESP datagrams arriving on the socket. */
+  setUdpEncap(fd: number, type: number): void;
   /** SO_MARK (CAP_NET_ADMIN). */
   setMark(fd: number, mark: number): void;
   /** A non-blocking UDP socket bound to address:port with send/receive buffers of bufferBytes. */

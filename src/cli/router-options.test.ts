@@ -54,11 +54,15 @@ describe('parseRouterOptions', () => {
       ipallocRange: '10.32.0.0/12',
       ipallocReclaimAfterMs: 600_000,
       espCiphers: ['aes-256-gcm', 'chacha20-poly1305'],
+      espEngine: 'auto',
     });
   });
 
   it('takes the encryption options, and says what to do with bad ones', () => {
-    const o = parse({ espKeylog: 'keys.txt', espCipher: 'chacha20-poly1305' });
+    const o = parse({ espKeylog: 'keys.txt', espCipher: 'chacha20-poly1305', espEngine: 'user' });
+    expect(o.espEngine).toBe('user');
+    expect(routerArgs(o)).toContain('--esp-engine=user');
+    expect(usageError(() => parse({ espEngine: 'fast' }))).toMatch(/--esp-engine "fast": choose auto, kernel or user/);
     expect(o.espKeylog).toMatch(/^\/.*\/keys\.txt$/);
     expect(o.espCiphers).toEqual(['chacha20-poly1305']);
     expect(routerArgs(o)).toContain('--esp-cipher=chacha20-poly1305');

@@ -32,6 +32,7 @@ export interface RawRouterOptions {
   ipallocReclaimAfter?: string;
   espKeylog?: string;
   espCipher?: string;
+  espEngine?: string;
 }
 
 export const LOG_LEVELS: readonly DaemonOptions['logLevel'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -53,6 +54,7 @@ export function addRouterOptions(cmd: Command): Command {
     .option('--ipalloc-init <mode>', 'how the address ring starts: consensus[=N] (default; N = how many peers start together) or seed=NAME,NAME,…')
     .option('--ipalloc-reclaim-after <duration>', `reclaim the address space of a peer unreachable this long, e.g. 30s, 10m, 1h (default ${C.IPALLOC_RECLAIM_AFTER})`)
     .option('--esp-keylog <file>', 'DEBUGGING ONLY: append every ESP key to this file, one Wireshark esp_sa record per line, so captures can be decrypted')
+    .option('--esp-engine <engine>', 'auto (default: the kernel\'s IPsec when it has ESP, else user space), kernel or user')
     .option('--esp-cipher <list>', `ESP ciphers in order of preference: ${ESP_CIPHERS.join(', ')} (default ${C.ESP_CIPHERS.join(',')})`)
     .option('--no-dataplane', 'run the mesh control plane only (no bridge, no VXLAN; needs no privileges)');
 }
@@ -132,6 +134,10 @@ export function parseRouterOptions(
     if (list.length === 0 || bad.length > 0) problems.push(`--esp-cipher "${raw.espCipher}": choose from ${ESP_CIPHERS.join(', ')} (comma-separated, preferred first)`);
     else o.espCiphers = list as EspCipher[];
   }
+  if (raw.espEngine !== undefined) {
+    if (raw.espEngine === 'auto' || raw.espEngine === 'kernel' || raw.espEngine === 'user') o.espEngine = raw.espEngine;
+    else problems.push(`--esp-engine "${raw.espEngine}": choose auto, kernel or user`);
+  }
   if (raw.mtu !== undefined) {
     const m = Number(raw.mtu.trim());
     if (/^[0-9]{3,5}$/.test(raw.mtu.trim()) && m >= C.MIN_MTU && m <= C.MAX_MTU) o.mtu = m;
@@ -185,6 +191,7 @@ export function routerArgs(o: DaemonOptions): string[] {
   if (o.ipallocInit !== undefined) args.push(`--ipalloc-init=${formatIpallocInit(o.ipallocInit)}`);
   args.push(`--ipalloc-reclaim-after=${o.ipallocReclaimAfterMs / 1000}s`);
   if (o.espKeylog !== undefined) args.push(`--esp-keylog=${o.espKeylog}`);
+  if (o.espEngine !== 'auto') args.push(`--esp-engine=${o.espEngine}`);
   if (o.espCiphers.join() !== C.ESP_CIPHERS.join()) args.push(`--esp-cipher=${o.espCiphers.join(',')}`);
   if (!o.dataplane) args.push('--no-dataplane');
   args.push('--', ...o.peers);

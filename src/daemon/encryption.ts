@@ -1,53 +1,41 @@
-// Builds the data plane's encryption for the daemon when a password is set: the TUN and the
-// UDP socket of the user-space ESP engine, the nftables cleartext guard, the key exchange on the
-// mesh's connections. Started before the mesh, so no connection's keys are missed.
+// Builds the data plane's encryption for the daemon when a password is set: the engine (the
+// kernel's xfrm when it has ESP for our ciphers, else the user-space engine with its TUN, UDP
+// sockets and nftables guard) and the key exchange on the mesh's connections. Started before the
+// mesh, so no connection's keys are missed.
 import type { Clock } from '../clock.js';
 import * as C from '../constants.js';
 import { errorMessage, WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MeshRouter } from '../../mesh/router.js';
-import { Encryption, ESP_TUN } from '../../router/encryption.js';
+import type { EspCipher } from '../../crypto/esp-sa.js';
+import { Encryption, ESP_TUN, type EncryptionOptions } from '../../router/encryption.js';
+import { EspEngine } from '../../router/esp-engine.js';
 import { ESP_INJECT_MARK, NftCleartextGuard } from '../../router/esp-firewall.js';
-import { openBatchUdp, openTun, type TunDevice } from '../../router/tun.js';
+import { KernelEspEngine, probeKernelEsp } from '../../router/esp-kernel-engine.js';
+import { openBatchUdp, openTun, type BatchUdp, type TunDevice } from '../../router/tun.js';
 import type { DaemonOptions } from './options.js';
 
 export async function startEncryption(opts: DaemonOptions, router: MeshRouter, clock: Clock, log: Logger): Promise<Encryption> {
-  let tun: TunDevice;
-  try {
-    // Persistent: while weft restarts, the TUN (and the route through it) stay, and drop.
-    tun = openTun({ name: ESP_TUN, persist: true });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const hint = code === 'EBUSY' ? ' — another weft router is running on this host'
-      : code === 'EPERM' || code === 'EACCES' ? ' — encryption needs root (CAP_NET_ADMIN) for its TUN device'
-      : code === 'ENOENT' ? ' — /dev/net/tun is missing (load the tun module)' : '';
-    throw new WeftError('io', `cannot open TUN ${ESP_TUN} for the ESP engine: ${errorMessage(err)}${hint}`);
-  }
-  let udp;
-  try {
-    udp = openBatchUdp({ address: opts.host === '' ? '0.0.0.0' : opts.host, port: opts.port });
-  } catch (err) {
-    tun.close();
-    throw new WeftError('io', `cannot open UDP ${opts.port} for ESP: ${errorMessage(err)}`);
-  }
-  let inject;
-  try {
-    inject = openBatchUdp({ address: '127.0.0.1', port: 0, mark: ESP_INJECT_MARK });
-  } catch (err) {
-    udp.close();
-    tun.close();
-    throw new WeftError('io', `cannot open the ESP engine's loopback socket: ${errorMessage(err)}`);
+  let engine: EncryptionOptions['engine'];
+  let ciphers: EspCipher[] = opts.espCiphers;
+  const kernel = opts.espEngine === 'user' ? undefined : await probeKernelEsp(opts.espCiphers);
+  if (kernel && kernel.ciphers.length > 0) {
+    ciphers = kernel.ciphers;
+    engine = { kind: 'kernel', engine: new KernelEspEngine({ espPort: opts.port, vxlanPort: opts.vxlanPort, log }) };
+    log.info({ ciphers }, 'ESP: kernel engine (xfrm)');
+  } else if (opts.espEngine === 'kernel') {
+    throw new WeftError('usage', `--esp-engine kernel: ${kernel?.reason ?? 'not available'}; leave the option out to use the user-space engine`);
+  } else {
+    engine = { kind: 'user space', ...openUserspaceEngine(opts, log) };
+    log.info({ ciphers, reason: kernel?.reason ?? '--esp-engine user' }, 'ESP: user-space engine');
   }
   const enc = new Encryption({
     clock,
     log,
-    tun,
-    udp,
-    inject,
-    guard: new NftCleartextGuard(),
+    engine,
     espPort: opts.port,
     vxlanPort: opts.vxlanPort,
-    ciphers: opts.espCiphers,
+    ciphers,
     ...(opts.espKeylog ? { keylog: opts.espKeylog } : {}),
     rekeyAfterMs: C.ESP_REKEY_AFTER_MS,
     rekeyAfterPackets: C.ESP_REKEY_AFTER_PACKETS,
@@ -61,4 +49,29 @@ export async function startEncryption(opts: DaemonOptions, router: MeshRouter, c
     throw err;
   }
   return enc;
+}
+
+function openUserspaceEngine(opts: DaemonOptions, log: Logger): { engine: EspEngine; tun: string; guard: NftCleartextGuard } {
+  let tun: TunDevice;
+  try {
+    // Persistent: while weft restarts, the TUN (and the route through it) stay, and drop.
+    tun = openTun({ name: ESP_TUN, persist: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const hint = code === 'EBUSY' ? ' — another weft router is running on this host'
+      : code === 'EPERM' || code === 'EACCES' ? ' — encryption needs root (CAP_NET_ADMIN) for its TUN device'
+      : code === 'ENOENT' ? ' — /dev/net/tun is missing (load the tun module)' : '';
+    throw new WeftError('io', `cannot open TUN ${ESP_TUN} for the ESP engine: ${errorMessage(err)}${hint}`);
+  }
+  const sockets: BatchUdp[] = [];
+  try {
+    sockets.push(openBatchUdp({ address: opts.host === '' ? '0.0.0.0' : opts.host, port: opts.port }));
+    sockets.push(openBatchUdp({ address: '127.0.0.1', port: 0, mark: ESP_INJECT_MARK }));
+  } catch (err) {
+    for (const s of sockets) s.close();
+    tun.close();
+    throw new WeftError('io', `cannot open the ESP engine's UDP sockets (port ${opts.port}): ${errorMessage(err)}`);
+  }
+  const [udp, inject] = sockets as [BatchUdp, BatchUdp];
+  return { engine: new EspEngine({ tun, udp, inject, espPort: opts.port, vxlanPort: opts.vxlanPort, log }), tun: tun.name, guard: new NftCleartextGuard() };
 }

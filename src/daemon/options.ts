@@ -38,6 +38,8 @@ export interface DaemonOptions {
   espKeylog?: string;
   /** ESP ciphers, preferred first. */
   espCiphers: EspCipher[];
+  /** auto = the kernel's xfrm when it has ESP for one of espCiphers, else user space. */
+  espEngine: 'auto' | 'kernel' | 'user';
   /** Write logs here instead of stdout (set by `weft launch`). */
   logFile?: string;
 }
@@ -58,5 +60,6 @@ export function defaultOptions(): DaemonOptions {
     ipallocRange: C.IPALLOC_RANGE,
     ipallocReclaimAfterMs: C.IPALLOC_RECLAIM_AFTER_MS,
     espCiphers: [...C.ESP_CIPHERS],
+    espEngine: 'auto',
   };
 }
