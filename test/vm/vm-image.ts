@@ -36,13 +36,13 @@ export const BOOT_MODULES = [
   'ctr', 'gcm', 'ghash_generic', 'ghash_clmulni_intel', 'aesni_intel',
   'chacha_generic', 'chacha_x86_64', 'poly1305_generic', 'poly1305_x86_64', 'chacha20poly1305',
   'seqiv', 'echainiv', 'sha512_generic', 'sha3_generic', 'jitterentropy_rng', 'drbg',
-  'xfrm_user', 'esp4',
+  'xfrm_user', 'esp4', 'tun', 'vxlan', 'nf_tables',
 ];
 const MODULE_DIRS = [
   'kernel/crypto', 'kernel/arch/x86/crypto', 'kernel/lib/crypto', 'kernel/net/xfrm', 'kernel/net/ipv4', 'kernel/net/ipv6',
   'kernel/net/bridge', 'kernel/net/802', 'kernel/net/llc', 'kernel/net/9p', 'kernel/fs/9p', 'kernel/fs/netfs',
   'kernel/fs/fscache', 'kernel/drivers/virtio', 'kernel/drivers/net/veth.ko', 'kernel/drivers/net/vxlan',
-  'kernel/net/ipv4/udp_tunnel.ko', 'kernel/net/ipv6/ip6_udp_tunnel.ko',
+  'kernel/net/ipv4/udp_tunnel.ko', 'kernel/net/ipv6/ip6_udp_tunnel.ko', 'kernel/drivers/net/tun.ko', 'kernel/net/netfilter',
 ];
 
 export const OUTPUT_BEGIN = '@@WEFT-VM-BEGIN@@';
