@@ -67,7 +67,11 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose host /h
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
+# A checkout under /tmp stays visible above the guest's own /tmp.
+KEEP=${REPO_ROOT.startsWith('/tmp/') ? JSON.stringify(REPO_ROOT) : "''"}
+if [ -n "$KEEP" ]; then mkdir -p /keep; mount -o bind "/host$KEEP" /keep; fi
 mount -t tmpfs tmp /host/tmp
+if [ -n "$KEEP" ]; then mkdir -p "/host$KEEP"; mount -o bind /keep "/host$KEEP"; fi
 mount -t tmpfs run /host/run
 stty -F /dev/ttyS1 raw -echo
 cp /weft-cmd /host/tmp/.weft-cmd
