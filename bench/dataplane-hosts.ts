@@ -27,6 +27,10 @@ export interface Testbed {
 
 export interface WeftTestbed extends Testbed {
   readonly routers: WeftHost[];
+  /** The routers' PIDs (for CPU accounting). */
+  readonly pids: number[];
+  /** The ESP cipher of host 0's first path; null without a password. */
+  readonly cipher: string | null;
   paths(h: number): Promise<PathStatus[]>;
 }
 
@@ -72,7 +76,8 @@ async function run(host: Host, cmd: string, args: string[]): Promise<string> {
 }
 
 /** `hosts` weft routers in a launch chain, one attached container each, all paths direct. */
-export async function weftTestbed(hosts: number): Promise<WeftTestbed> {
+/** With `password` the routers encrypt, and the testbed is ready once every path also has ESP keys. */
+export async function weftTestbed(hosts: number, opts: { password?: string } = {}): Promise<WeftTestbed> {
   hookSignals();
   const lan = await createLan({ hosts });
   const routers = lan.hosts.map((h) => new WeftHost(h));
@@ -89,12 +94,11 @@ export async function weftTestbed(hosts: number): Promise<WeftTestbed> {
   };
   try {
     for (const [i, r] of routers.entries()) {
-      await r.launch(i === 0 ? [] : [lan.hosts[i - 1]!.addr]);
+      await r.launch(i === 0 ? [] : [lan.hosts[i - 1]!.addr], opts.password ? { WEFT_PASSWORD: opts.password } : {});
       const pid = await r.pid();
-      if (pid !== undefined) {
-        pids.push(pid);
-        routerPids.add(pid);
-      }
+      if (pid === undefined) throw new Error(`weft on ${lan.hosts[i]!.name} did not report its PID`);
+      pids.push(pid);
+      routerPids.add(pid);
     }
     const containers: Host[] = [];
     const ips: string[] = [];
@@ -108,14 +112,16 @@ export async function weftTestbed(hosts: number): Promise<WeftTestbed> {
     }
     const paths = async (h: number): Promise<PathStatus[]> => (await routers[h]!.json<{ paths: PathStatus[] }>(['status', 'connections'])).paths;
     for (let h = 0; h < hosts; h++) {
-      await waitFor(async () => (await paths(h)).filter((p) => p.path === 'direct' && p.endpoints === 1).length === hosts - 1, {
+      await waitFor(async () => (await paths(h)).filter((p) => p.path === 'direct' && p.endpoints === 1 && (!opts.password || p.encryption?.spiOut)).length === hosts - 1, {
         timeoutMs: 30_000,
         intervalMs: 100,
         what: `weft on ${lan.hosts[h]!.name} to reach every other peer directly`,
       });
     }
-    const mtu = (await paths(0))[0]?.mtu ?? 0;
-    return { label: 'weft', lan, routers, containers, ips, mtu, paths, cleanup };
+    const first = (await paths(0))[0];
+    return {
+      label: opts.password ? 'weft + ESP' : 'weft', lan, routers, pids, containers, ips, mtu: first?.mtu ?? 0, cipher: first?.encryption?.cipher ?? null, paths, cleanup,
+    };
   } catch (err) {
     await cleanup();
     throw err;

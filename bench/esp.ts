@@ -10,11 +10,8 @@
 // Goal (issue 5): encrypted weft ≥ 2 × wireguard-go's throughput. Everything runs in namespaces the
 // harness creates; routers are remembered by PID so an interrupted run still ends them.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { createLan, waitFor, type Host } from '../test/harness/netns.js';
+import { readFileSync } from 'node:fs';
 import { canUseNetns, hasCommand } from '../test/harness/privileges.js';
-import { WeftHost } from '../test/harness/weft.js';
-import type { PathStatus } from '../router/status.js';
 import { reachable, weftTestbed, type Testbed } from './dataplane-hosts.js';
 import { iperf, median, ping, startIperfServer, type IperfEnd, type PingStats } from './dataplane-traffic.js';
 import { wireguardTestbed, wireguardUnavailable } from './wireguard.js';
@@ -65,33 +62,6 @@ export const GOAL_VS_WIREGUARD = 2;
 const END: IperfEnd = { port: 5201 };
 const STREAMS = [1, 4];
 
-const routerPids = new Set<number>();
-const dataDirs = new Set<string>();
-let hooked = false;
-
-function killRouters(): void {
-  for (const pid of routerPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  routerPids.clear();
-  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
-  dataDirs.clear();
-}
-
-function hookSignals(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', killRouters);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    // Whichever module's handler runs first exits; every 'exit' hook (this one, the harness's) then runs.
-    process.on(sig, () => process.exit(128 + (sig === 'SIGINT' ? 2 : 15)));
-  }
-}
-
 /** Why the encrypted benchmark cannot run here, or undefined when it can. */
 export function espBenchUnavailable(): string | undefined {
   const can = canUseNetns();
@@ -99,62 +69,6 @@ export function espBenchUnavailable(): string | undefined {
   if (!hasCommand('nft')) return 'nft (Debian package nftables) is not installed; weft needs it for its cleartext guard';
   if (!hasCommand('iperf3')) return 'iperf3 is not installed';
   return undefined;
-}
-
-export interface EncryptedTestbed extends Testbed {
-  readonly routers: WeftHost[];
-  /** The routers' PIDs (host PID namespace). */
-  readonly pids: number[];
-  readonly cipher: string | null;
-}
-
-/** Two weft routers launched with `password`, one attached container each, ESP keys on a direct path. */
-export async function encryptedWeftTestbed(password: string): Promise<EncryptedTestbed> {
-  hookSignals();
-  const lan = await createLan({ hosts: 2 });
-  const routers = lan.hosts.map((h) => new WeftHost(h));
-  for (const r of routers) dataDirs.add(r.dataDir);
-  const pids: number[] = [];
-  const cleanup = async (): Promise<void> => {
-    for (const pid of pids) routerPids.delete(pid);
-    for (const r of routers) {
-      await r.cleanup().catch(() => undefined);
-      dataDirs.delete(r.dataDir);
-    }
-    await lan.cleanup();
-  };
-  try {
-    for (const [i, r] of routers.entries()) {
-      await r.launch(i === 0 ? [] : [lan.hosts[i - 1]!.addr], { WEFT_PASSWORD: password });
-      const pid = await r.pid();
-      if (pid === undefined) throw new Error(`weft on ${lan.hosts[i]!.name} did not report its PID`);
-      pids.push(pid);
-      routerPids.add(pid);
-    }
-    const containers: Host[] = [];
-    const ips: string[] = [];
-    for (const [i, r] of routers.entries()) {
-      const c = await lan.addContainer();
-      const ip = `10.32.${i}.1`;
-      const res = await r.weft(['attach', `${ip}/12`, c.name]);
-      if (res.code !== 0) throw new Error(`weft attach on ${lan.hosts[i]!.name} failed: ${res.stderr || res.stdout}`);
-      containers.push(c);
-      ips.push(ip);
-    }
-    const paths = async (h: number): Promise<PathStatus[]> => (await routers[h]!.json<{ paths: PathStatus[] }>(['status', 'connections'])).paths;
-    for (const h of [0, 1]) {
-      await waitFor(async () => (await paths(h)).some((p) => p.path === 'direct' && p.endpoints === 1 && p.encryption?.spiOut), {
-        timeoutMs: 30_000,
-        intervalMs: 200,
-        what: `weft on ${lan.hosts[h]!.name} to have ESP keys and a direct path`,
-      });
-    }
-    const p = (await paths(0))[0];
-    return { label: 'weft + ESP', lan, routers, pids, containers, ips, mtu: p?.mtu ?? 0, cipher: p?.encryption?.cipher ?? null, cleanup };
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
 }
 
 let clkTck: number | undefined;
@@ -219,7 +133,7 @@ export async function runEspBench(opts: EspBenchOptions = {}): Promise<EspBenchR
   const wireguardSkipped = wireguardUnavailable();
   const testbeds: Testbed[] = [];
   try {
-    const enc = await encryptedWeftTestbed(opts.password ?? 'weft-bench');
+    const enc = await weftTestbed(2, { password: opts.password ?? 'weft-bench' });
     testbeds.push(enc);
     const plain = await weftTestbed(2);
     testbeds.push(plain);

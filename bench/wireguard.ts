@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLan, type Host, type HostProcess, waitFor } from '../test/harness/netns.js';
+import { createLan, pidAlive, type Host, type HostProcess, waitFor } from '../test/harness/netns.js';
 import { canUseNetns, hasCommand } from '../test/harness/privileges.js';
 import { reachable, type Testbed } from './dataplane-hosts.js';
 import { iperf, ping, startIperfServer, type IperfEnd, type PingStats } from './dataplane-traffic.js';
@@ -72,15 +72,6 @@ function hookExit(): void {
       // 'exit' runs the harness's hook, which kills wireguard-go by PID and deletes the namespaces.
       process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
     });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

@@ -414,7 +414,8 @@ export async function withLan<T>(opts: { hosts: number; prefix?: string }, fn: (
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this PID exists (EPERM counts as alive). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
