@@ -135,7 +135,7 @@ export class Encryption implements Gossiper, DataplaneEncryption {
     this.resetting = true;
     const e = this.o.engine;
     if (e.kind === 'user space') await e.guard.apply(undefined);
-    else await e.engine.reset();
+    else await e.engine.reset().then(() => undefined);
   }
 
   private tick(): void {

@@ -91,11 +91,13 @@ export class KernelEspEngine implements SaTable {
     this.client.close();
   }
 
-  /** `weft reset`: our policies and states go. */
-  async reset(): Promise<void> {
-    for (const p of globalPolicies(this.o.vxlanPort)) await ignoring(this.client.request(deletePolicy(p)), 'ENOENT');
-    for (const sa of await this.ours()) await ignoring(this.client.request(deleteSa({ dst: sa.dst, spi: sa.spi })), 'ESRCH');
+  /** `weft reset`: our policies and states go. Returns how many were there. */
+  async reset(): Promise<number> {
+    let n = 0;
+    for (const p of globalPolicies(this.o.vxlanPort)) if (await ignoring(this.client.request(deletePolicy(p)), 'ENOENT')) n++;
+    for (const sa of await this.ours()) if (await ignoring(this.client.request(deleteSa({ dst: sa.dst, spi: sa.spi })), 'ESRCH')) n++;
     this.installed.clear();
+    return n;
   }
 
   // ── SaTable ─────────────────────────────────────────────────────────────────────────────────────
@@ -246,11 +248,14 @@ function globalPolicies(vxlanPort: number): XfrmPolicy[] {
   return (['out', 'in'] as const).map((dir) => ({ selector, dir, priority: POLICY_PRIORITY, templates }));
 }
 
-async function ignoring(p: Promise<unknown>, code: string): Promise<void> {
+/** Awaits p; the error `code` means there was nothing to do (false). */
+async function ignoring(p: Promise<unknown>, code: string): Promise<boolean> {
   try {
     await p;
+    return true;
   } catch (err) {
     if (errnoCode(err) !== code) throw err;
+    return false;
   }
 }
 

@@ -311,7 +311,7 @@ export class NetlinkKernel implements Kernel {
     const wantKeys = new Set(want.map(key));
     const haveKeys = new Set(have.map(key));
     // The guard first: from the moment a rule exists, the table must never be empty.
-    const table = spec?.table ?? this.steeredTable;
+    const table = this.steeredTable;
     if (spec) await c.request(rq.replaceTableDefault(spec.table, { blackhole: true, metric: GUARD_METRIC }, RTPROT_WEFT));
     for (const r of want) {
       if (haveKeys.has(key(r))) continue;
@@ -324,11 +324,13 @@ export class NetlinkKernel implements Kernel {
       changes.push(`rule del ${describeRule(r as FibRule)}`);
     }
     if (!spec) {
-      if (table !== undefined) {
+      // Routes only when there was steering (ours this run, or rules left by an earlier one): in
+      // whatever table they are, by weft's protocol mark.
+      if (table !== undefined || have.length > 0) {
         for (const r of decodeAll(await dumpRetrying(c, rq.dumpRoutes()), RTM_NEWROUTE, decodeRoute, this.log)) {
-          if (r.table !== table || r.protocol !== RTPROT_WEFT) continue;
-          await ignoring(c.request(r.oif !== undefined ? rq.delTableDefault(table, { oif: r.oif }, RTPROT_WEFT) : rq.delTableDefault(table, { blackhole: true, metric: GUARD_METRIC }, RTPROT_WEFT)), 'ESRCH');
-          changes.push(`route del table ${table}`);
+          if (r.protocol !== RTPROT_WEFT || r.dstLen !== 0) continue;
+          await ignoring(c.request(r.oif !== undefined ? rq.delTableDefault(r.table, { oif: r.oif }, RTPROT_WEFT) : rq.delTableDefault(r.table, { blackhole: true, metric: GUARD_METRIC }, RTPROT_WEFT)), 'ESRCH');
+          changes.push(`route del table ${r.table}`);
         }
       }
       this.steeredTable = undefined;

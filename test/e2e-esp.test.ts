@@ -209,4 +209,15 @@ describe.skipIf(!can.ok || !canNft)('the encrypted data plane in network namespa
       throw err;
     }
   }, 90_000);
+
+  it('relaunched without a password, a host removes the encrypted run\'s guard, rules and TUN, so cleartext VXLAN works again', async () => {
+    const h = lan.hosts[2]!;
+    expect((await h.exec('nft', ['list', 'table', 'inet', 'weft_esp'])).code).toBe(0);
+    await hosts[2]!.stop();
+    await hosts[2]!.launch(['--name', '02:00:00:00:00:03', '--ipalloc-init', 'seed=02:00:00:00:00:03']);
+    await waitFor(async () => !(await h.exec('ip', ['rule', 'show'])).stdout.includes('6784'), { timeoutMs: 10_000, intervalMs: 200, what: 'the ESP rules to go' });
+    expect((await h.exec('nft', ['list', 'table', 'inet', 'weft_esp'])).code).not.toBe(0);
+    expect((await h.exec('ip', ['link', 'show', 'weft-esp'])).code).not.toBe(0);
+    expect((await h.exec('ip', ['route', 'show', 'table', '6784'])).stdout.trim()).toBe('');
+  }, 60_000);
 });

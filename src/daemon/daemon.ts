@@ -16,7 +16,7 @@ import { openProbeTransport } from '../../router/probe-transport.js';
 import { dataplaneControl } from './dataplane-control.js';
 import type { Allocator } from '../../ipam/allocator.js';
 import { startAllocator } from './ipam.js';
-import { startEncryption } from './encryption.js';
+import { removeEncryptionLeftovers, startEncryption } from './encryption.js';
 
 /** Runs the router until signal aborts or the API is asked to stop; rejects if it cannot start. */
 export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promise<void> {
@@ -46,6 +46,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   // With a password the ESP engine and its guard come first: no connection's keys are missed,
   // and no VXLAN packet leaves before the guard is in place.
   const encryption = opts.password && opts.dataplane ? await startEncryption(opts, router, realClock, log.child({ component: 'esp' })) : undefined;
+  if (!encryption && opts.dataplane) await removeEncryptionLeftovers(opts, log.child({ component: 'esp' }));
   // Listen on the mesh port first: if it is taken, fail before claiming the API address.
   try {
     await router.start(opts.peers);

@@ -75,3 +75,34 @@ function openUserspaceEngine(opts: DaemonOptions, log: Logger): { engine: EspEng
   const [udp, inject] = sockets as [BatchUdp, BatchUdp];
   return { engine: new EspEngine({ tun, udp, inject, espPort: opts.port, vxlanPort: opts.vxlanPort, log }), tun: tun.name, guard: new NftCleartextGuard() };
 }
+
+/**
+ * Without a password, what an earlier encrypted run left behind would drop the now cleartext
+ * VXLAN: the nftables guard, the kernel engine's policies and states, the TUN. Each is removed if
+ * present; a missing tool or module just means there is nothing to remove. (The FIB rules and
+ * table routes go with the data plane's first refresh.)
+ */
+export async function removeEncryptionLeftovers(opts: DaemonOptions, log: Logger): Promise<void> {
+  const removed: string[] = [];
+  const guard = new NftCleartextGuard();
+  if ((await guard.counts().catch(() => undefined)) !== undefined) {
+    await guard.apply(undefined).then(() => removed.push('nftables table inet weft_esp'), () => undefined);
+  }
+  let engine: KernelEspEngine | undefined;
+  try {
+    engine = new KernelEspEngine({ espPort: opts.port, vxlanPort: opts.vxlanPort, log });
+  } catch {
+    // no NETLINK_XFRM here: nothing of the kernel engine can be left
+  }
+  if (engine) {
+    const n = await engine.reset().catch(() => 0);
+    if (n > 0) removed.push(`${n} xfrm policies and states`);
+    engine.stop();
+  }
+  try {
+    openTun({ name: ESP_TUN, persist: false }).close({ remove: true });
+  } catch {
+    // no TUN support, or the device is held by another router: leave it
+  }
+  if (removed.length > 0) log.info({ removed }, 'removed what an encrypted run left behind (no --password now)');
+}
