@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { NEXT_HEADER_UDP, openEsp, sealEsp, ESP_PAYLOAD_OFFSET } from '../crypto/esp.js';
 import { InboundSa, OutboundSa } from '../crypto/esp-sa.js';
-import { writeIpv4UdpHeader } from '../router/esp-engine.js';
 import { ipv4Number, ipv4Text, openBatchUdp, openTun, PacketBatch, type BatchUdp, type TunDevice } from '../router/tun.js';
 
 export const ESP_PORT = 6783;
@@ -46,6 +45,23 @@ export function spikeKeys(src: string, dst: string): { spi: number; key: Buffer;
   const h = createHash('sha256').update(`weft spike ${src}>${dst}`).digest();
   const s = createHash('sha256').update(`weft spike salt ${src}>${dst}`).digest();
   return { spi: 0x1000 + (ipv4Number(dst) & 0xff), key: h, salt: s.subarray(0, 4) };
+}
+
+/** Writes a 20-byte IPv4 header (DF, TTL 64, UDP, checksum) at buf[off] for `payloadLength` bytes of UDP. */
+export function writeIpv4UdpHeader(buf: Buffer, off: number, src: number, dst: number, payloadLength: number): void {
+  buf[off] = 0x45;
+  buf[off + 1] = 0;
+  buf.writeUInt16BE(IPV4_HEADER + payloadLength, off + 2);
+  buf.writeUInt32BE(0x00004000, off + 4);
+  buf[off + 8] = 64;
+  buf[off + 9] = NEXT_HEADER_UDP;
+  buf.writeUInt16BE(0, off + 10);
+  buf.writeUInt32BE(src, off + 12);
+  buf.writeUInt32BE(dst, off + 16);
+  let sum = 0;
+  for (let i = 0; i < IPV4_HEADER; i += 2) sum += (buf[off + i]! << 8) | buf[off + i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  buf.writeUInt16BE(~sum & 0xffff, off + 10);
 }
 
 /** Why an outbound TUN packet cannot be carried (undefined = it can): only unfragmented, option-less IPv4/UDP to a peer. */

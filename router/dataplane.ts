@@ -118,6 +118,8 @@ export class Dataplane {
   private queued: Promise<void> | undefined;
   private stopped = false;
   private lastError: string | undefined;
+  /** No ESP steering is wanted and none is left in the kernel. */
+  private steeringCleared = false;
 
   constructor(private readonly o: DataplaneOptions) {
     this.store = new EndpointStore(o.dataDir);
@@ -478,8 +480,12 @@ export class Dataplane {
     // Steering first: with a password, no forwarding entry may exist before VXLAN is routed into
     // the engine (and without one, leftovers of an encrypted run are removed). A failure here
     // stops the refresh: entries from before stay, new ones wait.
-    const steered = await o.kernel.steerEsp(o.encryption?.steering);
-    if (steered.length > 0) o.log.info({ changes: steered }, o.encryption ? 'ESP steering updated' : 'ESP steering removed');
+    // Without encryption, one successful pass (removing an earlier run's steering) is enough.
+    if (o.encryption?.steering || !this.steeringCleared) {
+      const steered = await o.kernel.steerEsp(o.encryption?.steering);
+      if (steered.length > 0) o.log.info({ changes: steered }, o.encryption?.steering ? 'ESP steering updated' : 'ESP steering removed');
+      this.steeringCleared = !o.encryption?.steering;
+    }
     o.encryption?.peersChanged(new Map([...records.values()].filter((r) => r.name !== o.mesh.name && !r.gone).map((r) => [r.name, r.addresses])), this.addresses[0]);
     const desired = computeDesired({ self: o.mesh.name, vni: o.vni, port: o.port, mtu: this.mtuValue, bridgeMac: this.bridgeMac, records: records.values(), paths: this.paths, serving: serve, present: (n) => o.mesh.known(n) });
     const res = await this.reconciler.reconcile(desired, { keep: (e) => adopting && this.adopted.has(entryKey(e)) });

@@ -1,19 +1,18 @@
 // The user-space ESP engine: does in user space what xfrm transport mode would do in the kernel
 // (docs/encryption.md). The kernel keeps doing VXLAN; FIB rules steer its UDP/6784 packets into the
 // TUN. Each one read from the TUN loses its IPv4 header and its UDP header and VXLAN body are
-// sealed as ESP into a UDP/6783 datagram to the same address. Datagrams received on 6783 are opened,
-// given back an IPv4 header (source = sender, destination = us) and written into the TUN, where
-// the kernel delivers them to the VXLAN socket.
+// sealed as ESP into a UDP/6783 datagram to the same address. Datagrams received on 6783 are opened
+// and their VXLAN body is sent to the kernel's VXLAN socket on 127.0.0.1 (see `inject`).
 //
-//   slot: | 20 IPv4 | UDP + VXLAN … |          TUN read at 0; sealed in place: ESP starts at 4
-//         | 4 | SPI seq IV (16) | ciphertext | ICV |
+//   out: | 20 IPv4 | UDP + VXLAN … |          TUN read at 0; sealed in place: ESP starts at 4
+//        | 4 | SPI seq IV (16) | ciphertext | ICV |
+//   in:  | 4 | SPI seq IV (16) | UDP 8 | VXLAN … |   opened in place; VXLAN injected from 28
 //
 // A packet for an address with no outbound SA is dropped (the key exchange is not done, or the
 // peer has no direct connection: the data plane then relays via a peer that has). Nothing is ever
 // sent in clear. The SAs come from router/esp-keys.ts through the SaTable methods.
 import type { Logger } from '../src/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
-import { formatPeerName } from '../mesh/peer-name.js';
 import { ESP_MIN_BYTES, ESP_PAYLOAD_OFFSET, NEXT_HEADER_UDP, openEsp, sealEsp } from '../crypto/esp.js';
 import { NativeEspContext, nativeEspAvailable, openBatch, sealBatch } from '../crypto/esp-native.js';
 import { InboundSa, type OutboundSa } from '../crypto/esp-sa.js';
@@ -63,16 +62,15 @@ export interface EspEngineOptions {
   /**
    * Hands opened VXLAN datagrams to the kernel's VXLAN socket on 127.0.0.1 (marked, so the
    * cleartext guard lets them in): with UDP GSO a whole batch crosses the stack once and the
-   * VXLAN device's GRO coalesces the inner packets. Without it they are written into the TUN.
+   * VXLAN device's GRO coalesces the inner packets (writing each into the TUN costs a full trip
+   * through the stack per packet).
    */
-  inject?: BatchUdp;
+  inject: BatchUdp;
   /** UDP port of ESP-in-UDP (6783). */
   espPort: number;
   /** The VXLAN port: the only traffic carried. */
   vxlanPort: number;
   log: Logger;
-  /** Force the per-packet JavaScript AEAD (tests, benchmarks); default: native when available. */
-  crypto?: 'native' | 'js';
 }
 
 export interface EspPeerCounters {
@@ -99,19 +97,13 @@ export class EspEngine implements SaTable {
   private readonly perPeer = new Map<PeerName, EspPeerCounters>();
   private readonly tx = new PacketBatch();
   private readonly rx = new PacketBatch();
-  private local = 0;
   private stopped = false;
   /** Native batched AEAD when the addon has it; per-packet crypto/esp.ts otherwise. */
   private readonly contexts: NativeContexts | undefined;
   readonly counters: EspEngineCounters = { tunIn: 0, sent: 0, received: 0, tunOut: 0, dropped: {} };
 
   constructor(private readonly o: EspEngineOptions) {
-    this.contexts = o.crypto === 'js' || !nativeEspAvailable() ? undefined : new NativeContexts();
-  }
-
-  /** 'native' (batched, OpenSSL in the addon) or 'js' (per packet). */
-  get crypto(): 'native' | 'js' {
-    return this.contexts ? 'native' : 'js';
+    this.contexts = nativeEspAvailable() ? new NativeContexts() : undefined;
   }
 
   start(): void {
@@ -123,7 +115,7 @@ export class EspEngine implements SaTable {
     if (this.stopped) return;
     this.stopped = true;
     this.o.udp.close();
-    this.o.inject?.close();
+    this.o.inject.close();
     this.o.tun.close(opts);
   }
 
@@ -155,12 +147,11 @@ export class EspEngine implements SaTable {
 
   // ── addresses ───────────────────────────────────────────────────────────────────────────────────
 
-  /** Which peer each underlay address belongs to, and our own address (the rebuilt packets' destination). */
-  setAddresses(peers: Map<PeerName, string[]>, local: string | undefined): void {
+  /** Which peer each underlay address belongs to (the kernel engine also needs our own; this one does not). */
+  setAddresses(peers: Map<PeerName, string[]>): void {
     const m = new Map<number, PeerName>();
     for (const [peer, addrs] of peers) for (const a of addrs) m.set(ipv4Number(a), peer);
     this.byAddress = m;
-    if (local) this.local = ipv4Number(local);
   }
 
   /** Per peer: packets sent and received, and drops by the replay window and by authentication. */
@@ -290,30 +281,19 @@ export class EspEngine implements SaTable {
         const len = rx.lengths[i]!;
         if (len < 0) continue;
         if (kept !== i) {
-          // Injected datagrams start at INJECT_AT, TUN packets at 0: copy from there on.
-          const from = this.o.inject ? INJECT_AT : 0;
-          rx.slab.copyWithin(rx.slotStart(kept) + from, rx.slotStart(i) + from, rx.slotStart(i) + from + len);
+          rx.slab.copyWithin(rx.slotStart(kept) + INJECT_AT, rx.slotStart(i) + INJECT_AT, rx.slotStart(i) + INJECT_AT + len);
           rx.lengths[kept] = len;
         }
         kept++;
       }
       if (kept === 0) continue;
-      if (this.o.inject) {
-        rx.addrs.fill(LOOPBACK, 0, kept);
-        const done = this.o.inject.send(rx, kept, this.o.vxlanPort, INJECT_AT, true);
-        for (let i = 0; i < done; i++) {
-          if (rx.lengths[i]! < 0) this.drop(`inject-errno-${-rx.lengths[i]!}`);
-          else this.counters.tunOut++;
-        }
-        if (done < kept) this.drop('inject-full', kept - done);
-        continue;
-      }
-      const done = this.o.tun.write(rx, kept, 0);
+      rx.addrs.fill(LOOPBACK, 0, kept);
+      const done = this.o.inject.send(rx, kept, this.o.vxlanPort, INJECT_AT, true);
       for (let i = 0; i < done; i++) {
-        if (rx.lengths[i]! < 0) this.drop(`tun-errno-${-rx.lengths[i]!}`);
+        if (rx.lengths[i]! < 0) this.drop(`inject-errno-${-rx.lengths[i]!}`);
         else this.counters.tunOut++;
       }
-      if (done < kept) this.drop('tun-full', kept - done);
+      if (done < kept) this.drop('inject-full', kept - done);
     }
   }
 
@@ -361,12 +341,7 @@ export class EspEngine implements SaTable {
         this.drop('not-vxlan');
         continue;
       }
-      if (this.o.inject) {
-        rx.lengths[i] = len - UDP_HEADER;
-      } else {
-        writeIpv4UdpHeader(slot, 0, rx.addrs[i]!, this.local, len);
-        rx.lengths[i] = IPV4_HEADER + len;
-      }
+      rx.lengths[i] = len - UDP_HEADER;
       counters.received++;
     }
   }
@@ -375,25 +350,4 @@ export class EspEngine implements SaTable {
     this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + n;
     return undefined;
   }
-
-  describe(): string {
-    return `${this.outbound.size} outbound SAs (${[...this.outbound.keys()].map(formatPeerName).join(', ')}), ${this.inbound.size} inbound`;
-  }
-}
-
-/** Writes a 20-byte IPv4 header (DF, TTL 64, UDP, checksum) at buf[off] for `payloadLength` bytes of UDP. */
-export function writeIpv4UdpHeader(buf: Buffer, off: number, src: number, dst: number, payloadLength: number): void {
-  buf[off] = 0x45;
-  buf[off + 1] = 0;
-  buf.writeUInt16BE(IPV4_HEADER + payloadLength, off + 2);
-  buf.writeUInt32BE(0x00004000, off + 4);
-  buf[off + 8] = 64;
-  buf[off + 9] = NEXT_HEADER_UDP;
-  buf.writeUInt16BE(0, off + 10);
-  buf.writeUInt32BE(src, off + 12);
-  buf.writeUInt32BE(dst, off + 16);
-  let sum = 0;
-  for (let i = 0; i < IPV4_HEADER; i += 2) sum += (buf[off + i]! << 8) | buf[off + i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  buf.writeUInt16BE(~sum & 0xffff, off + 10);
 }

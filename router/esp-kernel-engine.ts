@@ -48,7 +48,6 @@ interface Installed {
 
 export class KernelEspEngine implements SaTable {
   readonly kind = 'kernel' as const;
-  readonly crypto = 'kernel' as const;
   private readonly client: NetlinkClient;
   private readonly outbound = new Map<PeerName, OutboundSa>();
   private readonly inbound = new Map<number, { peer: PeerName; sa: InboundSa }>();

@@ -135,9 +135,9 @@ export interface UnderlayRoute {
 
 /**
  * Steering of weft's VXLAN packets into the user-space ESP engine (docs/encryption.md): every UDP
- * packet to (and, for the reverse-path check, from) `port` is looked up in `table`, whose routes are
+ * packet to `port` is looked up in `table`, whose routes are
  * `default dev TUN` and, below it, a blackhole guard — so with the engine down, nothing leaves in
- * clear. The TUN gets rp_filter 0 and no IPv6.
+ * clear. The TUN gets no IPv6.
  */
 export interface EspSteering {
   /** The engine's TUN device; it may not exist yet (then only the guard routes). */

@@ -43,10 +43,10 @@ const DUMP_ATTEMPTS = 3;
 /** The blackhole guard's metric: the last route the table can fall back to. */
 const GUARD_METRIC = 0xffff_ffff;
 
-/** VXLAN to the port goes through the table; so does the reverse-path check of what comes back. */
+/** VXLAN to the port goes through the table. (Nothing is written into the TUN, so no reverse-path rule.) */
 function espRules(spec: EspSteering): FibRule[] {
   const base = { priority: spec.priority, ipProto: 17, table: spec.table, action: 'lookup' as const, protocol: RTPROT_WEFT };
-  return [{ ...base, dport: [spec.port, spec.port] }, { ...base, sport: [spec.port, spec.port] }];
+  return [{ ...base, dport: [spec.port, spec.port] }];
 }
 
 function describeRule(r: FibRule): string {
@@ -342,15 +342,15 @@ export class NetlinkKernel implements Kernel {
       throw err;
     }), RTM_NEWLINK, decodeLink)[0];
     if (!tun) return changes;
-    for (const [path, value] of [[`/proc/sys/net/ipv4/conf/${spec.tun}/rp_filter`, '0'], [`/proc/sys/net/ipv6/conf/${spec.tun}/disable_ipv6`, '1']] as const) {
-      try {
-        if (readFileSync(path, 'utf8').trim() !== value) {
-          writeFileSync(path, value);
-          changes.push(`${path} = ${value}`);
-        }
-      } catch (err) {
-        if (path.includes('ipv4')) throw new WeftError('io', `cannot set ${path}: ${errorMessage(err)}`);
+    // No IPv6 on the TUN: the kernel would send router solicitations and MLD into it.
+    const noV6 = `/proc/sys/net/ipv6/conf/${spec.tun}/disable_ipv6`;
+    try {
+      if (readFileSync(noV6, 'utf8').trim() !== '1') {
+        writeFileSync(noV6, '1');
+        changes.push(`${noV6} = 1`);
       }
+    } catch {
+      // a kernel without IPv6
     }
     if (!((tun.flags ?? 0) & IFF_UP)) {
       await c.request(rq.setUp(tun.index));
