@@ -1,16 +1,18 @@
 // One mesh control connection: runs the intro, then a frame loop that hands messages to the
-// router, sends heartbeats every 30 s and closes the connection after 60 s of silence.
+// router, with heartbeats and a read deadline (liveness.ts): mesh's 30 s / 60 s, or 1 s / 4 s
+// when both ends are weft peers that offered fast heartbeats in the feature map.
 //
-//   open() ── doIntro ──► MeshConnection (intro done, not yet registered)
+//   open() ── doIntro ──► MeshConnection (intro done, liveness plan settled, not yet registered)
 //   start(events) ──► read loop ──► events.onMessage(tag, payload)
-//                 └─► heartbeat timer, read deadline
+//                 └─► LivenessMonitor: heartbeats out, read deadline in
 //   close(err) ──► events.onClosed(err)   (exactly once)
-import { HEARTBEAT_INTERVAL_MS, READ_DEADLINE_MS } from '../src/constants.js';
-import type { Clock, Timer } from '../src/clock.js';
+import { FAST_HEARTBEAT_INTERVAL_MS, FAST_READ_DEADLINE_MS, HEARTBEAT_INTERVAL_MS, READ_DEADLINE_MS } from '../src/constants.js';
+import type { Clock } from '../src/clock.js';
 import { WeftError } from '../src/errors.js';
 import type { RemoteFeatures } from './features.js';
 import type { Framer } from './framing.js';
 import { doIntro, type IntroParams } from './handshake.js';
+import { LivenessMonitor, negotiateLiveness, type LivenessPlan, type LivenessTimings } from './liveness.js';
 import { message, Tag } from './protocol.js';
 import { StreamReader } from './stream-reader.js';
 import type { Conn } from './transport.js';
@@ -20,10 +22,11 @@ export interface ConnectionEvents {
   onClosed(conn: MeshConnection, err: WeftError): void;
 }
 
-export interface ConnectionTimings {
-  heartbeatMs?: number;
-  readDeadlineMs?: number;
-}
+/** Defaults from src/constants.ts. fastHeartbeatMs must be what the feature map offered. */
+export type ConnectionTimings = Partial<LivenessTimings>;
+
+/** An unencrypted heartbeat frame never changes: length 1, tag 0. */
+const PLAIN_HEARTBEAT = Buffer.from([0, 0, 0, 1, Tag.Heartbeat]);
 
 let nextLocalId = 1;
 
@@ -39,8 +42,7 @@ export class MeshConnection {
   bytesSent = 0;
   private state: 'ready' | 'running' | 'closed' = 'ready';
   private events: ConnectionEvents | undefined;
-  private heartbeat: Timer | undefined;
-  private deadline: Timer | undefined;
+  private readonly liveness: LivenessMonitor;
   private closeError: WeftError | undefined;
 
   private constructor(
@@ -53,12 +55,16 @@ export class MeshConnection {
     version: number,
     /** The password-bound session key (ESP keys are derived from it); undefined without a password. */
     readonly sessionKey: Buffer | undefined,
-    private readonly clock: Clock,
-    private readonly timings: Required<ConnectionTimings>,
+    clock: Clock,
+    plan: LivenessPlan,
   ) {
     this.remote = remote;
     this.uid = ourConnId ^ remote.connId;
     this.version = version;
+    this.liveness = new LivenessMonitor(clock, plan, {
+      sendHeartbeat: () => this.sendHeartbeat(),
+      expired: (silentMs) => this.close(new WeftError('timeout', silenceReason(silentMs, plan))),
+    });
   }
 
   /** Runs the intro on a fresh transport connection. Rejects (and destroys the socket) on failure. */
@@ -69,10 +75,16 @@ export class MeshConnection {
     const reader = new StreamReader(conn.stream);
     try {
       const r = await doIntro({ ...p, stream: conn.stream, reader });
-      return new MeshConnection(conn, reader, r.framer, p.outbound, r.features, p.connId, r.version, r.sessionKey, p.clock, {
-        heartbeatMs: p.timings?.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
-        readDeadlineMs: p.timings?.readDeadlineMs ?? READ_DEADLINE_MS,
-      });
+      const plan = negotiateLiveness(
+        {
+          heartbeatMs: p.timings?.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
+          readDeadlineMs: p.timings?.readDeadlineMs ?? READ_DEADLINE_MS,
+          fastHeartbeatMs: p.timings?.fastHeartbeatMs ?? FAST_HEARTBEAT_INTERVAL_MS,
+          fastReadDeadlineMs: p.timings?.fastReadDeadlineMs ?? FAST_READ_DEADLINE_MS,
+        },
+        r.features.weftHeartbeatMs,
+      );
+      return new MeshConnection(conn, reader, r.framer, p.outbound, r.features, p.connId, r.version, r.sessionKey, p.clock, plan);
     } catch (err) {
       conn.stream.destroy();
       throw err;
@@ -93,6 +105,11 @@ export class MeshConnection {
 
   get bytesReceived(): number {
     return this.framer.bytesRead;
+  }
+
+  /** The heartbeat interval and read deadline this connection uses. */
+  get livenessPlan(): LivenessPlan {
+    return this.liveness.plan;
   }
 
   get closed(): boolean {
@@ -126,8 +143,8 @@ export class MeshConnection {
     this.state = 'running';
     this.events = events;
     this.conn.stream.on('close', () => this.close(new WeftError('closed', 'connection closed')));
-    this.scheduleHeartbeat();
-    this.extendDeadline();
+    this.conn.stream.on('data', this.onData);
+    this.liveness.start();
     void this.readLoop();
   }
 
@@ -143,6 +160,7 @@ export class MeshConnection {
     }
     this.bytesSent += frame.length;
     this.conn.stream.write(frame);
+    this.liveness.sent();
     return true;
   }
 
@@ -152,8 +170,7 @@ export class MeshConnection {
     const wasRunning = this.state === 'running';
     this.state = 'closed';
     this.closeError = err;
-    this.heartbeat?.cancel();
-    this.deadline?.cancel();
+    this.liveness.stop();
     this.reader.fail(err);
     this.conn.stream.destroy();
     if (wasRunning) this.events?.onClosed(this, err);
@@ -167,7 +184,6 @@ export class MeshConnection {
     try {
       while (this.state === 'running') {
         const msg = await this.framer.read(this.reader);
-        this.extendDeadline();
         if (msg.length === 0) continue; // mesh ignores empty messages
         this.events!.onMessage(this, msg[0]!, msg.subarray(1));
       }
@@ -176,17 +192,20 @@ export class MeshConnection {
     }
   }
 
-  private scheduleHeartbeat(): void {
-    this.heartbeat = this.clock.setTimeout(() => {
-      if (this.send(Tag.Heartbeat)) this.scheduleHeartbeat();
-    }, this.timings.heartbeatMs);
-  }
+  /** Bytes arrived (the read loop may still wait for the rest of a frame): the peer is alive. */
+  private readonly onData = (): void => this.liveness.heard();
 
-  private extendDeadline(): void {
-    this.deadline?.cancel();
-    this.deadline = this.clock.setTimeout(
-      () => this.close(new WeftError('timeout', `no message from the peer for ${this.timings.readDeadlineMs / 1000}s`)),
-      this.timings.readDeadlineMs,
-    );
+  /** Heartbeats carry nothing: without encryption the same frame goes out every time. */
+  private sendHeartbeat(): boolean {
+    if (this.encrypted) return this.send(Tag.Heartbeat);
+    if (this.state === 'closed') return false;
+    this.bytesSent += PLAIN_HEARTBEAT.length;
+    this.conn.stream.write(PLAIN_HEARTBEAT);
+    return true;
   }
+}
+
+function silenceReason(silentMs: number, plan: LivenessPlan): string {
+  const s = (ms: number): string => `${Number((ms / 1000).toFixed(1))}s`;
+  return `no message from the peer for ${s(silentMs)} (read deadline ${s(plan.readDeadlineMs)}${plan.fast ? `, heartbeats every ${s(plan.heartbeatMs)} agreed` : ''})`;
 }

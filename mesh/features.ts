@@ -1,6 +1,6 @@
 // The feature map each side sends once after the header: a gob map[string]string carrying the
 // peer's identity. weft adds its own keys (version, capabilities); Go peers ignore unknown keys.
-import { FEATURE_WEFT_CAPS, FEATURE_WEFT_VERSION, SHORT_ID_BITS } from '../src/constants.js';
+import { FEATURE_WEFT_CAPS, FEATURE_WEFT_HEARTBEAT, FEATURE_WEFT_VERSION, HEARTBEAT_INTERVAL_MS, SHORT_ID_BITS } from '../src/constants.js';
 import { gobDecode, gobEncode, T, type GobType } from './gob/index.js';
 import { formatPeerName, parsePeerName, PEER_NAME_FLAVOUR, type PeerName } from './peer-name.js';
 
@@ -20,12 +20,18 @@ export interface RemoteFeatures {
   trusted: boolean;
   weftVersion: string | undefined;
   weftCaps: string[];
+  /** The heartbeat interval a weft peer offers (ms); undefined for Go peers, older weft, or a bad value. */
+  weftHeartbeatMs: number | undefined;
 }
 
 const FEATURES_TYPE: GobType = { kind: 'map', key: T.string, elem: T.string };
 const UINT64_MAX = (1n << 64n) - 1n;
 
-export function encodeFeatures(self: LocalIdentity, connId: bigint, extra: { version: string; caps: string[] }): Buffer {
+export function encodeFeatures(
+  self: LocalIdentity,
+  connId: bigint,
+  extra: { version: string; caps: string[]; /** Omitted: we do not offer fast heartbeats. */ heartbeatMs?: number },
+): Buffer {
   const m = new Map<string, string>([
     ['PeerNameFlavour', PEER_NAME_FLAVOUR],
     ['Name', formatPeerName(self.name)],
@@ -37,6 +43,7 @@ export function encodeFeatures(self: LocalIdentity, connId: bigint, extra: { ver
     [FEATURE_WEFT_CAPS, extra.caps.join(' ')],
   ]);
   if (self.shortId !== undefined) m.set('ShortID', String(self.shortId));
+  if (extra.heartbeatMs !== undefined) m.set(FEATURE_WEFT_HEARTBEAT, String(extra.heartbeatMs));
   return gobEncode([FEATURES_TYPE, m]);
 }
 
@@ -87,6 +94,17 @@ export function decodeFeatures(bytes: Uint8Array): FeaturesResult {
       trusted: get('Trusted') === 'true',
       weftVersion: get(FEATURE_WEFT_VERSION),
       weftCaps: (get(FEATURE_WEFT_CAPS) ?? '').split(' ').filter(Boolean),
+      weftHeartbeatMs: parseHeartbeat(get(FEATURE_WEFT_HEARTBEAT)),
     },
   };
+}
+
+/**
+ * A heartbeat offer is a hint, not a requirement: a value we cannot use (not a whole number of
+ * ms in 1 ms … mesh's 30 s) is ignored, and the connection keeps mesh's timing.
+ */
+function parseHeartbeat(s: string | undefined): number | undefined {
+  if (s === undefined || !/^\d{1,6}$/.test(s)) return undefined;
+  const v = Number(s);
+  return v >= 1 && v <= HEARTBEAT_INTERVAL_MS ? v : undefined;
 }

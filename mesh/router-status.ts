@@ -2,6 +2,7 @@
 // connections, and every connection or attempt with its state and, for failures, the reason.
 import { VERSION, PROTOCOL_NAME } from '../src/constants.js';
 import type { MeshRouter } from './router.js';
+import type { LivenessPlan } from './liveness.js';
 import { formatPeerName } from './peer-name.js';
 import type { ConnectionStatus, PeerStatus, RouterStatus } from './status.js';
 
@@ -71,7 +72,7 @@ export class RouterStatusView {
         outbound: c.outbound,
         state: c.established ? 'established' : 'pending',
         encrypted: c.encrypted,
-        info: `mesh protocol ${c.version}${c.remote.weftVersion ? `, weft ${c.remote.weftVersion}` : ', not weft'}`,
+        info: `mesh protocol ${c.version}${c.remote.weftVersion ? `, weft ${c.remote.weftVersion}` : ', not weft'}, ${livenessInfo(c.livenessPlan)}`,
       });
     }
     const listed = new Set(out.map((c) => c.address));
@@ -110,4 +111,9 @@ export class RouterStatusView {
     }
     return out;
   }
+}
+
+/** "heartbeat 1s, deadline 4s" (fast, weft ↔ weft) or "heartbeat 30s, deadline 60s" (mesh). */
+function livenessInfo(p: LivenessPlan): string {
+  return `heartbeat ${p.heartbeatMs / 1000}s, deadline ${p.readDeadlineMs / 1000}s`;
 }

@@ -6,6 +6,7 @@
 //   conn message ─► onMessage ─► heartbeat | gossip (channels.ts) ─► gossipers
 //   connection set changes ─► peers.setLocalConnections ─► topology update (coalesced 1 s)
 //                                                       ─► routes (deferred 100 ms), GC (1 s)
+//   events: 'topology' when the table changes; 'routes' once the recomputed routes differ
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import * as C from '../src/constants.js';
@@ -79,8 +80,14 @@ const FAILURE_MEMORY_MS = 5 * 60_000;
 const MAX_FAILURES = 100;
 
 export interface RouterEvents {
-  /** The topology changed (peers added, removed or updated). */
+  /** The topology changed (peers added, removed or updated); routes follow up to 100 ms later. */
   topology: [];
+  /**
+   * Routes were recomputed and a next hop changed (`unicast` or `unicastAll`: a destination
+   * appeared, went or moves through another neighbour). React to this, not to 'topology', for
+   * anything that depends on reachability.
+   */
+  routes: [Routes];
   /** Peers that became unreachable and were removed from the table. */
   'peers-removed': [PeerSummary[]];
   /** A connection finished its handshake and is registered (the ESP key exchange starts on it). */
@@ -139,6 +146,8 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       handshakeTimeoutMs: C.HEADER_TIMEOUT_MS,
       heartbeatMs: C.HEARTBEAT_INTERVAL_MS,
       readDeadlineMs: C.READ_DEADLINE_MS,
+      fastHeartbeatMs: C.FAST_HEARTBEAT_INTERVAL_MS,
+      fastReadDeadlineMs: C.FAST_READ_DEADLINE_MS,
       backoffInitialMs: C.BACKOFF_INITIAL_MS,
       backoffMaxMs: C.BACKOFF_MAX_MS,
       ...o.timings,
@@ -160,6 +169,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         this.emit('peers-removed', peers);
         this.emit('topology');
       },
+      routesChanged: (routes) => this.emit('routes', routes),
       drop: (reason, detail) => this.count(reason, detail),
     });
     this.channels = new Channels({
@@ -373,14 +383,20 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       features: encodeFeatures(
         { name: this.name, nickname: this.o.nickname, uid: this.uid, shortId: this.peers.self.shortId },
         connId,
-        { version: C.VERSION, caps: [] },
+        // The offer must match what the connection negotiates with (timings below).
+        { version: C.VERSION, caps: [], ...(this.t.fastHeartbeatMs > 0 ? { heartbeatMs: this.t.fastHeartbeatMs } : {}) },
       ),
       password: this.o.password,
       minVersion: C.WEFT_MIN_VERSION,
       maxVersion: C.PROTOCOL_MAX_VERSION,
       clock: this.o.clock,
       timeoutMs: this.t.handshakeTimeoutMs,
-      timings: { heartbeatMs: this.t.heartbeatMs, readDeadlineMs: this.t.readDeadlineMs },
+      timings: {
+        heartbeatMs: this.t.heartbeatMs,
+        readDeadlineMs: this.t.readDeadlineMs,
+        fastHeartbeatMs: this.t.fastHeartbeatMs,
+        fastReadDeadlineMs: this.t.fastReadDeadlineMs,
+      },
     });
     this.attempts.delete(attempt);
     if (this.state !== 'running') {

@@ -39,6 +39,17 @@ export function computeRoutes(self: PeerName, peers: TopologyView): Routes {
   return new ComputedRoutes(self, new RouteGraph(peers.all()));
 }
 
+/** True if both give every destination the same next hop (unicast and unicastAll). O(peers). */
+export function sameNextHops(a: Routes, b: Routes): boolean {
+  return sameMap(a.unicast, b.unicast) && sameMap(a.unicastAll, b.unicastAll);
+}
+
+function sameMap(a: ReadonlyMap<PeerName, PeerName>, b: ReadonlyMap<PeerName, PeerName>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
 class ComputedRoutes implements Routes {
   readonly unicast: ReadonlyMap<PeerName, PeerName>;
   readonly unicastAll: ReadonlyMap<PeerName, PeerName>;

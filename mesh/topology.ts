@@ -7,7 +7,7 @@ import type { Logger } from '../src/log.js';
 import type { ConnectionSummary, PeerSummary } from './peer.js';
 import { formatPeerName, type PeerName } from './peer-name.js';
 import { Peers, type HandshakePeer } from './peers.js';
-import { computeRoutes, type Routes } from './routes.js';
+import { computeRoutes, sameNextHops, type Routes } from './routes.js';
 import { TopologyData, TopologyGossiper } from './topology-gossiper.js';
 
 export interface TopologyDeps {
@@ -24,6 +24,8 @@ export interface TopologyDeps {
   changed(): void;
   /** Peers that became unreachable were removed. */
   removed(peers: PeerSummary[]): void;
+  /** Routes were recomputed and a unicast next hop differs from before. */
+  routesChanged(routes: Routes): void;
   /** Malformed topology input, counted by the caller. */
   drop(reason: string, detail?: string): void;
 }
@@ -108,7 +110,9 @@ export class Topology {
     if (this.timers.routes || this.stopped) return;
     this.timers.routes = this.d.clock.setTimeout(() => {
       this.timers.routes = undefined;
+      const before = this.routesValue;
       this.routesValue = computeRoutes(this.d.self.name, this.peers);
+      if (!sameNextHops(before, this.routesValue)) this.d.routesChanged(this.routesValue);
     }, this.d.timings.routesDeferMs);
   }
 

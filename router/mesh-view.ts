@@ -3,7 +3,13 @@ import { isIPv4 } from 'node:net';
 import type { MeshRouter } from '../mesh/router.js';
 import type { MeshView } from './dataplane.js';
 
-export function meshView(router: MeshRouter): MeshView {
+/** MeshView plus the routes event (MeshView in dataplane.ts gains onRoutes when it switches over). */
+export type RoutedMeshView = MeshView & {
+  /** Called after routes were recomputed and a next hop changed (a peer became reachable, unreachable or moved). */
+  onRoutes(cb: () => void): void;
+};
+
+export function meshView(router: MeshRouter): RoutedMeshView {
   return {
     name: router.name,
     nickname: (n) => router.peers.get(n)?.nickname,
@@ -20,6 +26,9 @@ export function meshView(router: MeshRouter): MeshView {
     newGossip: (name, g) => router.newGossip(name, g),
     onTopology: (cb) => {
       router.on('topology', cb);
+    },
+    onRoutes: (cb) => {
+      router.on('routes', () => cb());
     },
     onConnectionUp: (cb) => {
       router.on('connection-up', () => cb());

@@ -36,8 +36,18 @@ export const PROTOCOL_MAX_VERSION = 2;
 /** mesh accepts versions 1–2; weft only speaks v2, and v1-only peers are refused with a clear reason. */
 export const WEFT_MIN_VERSION = 2;
 export const HEADER_TIMEOUT_MS = 10_000;
+/** mesh's liveness, kept towards every peer that does not announce fast heartbeats (Go peers). */
 export const HEARTBEAT_INTERVAL_MS = 30_000;
 export const READ_DEADLINE_MS = 60_000;
+/**
+ * Between weft peers that both announce FEATURE_WEFT_HEARTBEAT: a heartbeat every second (skipped
+ * when other messages went out) and a 4 s read deadline, so a silently dropped link is noticed in
+ * seconds rather than a minute (docs/mesh-protocol.md, "Liveness").
+ */
+export const FAST_HEARTBEAT_INTERVAL_MS = 1_000;
+export const FAST_READ_DEADLINE_MS = 4_000;
+/** A fast read deadline spans at least this many of the interval the peer announced. */
+export const FAST_DEADLINE_HEARTBEATS = 3;
 export const MAX_FRAME_BYTES = 10 * 1024 * 1024;
 
 export const GOSSIP_INTERVAL_MS = 30_000;
@@ -74,6 +84,8 @@ export const SHORT_ID_BITS = 12;
 /** Feature keys weft adds to the mesh feature map (Go peers ignore unknown keys). */
 export const FEATURE_WEFT_VERSION = 'WeftVersion';
 export const FEATURE_WEFT_CAPS = 'WeftCaps';
+/** The heartbeat interval (ms) a weft peer will use if the other side announces one too. */
+export const FEATURE_WEFT_HEARTBEAT = 'WeftHeartbeat';
 
 // Encryption (docs/encryption.md)
 /** Preferred first. AES-256-GCM leads: with AES-NI it is the faster of the two here (bench/esp-aead.ts). */
