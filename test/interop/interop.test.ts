@@ -5,6 +5,7 @@
 //   weft1 127.0.9.1 ◄── go 127.0.9.2 ◄── weft3 127.0.9.3      (weft3 only knows go's address)
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { realClock } from '../../src/clock.js';
+import { FAST_READ_DEADLINE_MS } from '../../src/constants.js';
 import { silentLogger } from '../../src/log.js';
 import { MeshRouter } from '../../mesh/router.js';
 import { tcpTransport } from '../../mesh/transport.js';
@@ -107,7 +108,21 @@ describe.skipIf(why !== undefined)('interop with the Go mesh peer', () => {
     expect(conn.encrypted).toBe(password !== undefined);
     expect((await g.status()).Encryption).toBe(password !== undefined);
     expect(w.peerStatus().find((p) => p.name === GO_NAME)!.nickname).toBe('gopeer');
+    // Go offers no fast heartbeats (and ignores our WeftHeartbeat key): mesh's timing holds.
+    expect(conn.info).toMatch(/heartbeat 30s, deadline 60s$/);
   });
+
+  it('an idle weft–Go connection outlives the fast deadline weft uses between weft peers', async () => {
+    const w = await weft(WEFT1, `${NET}1`, []);
+    const g = await goPeer([`${NET}1:6783`]);
+    await g.waitFor((s) => hasEstablishedRoute(s, formatPeerName(WEFT1)), { timeoutMs: 20_000 });
+    await waitFor(() => weftSees(w, 0x0e0000000002n), { timeoutMs: 20_000, what: 'weft sees the Go peer' });
+    // Go heartbeats every 30 s only: with weft's 4 s deadline this connection would break now.
+    await new Promise((r) => setTimeout(r, 2 * FAST_READ_DEADLINE_MS));
+    expect(w.connectionStatus().map((c) => `${c.peer} ${c.state}`)).toEqual([`${GO_NAME} established`]);
+    expect(w.status().connections.failed).toBe(0);
+    expect(((await g.status()).Connections ?? []).filter((c) => c.State === 'established')).toHaveLength(1);
+  }, 30_000);
 
   it('a third weft peer that only knows the Go peer finds the first weft peer through gossip', async () => {
     const w1 = await weft(WEFT1, `${NET}1`, []);
@@ -115,6 +130,9 @@ describe.skipIf(why !== undefined)('interop with the Go mesh peer', () => {
     const w3 = await weft(WEFT3, `${NET}3`, [`${NET}2:6783`]);
     await waitFor(() => weftSees(w3, WEFT1) && weftSees(w1, WEFT3), { timeoutMs: 30_000, what: 'weft1 and weft3 connect directly' });
     expect(w3.peers.size).toBe(3);
+    // Between the two weft peers the fast heartbeats were agreed, across the Go peer's mesh.
+    expect(w1.connectionStatus().find((c) => c.peer === formatPeerName(WEFT3))!.info).toMatch(/heartbeat 1s, deadline 4s$/);
+    expect(w1.connectionStatus().find((c) => c.peer === GO_NAME)!.info).toMatch(/heartbeat 30s, deadline 60s$/);
   });
 
   it('a wrong password connects to nobody and says why', async () => {
