@@ -58,8 +58,13 @@ export interface EndpointStatus {
 export interface DataplaneControl {
   status(): DataplaneStatus;
   endpoints(): EndpointStatus[];
-  attach(container: string, cidrs: string[]): Promise<EndpointStatus>;
-  detach(container: string): Promise<EndpointStatus>;
+  /**
+   * Connects a container. opts.signal aborts when the asking client goes away (the CLI was
+   * interrupted or gave up): the attach then stops and undoes what it did, rejecting.
+   */
+  attach(container: string, cidrs: string[], opts?: { signal?: AbortSignal }): Promise<EndpointStatus>;
+  /** Disconnects a container; opts.signal as for attach. */
+  detach(container: string, opts?: { signal?: AbortSignal }): Promise<EndpointStatus>;
   expose(cidr: string): Promise<void>;
   hide(cidr?: string): Promise<string[]>;
   /** Removes all kernel state weft created, then the router stops. */

@@ -1,9 +1,10 @@
 // Address syntax shared by the CLI and the local API: peer targets ("host[:port]") and the
 // API's own listen address ("host:port"). Parsers return a reason instead of throwing, so each
-// caller words the error for its audience (a 400 body, a usage message).
-import { isIPv4, isIPv6 } from 'node:net';
-
-export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+// caller words the error for its audience (a 400 body, a usage message). IPv4 literals are read
+// by the one strict parser, lib/ip.ts.
+import { isIPv6 } from 'node:net';
+import { parseIpv4 } from '../../lib/ip.js';
+import type { Result } from '../../lib/result.js';
 
 export interface HostPort {
   /** IPv4 literal, IPv6 literal without brackets, or a hostname. */
@@ -24,7 +25,7 @@ export function isHostname(text: string): boolean {
 }
 
 /** Parses a port number written in decimal; 0 only when allowZero (the API's "any port"). */
-export function parsePort(text: string, allowZero = false): Parsed<number> {
+export function parsePort(text: string, allowZero = false): Result<number> {
   if (!/^[0-9]{1,5}$/.test(text)) return { ok: false, reason: `port "${text}" is not a number from 1 to 65535` };
   const port = Number(text);
   if (port > 65535 || (port === 0 && !allowZero)) return { ok: false, reason: `port ${port} is out of range (1–65535)` };
@@ -33,7 +34,7 @@ export function parsePort(text: string, allowZero = false): Parsed<number> {
 
 function checkHost(host: string): string | undefined {
   if (host.length === 0) return 'the host is missing';
-  if (isIPv4(host) || isHostname(host)) return undefined;
+  if (parseIpv4(host).ok || isHostname(host)) return undefined;
   if (host.includes(':')) return `"${host}" is not an IPv6 address`;
   return `"${host}" is neither an IP address nor a hostname`;
 }
@@ -42,7 +43,7 @@ function checkHost(host: string): string | undefined {
  * Parses "host[:port]": IPv4, hostname, "[IPv6]" or "[IPv6]:port", and also a bare IPv6 literal
  * (which cannot carry a port), as mesh accepts.
  */
-export function parseHostPort(input: string, opts: { requirePort?: boolean; allowPortZero?: boolean } = {}): Parsed<HostPort> {
+export function parseHostPort(input: string, opts: { requirePort?: boolean; allowPortZero?: boolean } = {}): Result<HostPort> {
   const text = input.trim();
   if (text.length === 0) return { ok: false, reason: 'the address is empty' };
   let host: string;
@@ -90,7 +91,7 @@ export function formatHostPort(a: HostPort): string {
  * Validates connection targets and returns them in canonical form (trimmed, IPv6 bracketed),
  * or the first problem, naming the offending entry.
  */
-export function parsePeerAddresses(inputs: readonly string[]): Parsed<string[]> {
+export function parsePeerAddresses(inputs: readonly string[]): Result<string[]> {
   const out: string[] = [];
   for (const input of inputs) {
     const r = parseHostPort(input);

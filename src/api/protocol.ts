@@ -5,6 +5,7 @@
 //   GET  /status/peers         → PeerStatus[]
 //   GET  /status/connections   → ConnectionStatus[]
 //   GET  /status/targets       → TargetStatus[]
+//   GET  /status/requests      → RequestsStatus        (what the API is busy with; the CLI's progress line)
 //   POST /connect  TargetsRequest → 204
 //   POST /forget   TargetsRequest (no "replace") → 204
 //   POST /stop                 → 202, then the router shuts down
@@ -17,6 +18,9 @@
 //   GET  /status/ipam          → IpamStatusJson        (ipam/status.ts)
 //   POST /rmpeer {peer}        → {takenOver}
 //   anything else              → 404/405 ErrorResponse; bad input → 400; body > 64 KiB → 413
+//
+// A client that closes its connection before the reply cancels the request: the handler's
+// signal aborts (attach and detach stop and undo; the other operations finish regardless).
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -33,6 +37,11 @@ export interface TargetsRequest {
   peers: string[];
   /** /connect only: forget the previous targets first. */
   replace?: boolean;
+}
+
+/** The POST requests being handled right now, oldest first. */
+export interface RequestsStatus {
+  inFlight: { path: string; ageMs: number }[];
 }
 
 export interface ErrorResponse {

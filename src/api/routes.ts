@@ -2,8 +2,9 @@
 // plumbing lives in server.ts. See protocol.ts for the list of paths.
 import { VERSION } from '../constants.js';
 import type { MeshControl } from '../../mesh/status.js';
-import { parsePeerAddresses, type Parsed } from './address.js';
-import type { HealthResponse } from './protocol.js';
+import type { Result } from '../../lib/result.js';
+import { parsePeerAddresses } from './address.js';
+import type { HealthResponse, RequestsStatus } from './protocol.js';
 import type { DataplaneControl } from '../../router/status.js';
 import { dataplaneRoutes, ipamRoutes } from './dataplane-routes.js';
 import type { IpamControl } from '../../ipam/status.js';
@@ -16,12 +17,24 @@ export interface Reply {
   after?: () => void;
 }
 
-export interface Route {
-  method: 'GET' | 'POST';
-  handle(body: unknown): Reply | Promise<Reply>;
+/** What a handler knows of its request besides the body. */
+export interface RequestContext {
+  /** Aborts when the client closes its connection before the reply is sent (interrupted, gave up). */
+  signal: AbortSignal;
 }
 
-export function apiRoutes(control: MeshControl, onStop: () => void, dataplane?: DataplaneControl, ipam?: IpamControl): Map<string, Route> {
+export interface Route {
+  method: 'GET' | 'POST';
+  handle(body: unknown, req: RequestContext): Reply | Promise<Reply>;
+}
+
+export function apiRoutes(
+  control: MeshControl,
+  onStop: () => void,
+  dataplane?: DataplaneControl,
+  ipam?: IpamControl,
+  requests: () => RequestsStatus = () => ({ inFlight: [] }),
+): Map<string, Route> {
   const get = (fn: () => unknown): Route => ({ method: 'GET', handle: () => ({ status: 200, body: fn() }) });
   return new Map<string, Route>([
     ...(dataplane ? dataplaneRoutes(dataplane, onStop) : []),
@@ -31,6 +44,7 @@ export function apiRoutes(control: MeshControl, onStop: () => void, dataplane?: 
     ['/status/peers', get(() => control.peers())],
     ['/status/connections', get(() => control.connections())],
     ['/status/targets', get(() => control.status().targets)],
+    ['/status/requests', get(requests)],
     [
       '/connect',
       {
@@ -67,7 +81,7 @@ function badRequest(reason: string): Reply {
  * Checks a /connect or /forget body: `{ "peers": [...], "replace": bool }`, peers canonicalised
  * (see address.ts). Unknown fields are refused so a typo is not silently ignored.
  */
-export function parseTargetsRequest(body: unknown, allowReplace: boolean): Parsed<{ peers: string[]; replace: boolean }> {
+export function parseTargetsRequest(body: unknown, allowReplace: boolean): Result<{ peers: string[]; replace: boolean }> {
   const fields = allowReplace ? ['peers', 'replace'] : ['peers'];
   const example = allowReplace ? '{"peers": ["192.0.2.1:6783"], "replace": false}' : '{"peers": ["192.0.2.1:6783"]}';
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WeftError } from '../errors.js';
 import { silentLogger } from '../log.js';
-import { FakeMeshControl, SAMPLE_CONNECTIONS, SAMPLE_PEERS, SAMPLE_STATUS, SAMPLE_TARGETS } from './fake-control.js';
+import { FakeDataplaneControl, FakeMeshControl, SAMPLE_CONNECTIONS, SAMPLE_PEERS, SAMPLE_STATUS, SAMPLE_TARGETS } from './fake-control.js';
 import { MAX_BODY_BYTES } from './protocol.js';
 import { startApiServer, type ApiServer } from './server.js';
 
@@ -153,5 +153,59 @@ describe('API server', () => {
     await s.close();
     await s.close();
     await expect(call(s, 'GET', '/health')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+describe('API server: data-plane requests', () => {
+  async function startWith(dp: FakeDataplaneControl): Promise<ApiServer> {
+    const s = await startApiServer({ control: new FakeMeshControl(), dataplane: dp, addr: '127.0.0.1:0', log: silentLogger(), onStop: () => undefined });
+    servers.push(s);
+    return s;
+  }
+
+  const aborted = (signal: AbortSignal | undefined): Promise<unknown> =>
+    new Promise((resolve) => (signal!.aborted ? resolve(signal!.reason) : signal!.addEventListener('abort', () => resolve(signal!.reason), { once: true })));
+
+  it('passes each attach and detach a signal that stays quiet when the reply is sent', async () => {
+    const dp = new FakeDataplaneControl();
+    const s = await startWith(dp);
+    expect(await call(s, 'POST', '/attach', { container: 'c1', cidrs: ['10.32.0.5/12'] })).toMatchObject({ status: 200, json: { container: 'c1', ips: ['10.32.0.5/12'] } });
+    expect(await call(s, 'POST', '/detach', { container: 'c1' })).toMatchObject({ status: 200 });
+    expect(dp.signals).toHaveLength(2);
+    expect(dp.signals.every((sig) => sig instanceof AbortSignal && !sig.aborted)).toBe(true);
+  });
+
+  it.each(['/attach', '/detach'])('aborts the %s handler when the client disconnects before the reply', async (path) => {
+    const dp = new FakeDataplaneControl();
+    dp.gate = new Promise(() => undefined); // never opens: only the signal ends the call
+    const s = await startWith(dp);
+    const [host, port] = s.address.split(':');
+    const req = request({ host, port: Number(port), method: 'POST', path, agent: false, headers: { 'Content-Type': 'application/json' } });
+    req.on('error', () => undefined); // our own destroy
+    req.end(JSON.stringify(path === '/attach' ? { container: 'c1', cidrs: [] } : { container: 'c1' }));
+    await dp.called();
+    expect(dp.signals[0]!.aborted).toBe(false);
+    // In flight, the request is listed for the CLI's progress line.
+    const busy = (await call(s, 'GET', '/status/requests')).json as { inFlight: { path: string; ageMs: number }[] };
+    expect(busy.inFlight.map((r) => r.path)).toEqual([path]);
+    req.destroy();
+    const reason = await aborted(dp.signals[0]);
+    expect(reason).toBeInstanceOf(WeftError);
+    expect((reason as WeftError).code).toBe('closed');
+    // Once the handler has ended, nothing is in flight and the server still answers.
+    expect((await call(s, 'GET', '/health')).status).toBe(200);
+  });
+
+  it.each([
+    ['/attach', { container: 'c1', cidrs: ['10.32.0.5/12', '01.32.0.6/12'] }, /"01\.32\.0\.6\/12" is not ADDR\/PREFIX: .*leading zeros/],
+    ['/attach', { container: 'c1', cidrs: ['224.0.0.1/4'] }, /^"224\.0\.0\.1\/4" is a multicast address: a container needs a unicast address, like 10\.32\.0\.5\/12$/],
+    ['/expose', { cidr: '10.32.0.0/12' }, /is the network address of 10\.32\.0\.0\/12/],
+  ])('refuses a bad address in %s before the data plane sees it', async (path, body, error) => {
+    const dp = new FakeDataplaneControl();
+    const s = await startWith(dp);
+    const r = await call(s, 'POST', path, body);
+    expect(r.status).toBe(400);
+    expect((r.json as { error: string }).error).toMatch(error);
+    expect(dp.calls).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
 // The local HTTP API the CLI talks to: JSON over node:http, bound to one loopback address.
 // Requests flow: node:http → method/path lookup (routes.ts) → bounded JSON body (body.ts) →
 // handler → JSON reply. A handler that throws gives 500; nothing a client sends stops the server.
+// Each request gets an AbortSignal that aborts when the client closes its connection before the
+// reply is written (a CLI interrupted or giving up): long handlers pass it on and stop.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WeftError, errorMessage } from '../errors.js';
@@ -10,7 +12,7 @@ import type { DataplaneControl } from '../../router/status.js';
 import type { IpamControl } from '../../ipam/status.js';
 import { formatHostPort, parseHostPort } from './address.js';
 import { readJsonBody } from './body.js';
-import { MAX_BODY_BYTES } from './protocol.js';
+import { MAX_BODY_BYTES, type RequestsStatus } from './protocol.js';
 import { apiRoutes, type Reply, type Route } from './routes.js';
 
 export interface ApiServerOptions {
@@ -45,8 +47,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     stopping = true;
     opts.onStop();
   };
-  const routes = apiRoutes(opts.control, onStop, opts.dataplane, opts.ipam);
-  const server = createServer((req, res) => void serve(routes, req, res, log));
+  const inFlight = new Set<{ path: string; since: number }>();
+  const requests = (): RequestsStatus => {
+    const now = Date.now();
+    return { inFlight: [...inFlight].map((r) => ({ path: r.path, ageMs: now - r.since })).sort((a, b) => b.ageMs - a.ageMs) };
+  };
+  const routes = apiRoutes(opts.control, onStop, opts.dataplane, opts.ipam, requests);
+  const server = createServer((req, res) => void serve(routes, req, res, log, inFlight));
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => reject(listenError(opts.addr, err));
@@ -73,7 +80,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
 }
 
-async function serve(routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+async function serve(routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, log: Logger, inFlight: Set<{ path: string; since: number }>): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://api').pathname.replace(/\/+$/, '') || '/';
   const route = routes.get(path);
   let reply: Reply;
@@ -83,13 +90,30 @@ async function serve(routes: Map<string, Route>, req: IncomingMessage, res: Serv
     res.setHeader('Allow', route.method);
     reply = { status: 405, body: { error: `${path} takes ${route.method}, not ${req.method}` } };
   } else {
-    reply = await handle(route, req, log);
+    // The response closes early only when the connection went away before we answered.
+    const cancel = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) cancel.abort(new WeftError('closed', `the client closed the connection before ${path} was answered`));
+    });
+    const entry = { path, since: Date.now() };
+    if (route.method === 'POST') inFlight.add(entry);
+    try {
+      reply = await handle(route, req, log, cancel.signal);
+    } finally {
+      inFlight.delete(entry);
+    }
+    if (cancel.signal.aborted) {
+      log.info({ path, status: reply.status }, 'API client went away before the reply; the request was cancelled');
+      // What could not be cancelled (a reset) still has its sequel (the router stops).
+      reply.after?.();
+      return;
+    }
   }
   if (reply.status >= 400) log.debug({ method: req.method, path, status: reply.status }, 'API request refused');
   send(res, reply);
 }
 
-async function handle(route: Route, req: IncomingMessage, log: Logger): Promise<Reply> {
+async function handle(route: Route, req: IncomingMessage, log: Logger, signal: AbortSignal): Promise<Reply> {
   let body: unknown;
   if (route.method === 'POST') {
     const r = await readJsonBody(req, MAX_BODY_BYTES);
@@ -97,9 +121,10 @@ async function handle(route: Route, req: IncomingMessage, log: Logger): Promise<
     body = r.value;
   }
   try {
-    return await route.handle(body);
+    return await route.handle(body, { signal });
   } catch (err) {
     if (err instanceof WeftError && err.code === 'usage') return { status: 400, body: { error: err.message } };
+    if (signal.aborted) return { status: 499, body: { error: `cancelled: ${errorMessage(err)}` } };
     log.error({ err }, 'API handler failed');
     return { status: 500, body: { error: `weft could not do that: ${errorMessage(err)}` } };
   }
