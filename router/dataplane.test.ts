@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { MemoryMesh } from '../test/harness/memory-mesh.js';
 import { Dataplane } from './dataplane.js';
+import { Endpoints } from './endpoints.js';
 import { relayVni } from './forwarding.js';
 import { MemoryKernel } from './memory-kernel.js';
 import { meshView } from './mesh-view.js';
@@ -23,6 +24,7 @@ describe('three data planes in memory', () => {
   let probes: MemoryProbeNetwork;
   let kernels: MemoryKernel[];
   let planes: Dataplane[];
+  let eps: Endpoints[];
   let dir: string;
 
   beforeEach(async () => {
@@ -31,11 +33,26 @@ describe('three data planes in memory', () => {
     probes = new MemoryProbeNetwork();
     kernels = [];
     planes = [];
+    eps = [];
     for (let i = 0; i < 3; i++) {
       const router = await mesh.add({ name: NAMES[i]!, host: ADDR[i], peers: i === 0 ? [] : [`${ADDR[i - 1]}:6783`] });
       const kernel = new MemoryKernel();
       kernels.push(kernel);
-      const dp = new Dataplane({
+      // The endpoints owner without IPAM: every container is given its address.
+      const ep: Endpoints = new Endpoints({
+        kernel,
+        dataplane: { get mtu() { return dp.mtu; }, remoteIps: () => dp.remoteIps(), changed: () => dp.changed(), settled: () => dp.settled() },
+        ipam: undefined,
+        overlayRange: '10.32.0.0/12',
+        dataDir: join(dir, `r${i}`),
+        clock: mesh.clock,
+        log: silentLogger(),
+        refreshMs: 2000,
+        checkNetns: () => undefined,
+        checkCidr: () => undefined,
+        inRange: () => false,
+      });
+      const dp: Dataplane = new Dataplane({
         mesh: meshView(router),
         kernel,
         openProbeTransport: () => probes.host(ADDR[i]!, { vni: VNI, port: 6784, mac: macOf(i) }),
@@ -52,18 +69,23 @@ describe('three data planes in memory', () => {
         peerGraceMs: 60_000,
         adoptMs: 20_000,
         refreshMs: 2000,
+        local: ep,
       });
+      await ep.load();
       await dp.start();
+      await ep.start();
       planes.push(dp);
+      eps.push(ep);
       for (let c = 0; c < 2; c++) {
         const ns = join(dir, `ns-${i}-${c}`);
         writeFileSync(ns, '');
-        await dp.attach(ns, [`10.32.${i}.${c + 1}/12`]);
+        await ep.attach({ container: ns, netns: ns, cidrs: [`10.32.${i}.${c + 1}/12`] });
       }
     }
   });
 
   afterEach(async () => {
+    for (const e of eps) await e.stop();
     for (const p of planes) await p.stop();
     await mesh.stop?.();
     rmSync(dir, { recursive: true, force: true });
@@ -116,7 +138,7 @@ describe('three data planes in memory', () => {
 
   it('detach removes the endpoint everywhere', async () => {
     await mesh.settle(() => kernels[0]!.render().includes('10.32.2.2 '), 'r1 has 10.32.2.2');
-    await planes[2]!.detach(join(dir, 'ns-2-1'));
+    await eps[2]!.detach(join(dir, 'ns-2-1'));
     await mesh.settle(() => !kernels[0]!.render().includes('10.32.2.2 ') && !kernels[1]!.render().includes('10.32.2.2 '), 'gone everywhere');
   });
 });

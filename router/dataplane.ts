@@ -1,22 +1,21 @@
-// The data plane of one router: owns the local endpoints, the peer records, the prober and the
-// reconciler, and turns them into kernel state. Every change (gossip, probe result, attach,
+// The data plane of one router: owns the peer records, the prober and the reconciler, and turns
+// them and the local endpoints (router/endpoints.ts owns those) into kernel state. Every change (gossip, probe result, attach,
 // topology) only marks the state dirty; one coalesced refresh recomputes paths and the desired
 // kernel state from scratch and hands it to the reconciler.
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import type { Clock, Timer } from '../src/clock.js';
 import { errorMessage, WeftError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { GossipChannel, Gossiper } from '../mesh/gossip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName, peerNameToBytes } from '../mesh/peer-name.js';
-import { EndpointStore, type AttachedEndpoint } from './endpoint-store.js';
 import { BRIDGE, computeDesired, ownsLink, relayBridgeName, relayVni, relayVxlanName, VXLAN_DEV } from './forwarding.js';
 import type { EspSteering, FdbEntry, Kernel, NeighEntry } from './kernel.js';
 import type { EncryptionSummary, PeerEncryption } from './encryption.js';
 import { choosePaths, type Path } from './paths.js';
 import type { Endpoint, PeerRecord } from './peer-record.js';
 import { formatMac, parseIpv4 } from './addresses.js';
+import { Coalescer } from '../lib/serial.js';
+import type { LocalEndpoint } from './endpoints.js';
 import { isZeroMac } from './desired.js';
 import { Prober } from './prober.js';
 import type { ProbeTransport } from './probe-transport.js';
@@ -35,7 +34,8 @@ export interface MeshView {
   /** Our IPv4 addresses as seen on established mesh connections (the underlay we announce). */
   localAddresses(): string[];
   newGossip(name: string, gossiper: Gossiper): GossipChannel;
-  onTopology(cb: () => void): void;
+  /** Called after routes were recomputed and a next hop changed (a peer became reachable, unreachable or moved). */
+  onRoutes(cb: () => void): void;
   /**
    * Called synchronously when a connection is registered, before the new neighbour is sent our
    * gossip: the record it gets must already carry the address this connection revealed.
@@ -68,6 +68,16 @@ export interface DataplaneOptions {
   refreshMs: number;
   /** With a password: every packet to a peer goes through the ESP engine (router/encryption.ts). */
   encryption?: DataplaneEncryption;
+  /** The local endpoints to announce (router/endpoints.ts): attached containers, exposed host addresses. */
+  local?: LocalEndpointSource;
+}
+
+/** What the data plane needs from the owner of the local endpoints. */
+export interface LocalEndpointSource {
+  /** Containers attached on this host (their MACs are not "learnt"). */
+  announced(): LocalEndpoint[];
+  /** Addresses given to the host with `weft expose` (announced with the bridge's MAC). */
+  exposedCidrs(): string[];
 }
 
 /** What the data plane needs from the encryption. */
@@ -89,11 +99,8 @@ export const VXLAN_OVERHEAD = 50; // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Eth
 export class Dataplane {
   private readonly records: PeerRecords;
   private readonly reconciler: Reconciler;
-  private readonly store: EndpointStore;
   private prober: Prober | undefined;
   private transport: ProbeTransport | undefined;
-  private attached: AttachedEndpoint[] = [];
-  private exposed: string[] = [];
   private learnt: Endpoint[] = [];
   private paths = new Map<PeerName, Path>();
   private wanted: { dest: PeerName; via: PeerName }[] = [];
@@ -110,19 +117,19 @@ export class Dataplane {
   private dirty: Timer | undefined;
   private refreshTimer: Timer | undefined;
   private unwatch: (() => void) | undefined;
-  private running: Promise<void> = Promise.resolve();
-  private saving: Promise<void> = Promise.resolve();
-  /** attach/detach/expose/hide/reset run one at a time: each checks, awaits the kernel, then writes. */
-  private endpointOps: Promise<unknown> = Promise.resolve();
-  /** A run queued behind the current one; later calls share it. */
-  private queued: Promise<void> | undefined;
+  /** One recompute-and-reconcile at a time; a call during a run queues one more, later calls share it. */
+  private readonly applier = new Coalescer(() =>
+    this.applyOnce().catch((err: unknown) => {
+      this.lastError = errorMessage(err);
+      this.o.log.error({ err: this.lastError }, 'data plane update failed');
+    }),
+  );
   private stopped = false;
   private lastError: string | undefined;
   /** No ESP steering is wanted and none is left in the kernel. */
   private steeringCleared = false;
 
   constructor(private readonly o: DataplaneOptions) {
-    this.store = new EndpointStore(o.dataDir);
     this.records = new PeerRecords({ self: o.mesh.name, clock: o.clock, log: o.log, onChange: () => this.markDirty() });
     this.reconciler = new Reconciler({ kernel: o.kernel, log: o.log, ownsLink, listLinks: () => o.kernel.linkNames() });
   }
@@ -131,20 +138,15 @@ export class Dataplane {
     return this.mtuValue;
   }
 
-  /** Creates (or adopts) the bridge and VXLAN device, restores local endpoints, starts probing. */
+  private get local(): LocalEndpointSource {
+    return this.o.local ?? { announced: () => [], exposedCidrs: () => [] };
+  }
+
+  /** Creates (or adopts) the bridge and VXLAN device, starts probing. */
   async start(): Promise<void> {
     const o = this.o;
     this.mtuValue = o.mtu ?? (await this.underlayMtu()) - VXLAN_OVERHEAD - (o.encryption?.overhead ?? 0);
     this.bridgeMac = bridgeMacFor(o.mesh.name);
-    const stored = await this.store.load();
-    // A failed read keeps them all: dropping them here would be saved, and lost for good.
-    const ports = await o.kernel.ports(BRIDGE).then((p) => new Set(p), (err: unknown) => {
-      o.log.warn({ err: errorMessage(err) }, 'could not list the bridge ports; keeping every stored endpoint');
-      return undefined;
-    });
-    this.attached = ports ? stored.attached.filter((a) => ports.has(a.hostIfname)) : stored.attached;
-    if (this.attached.length < stored.attached.length) o.log.warn({ lost: stored.attached.length - this.attached.length }, 'some attached containers are gone (their veth no longer exists)');
-    this.exposed = stored.exposed;
 
     // Everything already in the kernel is kept until the mesh has had time to tell us what is
     // still wanted: a restart must not interrupt flows.
@@ -164,7 +166,6 @@ export class Dataplane {
       const perm = /EPERM|EACCES/.test(this.lastError ?? '') ? ' — the data plane needs root (CAP_NET_ADMIN); run weft as root, or pass --no-dataplane for the control plane alone' : '';
       throw new WeftError('io', `bridge ${BRIDGE} could not be created: ${this.lastError ?? 'unknown error'}${perm}`);
     }
-    for (const cidr of this.exposed) await o.kernel.addAddress(BRIDGE, cidr).catch(() => undefined);
 
     this.transport = o.openProbeTransport(bridge.index);
     this.prober = new Prober({
@@ -182,7 +183,8 @@ export class Dataplane {
       onChange: () => this.markDirty(),
     });
     this.records.attach(o.mesh.newGossip(DATAPLANE_CHANNEL, this.records));
-    o.mesh.onTopology(() => this.markDirty());
+    // Routes, not the topology change that precedes their recompute: nextHop() is what we read.
+    o.mesh.onRoutes(() => this.markDirty());
     o.mesh.onConnectionUp?.(() => this.refreshAddresses());
     this.unwatch = o.kernel.watch(() => this.markDirty());
     this.prober.start();
@@ -197,22 +199,13 @@ export class Dataplane {
     this.prober?.stop();
     this.transport?.close();
     this.unwatch?.();
-    await this.running.catch(() => undefined);
-    await this.saving.catch(() => undefined);
+    await this.applier.idle();
   }
 
-  /** Removes everything weft created in the kernel and tells the others we are gone. */
-  reset(): Promise<void> {
-    return this.serially(() => this.resetNow());
-  }
-
-  private async resetNow(): Promise<void> {
+  /** Removes everything weft created in the kernel and tells the others we are gone (the endpoints owner detached the containers first). */
+  async reset(): Promise<void> {
     // Stop first: a refresh finishing after the tombstone would replace it with a live record.
     await this.stop();
-    for (const a of this.attached) await this.o.kernel.detach(a.hostIfname).catch(() => undefined);
-    this.attached = [];
-    this.exposed = [];
-    await this.save();
     this.records.setLocal({ ...this.localRecord(), gone: true, endpoints: [] });
     // Ports before their bridges: relay VXLAN devices, then everything else weft owns.
     const names = (await this.o.kernel.linkNames()).filter(ownsLink).sort((a, b) => Number(b.startsWith('wx-') || b === VXLAN_DEV) - Number(a.startsWith('wx-') || a === VXLAN_DEV));
@@ -223,95 +216,16 @@ export class Dataplane {
     if (failed.length > 0) throw new WeftError('io', `reset could not remove ${failed.map((f) => (f.op.op === 'link-del' ? f.op.name : f.op.op)).join(', ')}: ${failed[0]!.error}`);
   }
 
-  // ---- endpoints -------------------------------------------------------------------------------
-
-  /** managed: the addresses come from IPAM, which already made sure they are ours alone. */
-  attach(container: string, cidrs: string[], opts: { managed?: boolean } = {}): Promise<AttachedEndpoint> {
-    return this.serially(() => this.attachNow(container, cidrs, opts.managed === true));
-  }
-
-  private serially<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.endpointOps.catch(() => undefined).then(fn);
-    this.endpointOps = run;
-    return run;
-  }
-
-  private async attachNow(container: string, cidrs: string[], managed: boolean): Promise<AttachedEndpoint> {
-    if (cidrs.length === 0) throw new WeftError('usage', 'an address is required until automatic allocation lands: weft attach 10.32.0.5/12 NETNS');
-    for (const c of cidrs) checkCidr(c);
-    const netns = resolveNetns(container);
-    const existing = this.attached.find((a) => a.netns === netns);
-    const hostIfname = existing?.hostIfname ?? hostIfnameFor(netns);
-    // Remote records may still name a container of a peer that is gone (kept for the grace
-    // period); an address IPAM handed out is ours regardless.
-    const taken = new Set([...this.allLocalIps(), ...(managed ? [] : this.remoteIps())]);
-    for (const c of cidrs) {
-      const ip = c.split('/')[0]!;
-      if (taken.has(ip) && !existing?.cidrs.some((x) => x.split('/')[0] === ip)) throw new WeftError('usage', `address ${ip} is already in use on the overlay`);
-    }
-    const res = await this.o.kernel.attach({
-      hostIfname,
-      bridge: BRIDGE,
-      netns,
-      ifname: 'eth0',
-      // The MAC follows the address (as OVN-Kubernetes does), so a container attached again, or
-      // elsewhere, keeps its MAC and the other containers' ARP caches stay right.
-      mac: existing?.mac ?? macForIp(cidrs[0]!.split('/')[0]!),
-      mtu: this.mtuValue,
-      addresses: cidrs,
-      routes: routesFor(cidrs, this.o.overlayRange),
-    });
-    const ep: AttachedEndpoint = { container, netns, hostIfname, mac: res.mac, cidrs: [...new Set([...(existing?.cidrs ?? []), ...cidrs])] };
-    this.attached = [...this.attached.filter((a) => a.netns !== netns), ep];
-    this.markDirty();
-    await this.save();
-    return ep;
-  }
-
-  detach(container: string): Promise<AttachedEndpoint> {
-    return this.serially(() => this.detachNow(container));
-  }
-
-  private async detachNow(container: string): Promise<AttachedEndpoint> {
-    const netns = resolveNetns(container, false);
-    const ep = this.attached.find((a) => a.netns === netns || a.container === container);
-    if (!ep) throw new WeftError('usage', `${container} is not attached (see weft ps)`);
-    await this.o.kernel.detach(ep.hostIfname);
-    this.attached = this.attached.filter((a) => a !== ep);
-    this.markDirty();
-    await this.save();
-    return ep;
-  }
-
-  expose(cidr: string): Promise<void> {
-    return this.serially(() => this.exposeNow(cidr));
-  }
-
-  private async exposeNow(cidr: string): Promise<void> {
-    checkCidr(cidr);
-    await this.o.kernel.addAddress(BRIDGE, cidr);
-    if (!this.exposed.includes(cidr)) this.exposed.push(cidr);
-    await this.save();
+  /** The local endpoints changed: recompute and gossip. */
+  changed(): void {
     this.markDirty();
   }
 
-  /** Removes one exposed address, or all of them. Returns what was removed. */
-  hide(cidr?: string): Promise<string[]> {
-    return this.serially(() => this.hideNow(cidr));
-  }
-
-  private async hideNow(cidr?: string): Promise<string[]> {
-    const gone = cidr ? this.exposed.filter((c) => c === cidr) : [...this.exposed];
-    if (cidr && gone.length === 0) throw new WeftError('usage', `${cidr} is not exposed (exposed: ${this.exposed.join(', ') || 'none'})`);
-    for (const c of gone) await this.o.kernel.delAddress(BRIDGE, c);
-    this.exposed = this.exposed.filter((c) => !gone.includes(c));
-    await this.save();
-    this.markDirty();
-    return gone;
-  }
-
-  endpoints(): AttachedEndpoint[] {
-    return [...this.attached];
+  /** Addresses other peers announce. */
+  remoteIps(): Set<string> {
+    const out = new Set<string>();
+    for (const r of this.records.all()) if (r.name !== this.o.mesh.name && !r.gone) for (const e of r.endpoints) for (const ip of e.ips) out.add(ip);
+    return out;
   }
 
   // ---- status ---------------------------------------------------------------------------------
@@ -353,11 +267,12 @@ export class Dataplane {
     };
   }
 
+  /** Exposed host addresses, MACs learnt on the bridge, and every remote endpoint (attached containers: router/endpoints.ts). */
   endpointStatus(): EndpointStatus[] {
     const out: EndpointStatus[] = [];
     const self = formatPeerName(this.o.mesh.name);
-    for (const a of this.attached) out.push({ peer: self, nickname: this.o.mesh.nickname(this.o.mesh.name) ?? '', local: true, container: a.container, mac: a.mac, ips: a.cidrs });
-    if (this.exposed.length > 0) out.push({ peer: self, nickname: this.o.mesh.nickname(this.o.mesh.name) ?? '', local: true, container: 'host (exposed)', mac: this.bridgeMac, ips: this.exposed });
+    const exposed = this.local.exposedCidrs();
+    if (exposed.length > 0) out.push({ peer: self, nickname: this.o.mesh.nickname(this.o.mesh.name) ?? '', local: true, container: 'host (exposed)', mac: this.bridgeMac, ips: exposed });
     for (const e of this.learnt) out.push({ peer: self, nickname: this.o.mesh.nickname(this.o.mesh.name) ?? '', local: true, container: null, mac: e.mac, ips: e.ips });
     for (const r of this.records.all()) {
       if (r.name === this.o.mesh.name || r.gone) continue;
@@ -373,7 +288,7 @@ export class Dataplane {
       this.dirty = undefined;
       await this.apply();
     }
-    await this.running;
+    await this.applier.idle();
   }
 
   // ---- the refresh loop ------------------------------------------------------------------------
@@ -412,7 +327,7 @@ export class Dataplane {
     }
     try {
       const macs = await this.o.kernel.bridgeMacs(BRIDGE);
-      const known = new Set(this.attached.map((a) => a.mac));
+      const known = new Set(this.local.announced().map((a) => a.mac));
       const learnt = macs.filter((m) => !known.has(m.mac) && m.mac !== this.bridgeMac).map((m) => ({ mac: m.mac, ips: [] }));
       this.learnt = learnt.sort((a, b) => (a.mac < b.mac ? -1 : 1));
     } catch (err) {
@@ -423,19 +338,8 @@ export class Dataplane {
     this.markDirty();
   }
 
-  /** Runs one recompute-and-reconcile at a time; a call during a run queues one more. */
   private apply(): Promise<void> {
-    if (this.queued) return this.queued;
-    const run = this.running.then(() => {
-      this.queued = undefined;
-      return this.applyOnce();
-    }).catch((err: unknown) => {
-      this.lastError = errorMessage(err);
-      this.o.log.error({ err: this.lastError }, 'data plane update failed');
-    });
-    this.queued = run;
-    this.running = run;
-    return run;
+    return this.applier.run();
   }
 
   private async applyOnce(): Promise<void> {
@@ -517,8 +421,9 @@ export class Dataplane {
   private localRecord() {
     const direct: PeerName[] = [];
     for (const r of this.records.all()) if (r.name !== this.o.mesh.name && this.prober?.status(r.name).state === 'up') direct.push(r.name);
-    const endpoints: Endpoint[] = this.attached.map((a) => ({ mac: a.mac, ips: a.cidrs.map((c) => c.split('/')[0]!) }));
-    if (this.exposed.length > 0) endpoints.push({ mac: this.bridgeMac, ips: this.exposed.map((c) => c.split('/')[0]!) });
+    const endpoints: Endpoint[] = this.local.announced().map((a) => ({ mac: a.mac, ips: [...a.ips] }));
+    const exposed = this.local.exposedCidrs();
+    if (exposed.length > 0) endpoints.push({ mac: this.bridgeMac, ips: exposed.map((c) => c.split('/')[0]!) });
     endpoints.push(...this.learnt);
     return {
       gone: false,
@@ -530,22 +435,6 @@ export class Dataplane {
       serving: [...this.serving.keys()].sort((a, b) => (a < b ? -1 : 1)),
       endpoints,
     };
-  }
-
-  private save(): Promise<void> {
-    const snapshot = { attached: this.attached, exposed: this.exposed };
-    this.saving = this.saving.catch(() => undefined).then(() => this.store.save(snapshot));
-    return this.saving;
-  }
-
-  private allLocalIps(): string[] {
-    return [...this.attached.flatMap((a) => a.cidrs), ...this.exposed].map((c) => c.split('/')[0]!);
-  }
-
-  private remoteIps(): string[] {
-    const out: string[] = [];
-    for (const r of this.records.all()) if (r.name !== this.o.mesh.name && !r.gone) for (const e of r.endpoints) out.push(...e.ips);
-    return out;
   }
 
   private async underlayMtu(): Promise<number> {
@@ -567,45 +456,4 @@ export function bridgeMacFor(name: PeerName): string {
   const b = peerNameToBytes(name);
   b[0] = (b[0]! & 0xfe) | 0x02;
   return formatMac(b);
-}
-
-/** A named namespace, a /proc/PID/ns/net-style path, or a PID → a namespace path that exists. */
-export function resolveNetns(container: string, mustExist = true): string {
-  let path: string;
-  if (/^\d+$/.test(container)) path = `/proc/${container}/ns/net`;
-  else if (container.startsWith('/')) path = container;
-  else if (/^[A-Za-z0-9_.-]{1,64}$/.test(container)) path = `/run/netns/${container}`;
-  else throw new WeftError('usage', `"${container}" is not a network namespace: give a name from "ip netns list", a /proc/PID/ns/net path or a PID`);
-  if (mustExist && !existsSync(path)) throw new WeftError('usage', `network namespace ${container} not found (${path} does not exist)`);
-  return path;
-}
-
-/** 0a:58:a.b.c.d — locally administered, unicast, derived from the container's first IPv4 address. */
-export function macForIp(ip: string): string {
-  return formatMac(Buffer.concat([Buffer.from([0x0a, 0x58]), parseIpv4(ip)!]));
-}
-
-export function hostIfnameFor(netns: string): string {
-  return `vethwe${createHash('sha256').update(netns).digest('hex').slice(0, 8)}`;
-}
-
-function checkCidr(c: string): void {
-  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(c);
-  if (!m || !parseIpv4(m[1]!) || Number(m[2]) > 32) throw new WeftError('usage', `"${c}" is not an IPv4 address with a prefix length, like 10.32.0.5/12`);
-}
-
-/** A route to the overlay range when the given prefixes do not already cover it. */
-function routesFor(cidrs: string[], range: string): string[] {
-  const [rangeIp, rangeLen] = range.split('/');
-  const covered = cidrs.some((c) => {
-    const [ip, len] = c.split('/');
-    return Number(len) <= Number(rangeLen) && sameNet(ip!, rangeIp!, Number(len));
-  });
-  return covered ? [] : [range];
-}
-
-function sameNet(a: string, b: string, len: number): boolean {
-  const n = (ip: string): number => parseIpv4(ip)!.readUInt32BE(0);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((n(a) & mask) >>> 0) === ((n(b) & mask) >>> 0);
 }

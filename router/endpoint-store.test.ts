@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EndpointStore, type StoredEndpoints } from './endpoint-store.js';
 
 const state: StoredEndpoints = {
-  attached: [{ container: 'web', netns: '/run/netns/web', hostIfname: 'vethwe0123abcd', mac: '0a:58:0a:20:00:05', cidrs: ['10.32.0.5/12'] }],
+  attached: [{ id: '/run/netns/web', ifname: 'eth0', container: 'web', netns: '/run/netns/web', hostIfname: 'vethwe0123abcd', mac: '0a:58:0a:20:00:05', cidrs: ['10.32.0.5/12'] }],
   exposed: ['10.32.0.1/12'],
 };
 

@@ -1,12 +1,17 @@
 // The local endpoints (attached containers, exposed host addresses), persisted in the data dir
 // so a restarted router adopts what the previous one created, written crash-safely
-// (src/durable-file.ts).
+// (src/durable-file.ts). The file is not believed blindly: router/endpoints.ts checks every
+// entry against the veths on the bridge and IPAM at start.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFileDurably } from '../src/durable-file.js';
 import { errorMessage, WeftError } from '../src/errors.js';
 
 export interface AttachedEndpoint {
+  /** With ifname, the key: the container (the namespace path for `weft attach`; the runtime's container ID for CNI). */
+  id: string;
+  /** The interface inside the container. */
+  ifname: string;
   /** What the user named (namespace name, path or PID), for display. */
   container: string;
   /** Resolved namespace path. */
@@ -15,6 +20,8 @@ export interface AttachedEndpoint {
   mac: string;
   /** CIDRs on the container interface. */
   cidrs: string[];
+  /** Written before the kernel has the veth; absent once the attach completed (router/endpoints.ts). */
+  state?: 'attaching';
 }
 
 export interface StoredEndpoints {
@@ -42,7 +49,7 @@ export class EndpointStore {
     } catch (err) {
       throw new WeftError('io', `${join(this.dir, FILE)} is not valid JSON (${errorMessage(err)}); fix it, or move it away to start without the stored endpoints`, { cause: err });
     }
-    return { attached: Array.isArray(v.attached) ? v.attached : [], exposed: Array.isArray(v.exposed) ? v.exposed : [] };
+    return { attached: Array.isArray(v.attached) ? v.attached : [], exposed: Array.isArray(v.exposed) ? v.exposed.filter((c): c is string => typeof c === 'string') : [] };
   }
 
   async save(s: StoredEndpoints): Promise<void> {

@@ -3,13 +3,7 @@ import { isIPv4 } from 'node:net';
 import type { MeshRouter } from '../mesh/router.js';
 import type { MeshView } from './dataplane.js';
 
-/** MeshView plus the routes event (MeshView in dataplane.ts gains onRoutes when it switches over). */
-export type RoutedMeshView = MeshView & {
-  /** Called after routes were recomputed and a next hop changed (a peer became reachable, unreachable or moved). */
-  onRoutes(cb: () => void): void;
-};
-
-export function meshView(router: MeshRouter): RoutedMeshView {
+export function meshView(router: MeshRouter): MeshView {
   return {
     name: router.name,
     nickname: (n) => router.peers.get(n)?.nickname,
@@ -24,9 +18,6 @@ export function meshView(router: MeshRouter): RoutedMeshView {
       return [...out].sort();
     },
     newGossip: (name, g) => router.newGossip(name, g),
-    onTopology: (cb) => {
-      router.on('topology', cb);
-    },
     onRoutes: (cb) => {
       router.on('routes', () => cb());
     },

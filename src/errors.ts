@@ -17,7 +17,9 @@ export type WeftErrorCode =
   | 'io'
   | 'usage'
   | 'not-running'
-  | 'already-running';
+  | 'already-running'
+  /** The caller cancelled the operation (the CLI was interrupted, the client went away). */
+  | 'aborted';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;

@@ -14,6 +14,10 @@ import { meshView } from '../../router/mesh-view.js';
 import { NetlinkKernel } from '../../router/netlink-kernel.js';
 import { openProbeTransport } from '../../router/probe-transport.js';
 import { dataplaneControl } from './dataplane-control.js';
+import { Endpoints, type LocalEndpoint } from '../../router/endpoints.js';
+import { checkContainerNetns } from '../../router/netns.js';
+import { checkHostCidr, contains, parseIpv4, parseNetwork } from '../../lib/ip.js';
+import { ipamAddresses } from './ipam.js';
 import type { Allocator } from '../../ipam/allocator.js';
 import { startAllocator } from './ipam.js';
 import { removeEncryptionLeftovers, startEncryption } from './encryption.js';
@@ -56,13 +60,15 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   }
   let api;
   let dataplane: Dataplane | undefined;
+  let endpoints: Endpoints | undefined;
   let kernel: NetlinkKernel | undefined;
   let ipam: Allocator | undefined;
   try {
     ipam = await startAllocator(opts, router, realClock, log.child({ component: 'ipam' }));
     if (opts.dataplane) {
       kernel = new NetlinkKernel({ log: log.child({ component: 'netlink' }) });
-      dataplane = new Dataplane({
+      const range = parseNetwork(opts.ipallocRange);
+      const dp: Dataplane = new Dataplane({
         mesh: meshView(router),
         kernel,
         openProbeTransport: (bridgeIndex) => openProbeTransport({ bridgeIndex }),
@@ -80,11 +86,40 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
         adoptMs: C.ADOPT_MS,
         refreshMs: C.BRIDGE_REFRESH_MS,
         ...(encryption ? { encryption } : {}),
+        local: { announced: (): LocalEndpoint[] => eps.announced(), exposedCidrs: (): string[] => eps.exposedCidrs() },
       });
-      await dataplane.start();
+      dataplane = dp;
+      const eps: Endpoints = new Endpoints({
+        kernel,
+        dataplane: dp,
+        ipam: ipam && ipamAddresses(ipam),
+        overlayRange: opts.ipallocRange,
+        dataDir: opts.dataDir,
+        clock: realClock,
+        log: log.child({ component: 'endpoints' }),
+        refreshMs: C.BRIDGE_REFRESH_MS,
+        checkNetns: (p) => {
+          const r = checkContainerNetns(p);
+          return r.ok ? undefined : r.reason;
+        },
+        checkCidr: (c) => {
+          const r = checkHostCidr(c);
+          return r.ok ? undefined : r.reason;
+        },
+        inRange: (ip) => {
+          const a = parseIpv4(ip);
+          return range.ok && a.ok && contains(range.value, a.value);
+        },
+      });
+      endpoints = eps;
+      // The store is checked against the kernel before the data plane's first record goes out.
+      await eps.load();
+      await dp.start();
+      await eps.start();
     }
-    api = await startApiServer({ control: router.control(), dataplane: dataplane && dataplaneControl(dataplane, router, ipam, opts.ipallocRange), ipam, addr: opts.httpAddr, log, onStop: stop });
+    api = await startApiServer({ control: router.control(), dataplane: dataplane && endpoints && dataplaneControl(dataplane, endpoints, router), ipam, addr: opts.httpAddr, log, onStop: stop });
   } catch (err) {
+    await endpoints?.stop();
     ipam?.stop();
     await dataplane?.stop();
     encryption?.stop();
@@ -100,6 +135,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   // The mesh port is released before the API goes quiet: `weft stop` returns when the API stops
   // answering, and an immediate `weft launch` must find port 6783 free.
   // The kernel state stays: containers keep talking while the router is down or restarting.
+  await endpoints?.stop();
   ipam?.stop();
   await dataplane?.stop();
   encryption?.stop();

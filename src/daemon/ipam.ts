@@ -11,11 +11,25 @@ import { Allocator, IPAM_CHANNEL } from '../../ipam/allocator.js';
 import { parseCidr } from '../../ipam/space.js';
 import { FileIpamStore } from '../../ipam/store.js';
 import type { DaemonOptions } from './options.js';
+import type { AddressManager } from '../../router/endpoints.js';
 
 /** Weave's rule: consensus=N gives N/2+1; otherwise the launch peers and this one count as N. */
 export function quorumFor(opts: Pick<DaemonOptions, 'ipallocInit' | 'peers'>): number {
   const n = opts.ipallocInit?.mode === 'consensus' && opts.ipallocInit.peers !== undefined ? opts.ipallocInit.peers : opts.peers.length + 1;
   return Math.floor(n / 2) + 1;
+}
+
+/** The allocator as the endpoints owner sees it (router/endpoints.ts). */
+export function ipamAddresses(alloc: Allocator): AddressManager {
+  return {
+    allocate: (key, o) => alloc.allocate(key, o),
+    claim: (key, ip, o) => alloc.claim(key, ip, o),
+    release: (key) => alloc.release(key),
+    lookup: (key) => alloc.lookup(key),
+    allocations: () => alloc.allocations(),
+    adopt: (key, ip) => alloc.adopt(key, ip),
+    handoff: () => alloc.handoff(),
+  };
 }
 
 export async function startAllocator(opts: DaemonOptions, router: MeshRouter, clock: Clock, log: Logger): Promise<Allocator> {
@@ -40,7 +54,8 @@ export async function startAllocator(opts: DaemonOptions, router: MeshRouter, cl
     timings: { quarantineMs: Math.min(C.IPALLOC_QUARANTINE_MS, opts.ipallocReclaimAfterMs / 2) },
   });
   alloc.attach(router.newGossip(IPAM_CHANNEL, alloc));
-  router.on('topology', () => alloc.topologyChanged());
+  // Reachability is read from the routes: react to their recompute, not to the topology change before it.
+  router.on('routes', () => alloc.topologyChanged());
   await alloc.start();
   return alloc;
 }
