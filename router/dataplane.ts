@@ -126,6 +126,8 @@ export class Dataplane {
   );
   private stopped = false;
   private lastError: string | undefined;
+  /** Addresses announced by more than one live peer (ours included): key ip, value the peers' labels. */
+  private conflicts = new Map<string, string[]>();
   /** No ESP steering is wanted and none is left in the kernel. */
   private steeringCleared = false;
 
@@ -264,6 +266,7 @@ export class Dataplane {
       dropped: this.records.dropped,
       lastError: this.lastError ?? null,
       encryption: this.o.encryption?.summary() ?? null,
+      conflicts: [...this.conflicts].map(([ip, peers]) => ({ ip, peers })),
     };
   }
 
@@ -404,6 +407,38 @@ export class Dataplane {
     this.serving = new Map([...serve].filter(([d]) => !failedDevs.has(relayVxlanName(d)) && !failedDevs.has(relayBridgeName(d))));
     if (res.ops.length > 0) o.log.debug({ ops: res.ops.length }, 'kernel updated');
     this.records.setLocal(this.localRecord());
+    this.findConflicts(records);
+  }
+
+  /**
+   * An address announced by two live peers (a partition that healed after IPAM's residual corner,
+   * or two operators giving the same explicit address) is reported loudly: the forwarding entry
+   * still goes to one of them (computeDesired's rule), so the conflict must be seen and resolved
+   * by detaching one container.
+   */
+  private findConflicts(records: Map<PeerName, PeerRecord>): void {
+    const holders = new Map<string, string[]>();
+    const add = (ip: string, who: string): void => {
+      const h = holders.get(ip);
+      if (!h) holders.set(ip, [who]);
+      else if (!h.includes(who)) h.push(who);
+    };
+    const label = (n: PeerName): string => {
+      const nick = this.o.mesh.nickname(n);
+      return nick ? `${formatPeerName(n)}(${nick})` : formatPeerName(n);
+    };
+    for (const e of this.local.announced()) for (const ip of e.ips) add(ip, label(this.o.mesh.name));
+    for (const r of records.values()) {
+      if (r.name === this.o.mesh.name || r.gone || !this.o.mesh.known(r.name)) continue;
+      for (const e of r.endpoints) for (const ip of e.ips) add(ip, label(r.name));
+    }
+    const now = new Map([...holders].filter(([, h]) => h.length > 1).map(([ip, h]) => [ip, h.sort()] as const));
+    for (const [ip, peers] of now) {
+      if (this.conflicts.get(ip)?.join() === peers.join()) continue;
+      this.o.log.error({ ip, peers }, `address ${ip} is in use by containers on ${peers.join(' and ')}: traffic for it reaches only one of them; detach one of the containers`);
+    }
+    for (const ip of this.conflicts.keys()) if (!now.has(ip)) this.o.log.info({ ip }, `address ${ip} is no longer in conflict`);
+    this.conflicts = now;
   }
 
   /**

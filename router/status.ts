@@ -41,6 +41,8 @@ export interface DataplaneStatus {
   lastError: string | null;
   /** null without a password. */
   encryption: EncryptionSummary | null;
+  /** Addresses announced by more than one live peer (this one included): one container must go. */
+  conflicts: { ip: string; peers: string[] }[];
 }
 
 export interface EndpointStatus {

@@ -156,7 +156,7 @@ export class FakeDataplaneControl implements DataplaneControl {
   }
 }
 
-export const SAMPLE_DATAPLANE: DataplaneStatus = {
+export const SAMPLE_DATAPLANE = {
   bridge: 'weft',
   vxlan: 'vxlan-6784',
   vni: 6784,
@@ -169,6 +169,7 @@ export const SAMPLE_DATAPLANE: DataplaneStatus = {
   dropped: {},
   lastError: null,
   encryption: null,
+  conflicts: [],
 };
 
 /** An IpamControl whose `waiting` a test sets. */

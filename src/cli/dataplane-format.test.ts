@@ -18,6 +18,7 @@ const dp: DataplaneStatus = {
   dropped: {},
   lastError: null,
   encryption: null,
+  conflicts: [],
 };
 
 describe('data-plane reports', () => {

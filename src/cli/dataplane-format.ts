@@ -21,6 +21,7 @@ export function formatPaths(dp: DataplaneStatus, control: readonly ConnectionSta
   }
   if (dp.relaying.length > 0) out += `relaying for: ${dp.relaying.join(', ')}\n`;
   if (dp.lastError) out += `last kernel error: ${dp.lastError}\n`;
+  for (const c of dp.conflicts ?? []) out += `ADDRESS CONFLICT: ${c.ip} is in use on ${c.peers.join(' and ')}; detach one of the containers\n`;
   out += dp.peers.length === 0 ? '(no remote peers yet)\n' : table(rows);
   if (control.length > 0) out += `\ncontrol connections:\n${formatConnections(control)}`;
   return out;
