@@ -136,6 +136,19 @@ describe('three data planes in memory', () => {
     expect(gone).toBeGreaterThanOrEqual(50_000);
   });
 
+  it('an address announced by two peers is reported as a conflict on every peer until one container goes', async () => {
+    const a = join(dir, 'dup-a');
+    const b = join(dir, 'dup-b');
+    writeFileSync(a, '');
+    writeFileSync(b, '');
+    // Both attached before either hears of the other: what a healed partition can leave.
+    await Promise.all([eps[0]!.attach({ container: a, netns: a, cidrs: ['10.32.9.9/12'] }), eps[2]!.attach({ container: b, netns: b, cidrs: ['10.32.9.9/12'] })]);
+    const conflicts = (k: number): string[] => planes[k]!.status().conflicts.map((c) => `${c.ip}:${c.peers.length}`);
+    await mesh.settle(() => [0, 1, 2].every((k) => conflicts(k).join() === '10.32.9.9:2'), 'every peer reports the conflict');
+    await eps[2]!.detach(b);
+    await mesh.settle(() => [0, 1, 2].every((k) => conflicts(k).length === 0), 'the conflict clears');
+  });
+
   it('detach removes the endpoint everywhere', async () => {
     await mesh.settle(() => kernels[0]!.render().includes('10.32.2.2 '), 'r1 has 10.32.2.2');
     await eps[2]!.detach(join(dir, 'ns-2-1'));
