@@ -1,20 +1,40 @@
 // A client for the local API (used by the CLI and the launcher). Every failure becomes a
 // WeftError whose message tells the user what to do next.
+//
+// Two limits: connecting (short, so an absent or wedged listener is reported fast) and the whole
+// request (5 s by default for status reads; long operations pass their own, see
+// src/cli/long-operation.ts). Aborting a call's signal closes the connection, which makes the
+// daemon cancel the request (server.ts).
 import { request } from 'node:http';
 import { WeftError } from '../errors.js';
 import { parseHostPort } from './address.js';
-import { isHealthResponse, type HealthResponse } from './protocol.js';
+import { REQUEST_ID_HEADER, isHealthResponse, type HealthResponse } from './protocol.js';
 
 export interface ApiClientOptions {
-  /** Per-request limit in milliseconds (default 5000). */
+  /** Most milliseconds until the connection is accepted (default 2000). */
+  connectTimeoutMs?: number;
+  /** Per-request limit in milliseconds, connecting included (default 5000); a call may pass its own. */
   timeoutMs?: number;
 }
+
+export interface CallOptions {
+  /** Aborting closes the request (the daemon cancels what it can); the call rejects with a WeftError 'closed'. */
+  signal?: AbortSignal;
+  /** This call's limit instead of the client's timeoutMs. */
+  timeoutMs?: number;
+  /** Tags the request so GET /status/requests can show where it stands. */
+  requestId?: string;
+}
+
+export const CONNECT_TIMEOUT_MS = 2000;
+export const REQUEST_TIMEOUT_MS = 5000;
 
 export class ApiClient {
   readonly addr: string;
   private readonly host: string;
   private readonly port: number;
   private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
 
   /** addr is "host:port"; throws a usage WeftError if it is not. */
   constructor(addr: string, opts: ApiClientOptions = {}) {
@@ -23,15 +43,16 @@ export class ApiClient {
     this.addr = addr;
     this.host = p.value.host;
     this.port = p.value.port!;
-    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.call<T>('GET', path);
+  get<T>(path: string, opts: CallOptions = {}): Promise<T> {
+    return this.call<T>('GET', path, undefined, opts);
   }
 
-  post<T>(path: string, body?: unknown): Promise<T> {
-    return this.call<T>('POST', path, body);
+  post<T>(path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
+    return this.call<T>('POST', path, body, opts);
   }
 
   /** The router's identity, or undefined if nothing listens on the address. */
@@ -46,8 +67,8 @@ export class ApiClient {
     }
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.send(method, path, body);
+  private async call<T>(method: string, path: string, body: unknown, opts: CallOptions): Promise<T> {
+    const res = await this.send(method, path, body, opts);
     if (res.status === 204) return undefined as T;
     let json: unknown;
     try {
@@ -66,9 +87,12 @@ export class ApiClient {
     throw new WeftError('io', `weft answered ${method} ${path} with an error: ${msg}`);
   }
 
-  private send(method: string, path: string, body: unknown): Promise<{ status: number; text: string }> {
+  private send(method: string, path: string, body: unknown, opts: CallOptions): Promise<{ status: number; text: string }> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const { signal } = opts;
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(cancelled(method, path, signal));
       const req = request(
         {
           host: this.host,
@@ -78,22 +102,46 @@ export class ApiClient {
           agent: false,
           headers: {
             Connection: 'close',
+            ...(opts.requestId === undefined ? {} : { [REQUEST_ID_HEADER]: opts.requestId }),
             ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
           },
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', (err) => reject(this.transportError(err)));
+          res.on('end', () => done(undefined, { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', (err) => done(err instanceof WeftError ? err : this.transportError(err)));
         },
       );
-      req.setTimeout(this.timeoutMs, () =>
-        req.destroy(new WeftError('timeout', `nothing answered on ${this.addr} within ${this.timeoutMs / 1000} s — is weft stuck, or is another program listening there? pass --http-addr to use another address`)),
-      );
-      req.on('error', (err) => reject(err instanceof WeftError ? err : this.transportError(err)));
+      const onAbort = (): void => void req.destroy(cancelled(method, path, signal!));
+      const whole = setTimeout(() => req.destroy(this.timeoutError(method, path, timeoutMs)), timeoutMs);
+      let connecting: NodeJS.Timeout | undefined;
+      const done = (err: Error | undefined, value?: { status: number; text: string }): void => {
+        clearTimeout(whole);
+        clearTimeout(connecting);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(value!);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        connecting = setTimeout(
+          () => req.destroy(new WeftError('timeout', `nothing accepted a connection on ${this.addr} within ${this.connectTimeoutMs / 1000} s — is weft stuck? pass --http-addr if it listens elsewhere`)),
+          this.connectTimeoutMs,
+        );
+        socket.once('connect', () => clearTimeout(connecting));
+      });
+      req.on('error', (err) => done(err instanceof WeftError ? err : this.transportError(err)));
       req.end(payload);
     });
+  }
+
+  private timeoutError(method: string, path: string, timeoutMs: number): WeftError {
+    if (timeoutMs === this.timeoutMs) {
+      return new WeftError('timeout', `nothing answered on ${this.addr} within ${timeoutMs / 1000} s — is weft stuck, or is another program listening there? pass --http-addr to use another address`);
+    }
+    return new WeftError('timeout', `weft did not finish ${method} ${path} within ${formatLimit(timeoutMs)}; gave up, which cancels it — \`weft status\` and the log (weft.log in the data dir) tell what it is stuck on`);
   }
 
   private transportError(err: NodeJS.ErrnoException): WeftError {
@@ -106,4 +154,12 @@ export class ApiClient {
   private notWeft(what: string): WeftError {
     return new WeftError('protocol', `${this.addr} answered with ${what}: it is not weft's API — is another program using that port? pass --http-addr`);
   }
+}
+
+function cancelled(method: string, path: string, signal: AbortSignal): WeftError {
+  return new WeftError('closed', `${method} ${path} was cancelled`, { cause: signal.reason });
+}
+
+function formatLimit(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
 }

@@ -39,9 +39,12 @@ export interface TargetsRequest {
   replace?: boolean;
 }
 
-/** The POST requests being handled right now, oldest first. */
+/** The header a client may tag a request with, to find it in RequestsStatus. */
+export const REQUEST_ID_HEADER = 'x-weft-request';
+
+/** The POST requests being handled right now, in the order they arrived. */
 export interface RequestsStatus {
-  inFlight: { path: string; ageMs: number }[];
+  inFlight: { path: string; ageMs: number; id?: string }[];
 }
 
 export interface ErrorResponse {

@@ -12,7 +12,7 @@ import type { DataplaneControl } from '../../router/status.js';
 import type { IpamControl } from '../../ipam/status.js';
 import { formatHostPort, parseHostPort } from './address.js';
 import { readJsonBody } from './body.js';
-import { MAX_BODY_BYTES, type RequestsStatus } from './protocol.js';
+import { MAX_BODY_BYTES, REQUEST_ID_HEADER, type RequestsStatus } from './protocol.js';
 import { apiRoutes, type Reply, type Route } from './routes.js';
 
 export interface ApiServerOptions {
@@ -47,10 +47,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     stopping = true;
     opts.onStop();
   };
-  const inFlight = new Set<{ path: string; since: number }>();
+  const inFlight = new Set<InFlight>();
   const requests = (): RequestsStatus => {
     const now = Date.now();
-    return { inFlight: [...inFlight].map((r) => ({ path: r.path, ageMs: now - r.since })).sort((a, b) => b.ageMs - a.ageMs) };
+    // A Set iterates in insertion order: the order the requests arrived.
+    return { inFlight: [...inFlight].map((r) => ({ path: r.path, ageMs: now - r.since, ...(r.id === undefined ? {} : { id: r.id }) })) };
   };
   const routes = apiRoutes(opts.control, onStop, opts.dataplane, opts.ipam, requests);
   const server = createServer((req, res) => void serve(routes, req, res, log, inFlight));
@@ -80,7 +81,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
 }
 
-async function serve(routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, log: Logger, inFlight: Set<{ path: string; since: number }>): Promise<void> {
+interface InFlight {
+  path: string;
+  since: number;
+  id: string | undefined;
+}
+
+async function serve(routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, log: Logger, inFlight: Set<InFlight>): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://api').pathname.replace(/\/+$/, '') || '/';
   const route = routes.get(path);
   let reply: Reply;
@@ -95,7 +102,8 @@ async function serve(routes: Map<string, Route>, req: IncomingMessage, res: Serv
     res.once('close', () => {
       if (!res.writableFinished) cancel.abort(new WeftError('closed', `the client closed the connection before ${path} was answered`));
     });
-    const entry = { path, since: Date.now() };
+    const id = req.headers[REQUEST_ID_HEADER];
+    const entry: InFlight = { path, since: Date.now(), id: typeof id === 'string' ? id.slice(0, 64) : undefined };
     if (route.method === 'POST') inFlight.add(entry);
     try {
       reply = await handle(route, req, log, cancel.signal);

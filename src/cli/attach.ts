@@ -1,10 +1,12 @@
 // `weft attach [ADDR/PREFIX...] NETNS` and `weft detach NETNS`: connect a container (a network
 // namespace: a name from `ip netns list`, a /proc/PID/ns/net path, or a PID) to the overlay.
+// Both wait as long as the router takes (see long-operation.ts); Ctrl-C cancels.
 import type { Command } from 'commander';
 import { WeftError } from '../errors.js';
+import { checkHostCidr, parseCidr, parseIpv4 } from '../../lib/ip.js';
 import type { EndpointStatus } from '../../router/status.js';
-import { clientFor } from './client.js';
 import type { CliContext } from './context.js';
+import { runLongOperation } from './long-operation.js';
 
 export function registerAttach(program: Command, ctx: CliContext): void {
   program
@@ -15,13 +17,14 @@ export function registerAttach(program: Command, ctx: CliContext): void {
     .action(async (args: string[], opts: { json?: boolean }, cmd: Command) => {
       const container = args[args.length - 1]!;
       const cidrs = args.slice(0, -1);
-      if (/^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(container)) {
+      if (parseIpv4(container).ok || parseCidr(container).ok) {
         throw new WeftError('usage', `the last argument must be the container's network namespace, not an address: weft attach ${args.join(' ')} NETNS`);
       }
       for (const c of cidrs) {
-        if (!/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/.test(c)) throw new WeftError('usage', `"${c}" is not ADDR/PREFIX (for example 10.32.0.5/12)`);
+        const r = checkHostCidr(c);
+        if (!r.ok) throw new WeftError('usage', r.reason);
       }
-      const ep = await clientFor(cmd, ctx).post<EndpointStatus>('/attach', { container, cidrs });
+      const ep = await runLongOperation<EndpointStatus>(cmd, ctx, { verb: 'attach', path: '/attach', body: { container, cidrs }, cancellable: true, ipam: true });
       ctx.stdout(opts.json ? `${JSON.stringify(ep, null, 2)}\n` : `${ep.mac} ${ep.ips.join(' ')}\n`);
     });
   program
@@ -29,6 +32,6 @@ export function registerAttach(program: Command, ctx: CliContext): void {
     .description('disconnect a container from the overlay')
     .argument('<netns>', 'the network namespace given to attach')
     .action(async (container: string, _opts: unknown, cmd: Command) => {
-      await clientFor(cmd, ctx).post('/detach', { container });
+      await runLongOperation(cmd, ctx, { verb: 'detach', path: '/detach', body: { container }, cancellable: true });
     });
 }

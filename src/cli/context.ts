@@ -9,4 +9,8 @@ export interface CliContext {
   hostname: string;
   /** How to run this CLI again as a background `weft router`: node, its flags, this script. */
   self: { execPath: string; execArgv: readonly string[]; script: string };
+  /** Aborts when the user interrupts; absent: long operations listen for SIGINT/SIGTERM themselves. */
+  signal?: AbortSignal;
+  /** Tests only: when long operations start saying what they wait for, and how often they ask. */
+  timing?: { noticeAfterMs: number; pollMs: number };
 }

@@ -1,9 +1,10 @@
 // The weft command line: builds the commander program and runs it, turning every outcome into
-// an exit code (0 ok, 1 failure, 2 usage error). src/bin/weft.ts is the only caller of process.exit.
+// an exit code (0 ok, 1 failure, 2 usage error, 130 interrupted). src/bin/weft.ts is the only caller of process.exit.
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../constants.js';
 import { WeftError, errorMessage } from '../errors.js';
 import { registerAttach } from './attach.js';
+import { Interrupted } from './long-operation.js';
 import { registerConnect } from './connect.js';
 import { registerExpose } from './expose.js';
 import { registerPs } from './ps.js';
@@ -50,6 +51,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof WeftError) {
       ctx.stderr(`${err.message}\n`);
+      if (err instanceof Interrupted) return 130;
       return err.code === 'usage' ? 2 : 1;
     }
     ctx.stderr(`weft failed unexpectedly: ${err instanceof Error && err.stack ? err.stack : errorMessage(err)}\n`);

@@ -113,6 +113,9 @@ describe('parseRouterOptions', () => {
     [{ mtu: '100' }, '--mtu "100" must be a whole number from 576 to 65000; leave it out to take it from the underlay'],
     [{ ipallocRange: '10.32.0.0' }, '--ipalloc-range "10.32.0.0" is not an IPv4 network like 10.32.0.0/12 (prefix 1 to 30, no host bits set)'],
     [{ ipallocRange: '10.32.0.1/12' }, '--ipalloc-range "10.32.0.1/12" is not an IPv4 network like 10.32.0.0/12 (prefix 1 to 30, no host bits set)'],
+    [{ ipallocRange: '010.32.0.0/12' }, '--ipalloc-range "010.32.0.0/12" is not an IPv4 network like 10.32.0.0/12 (prefix 1 to 30, no host bits set)'],
+    [{ ipallocRange: '10.32.0.0/31' }, '--ipalloc-range "10.32.0.0/31" is not an IPv4 network like 10.32.0.0/12 (prefix 1 to 30, no host bits set)'],
+    [{ host: '01.2.3.4' }, '--host "01.2.3.4" is not an IP address of this host; leave it out to listen on every address'],
   ])('refuses %j with what to do', (raw, message) => {
     expect(usageError(() => parse(raw))).toBe(message);
   });

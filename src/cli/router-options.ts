@@ -7,9 +7,9 @@ import * as C from '../constants.js';
 import { WeftError } from '../errors.js';
 import { defaultOptions, type DaemonOptions, type IpallocInit } from '../daemon/options.js';
 import { isHostname, parseHostPort, parsePeerAddresses, parsePort } from '../api/address.js';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import { parsePeerName } from '../../mesh/peer-name.js';
-import { parseCidr } from '../../ipam/space.js';
+import { parseIpv4, parseNetwork } from '../../lib/ip.js';
 import { ESP_CIPHERS, type EspCipher } from '../../crypto/esp-sa.js';
 
 /** Option values as commander hands them over (strings; discovery from --no-discovery). */
@@ -74,7 +74,7 @@ export function parseRouterOptions(
 
   if (raw.host !== undefined && raw.host !== '') {
     const h = raw.host.replace(/^\[(.*)\]$/, '$1');
-    if (isIPv4(h) || isIPv6(h) || isHostname(h)) o.host = h;
+    if (parseIpv4(h).ok || isIPv6(h) || isHostname(h)) o.host = h;
     else problems.push(`--host "${raw.host}" is not an IP address of this host; leave it out to listen on every address`);
   }
   if (raw.port !== undefined) {
@@ -144,9 +144,8 @@ export function parseRouterOptions(
     else problems.push(`--mtu "${raw.mtu}" must be a whole number from ${C.MIN_MTU} to ${C.MAX_MTU}; leave it out to take it from the underlay`);
   }
   if (raw.ipallocRange !== undefined) {
-    const r = parseCidr(raw.ipallocRange.trim());
-    const bits = Number(raw.ipallocRange.trim().split('/')[1]);
-    if (r && bits >= 1 && bits <= 30) o.ipallocRange = raw.ipallocRange.trim();
+    const r = parseNetwork(raw.ipallocRange.trim());
+    if (r.ok && r.value.prefix >= 1 && r.value.prefix <= 30) o.ipallocRange = raw.ipallocRange.trim();
     else problems.push(`--ipalloc-range "${raw.ipallocRange}" is not an IPv4 network like ${C.IPALLOC_RANGE} (prefix 1 to 30, no host bits set)`);
   }
   o.dataplane = raw.dataplane ?? true;
