@@ -4,8 +4,8 @@
 //   2. the same state again: a read and an empty diff
 //   3. 1% of the endpoints replaced (new MAC and IP)
 import { performance } from 'node:perf_hooks';
-import { VXLAN_PORT, VXLAN_VNI } from '../src/constants.js';
-import { silentLogger } from '../src/log.js';
+import { VXLAN_PORT, VXLAN_VNI } from '../lib/constants.js';
+import { silentLogger } from '../lib/log.js';
 import { computeDesired, VXLAN_DEV } from '../router/forwarding.js';
 import { NetlinkKernel } from '../router/netlink-kernel.js';
 import type { Path } from '../router/paths.js';

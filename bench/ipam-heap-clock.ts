@@ -2,7 +2,7 @@
 // tens of thousands of messages in flight pays O(log n) per timer instead of a scan of all of
 // them. Same contract as ManualClock: timers fire in due order (ties in the order they were set)
 // inside advance().
-import { ManualClock, type Timer } from '../src/clock.js';
+import { ManualClock, type Timer } from '../lib/clock.js';
 
 interface Slot {
   due: number;

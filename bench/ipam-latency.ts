@@ -14,8 +14,8 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { realClock } from '../src/clock.js';
-import { silentLogger } from '../src/log.js';
+import { realClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/log.js';
 import { formatPeerName, type PeerName } from '../mesh/peer-name.js';
 import { MeshRouter } from '../mesh/router.js';
 import { tcpTransport } from '../mesh/transport.js';

@@ -4,7 +4,7 @@
 // first (a launch chain, as bench/mesh-simulated.ts); then every allocator starts and allocates
 // at once, consensus with quorum N/2+1. Memory transport delivers at once, so simulated time
 // here is only the protocol's timers.
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../lib/log.js';
 import { Allocator, IPAM_CHANNEL } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/space.js';
 import { MemoryIpamStore } from '../ipam/store.js';

@@ -3,7 +3,7 @@
 // is simulated. Measures the simulated time until every allocator can allocate (its first
 // allocate() resolves and status().ready holds), the IPAM messages and bytes sent meanwhile,
 // and the real time the simulation took.
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import type { GossipChannel, GossipData } from '../mesh/gossip.js';
 import { Allocator } from '../ipam/allocator.js';

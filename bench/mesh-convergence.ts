@@ -2,8 +2,8 @@
 // started together, each told only about the previous one (a launch chain). Measures the time
 // until every router's topology table matches every router's own state (same peers, same
 // versions) with an established route to everyone, and the control-plane bytes each sent.
-import { realClock } from '../src/clock.js';
-import { silentLogger } from '../src/log.js';
+import { realClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/log.js';
 import { MeshRouter } from '../mesh/router.js';
 import { tcpTransport } from '../mesh/transport.js';
 

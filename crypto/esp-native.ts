@@ -12,7 +12,7 @@ import { ESP_MIN_BYTES, NEXT_HEADER_UDP } from './esp.js';
 import { ESP_KEY_BYTES, ESP_SALT_BYTES, type EspCipher, type EspDropReason, type EspSaKeys, type InboundSa, type OutboundSa } from './esp-sa.js';
 import type { ReplayVerdict } from './replay-window.js';
 import { loadNative } from '../router/native.js';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import type { PacketBatch } from '../router/tun.js';
 
 /** The addon's ESP functions (native/weft_native.c). Misuse (bad arguments, a freed context) throws; packet bytes never do. */

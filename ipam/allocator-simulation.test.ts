@@ -6,7 +6,7 @@
 //   - an address returned by allocate() belongs, in that union, to the peer that returned it;
 // and after the network heals, every ring converges to the same state.
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../lib/log.js';
 import { seededRandom } from '../test/harness/memory-mesh.js';
 import { Allocator } from './allocator.js';
 import { GossipFabric } from './gossip-fabric.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ManualClock } from '../src/clock.js';
-import { silentLogger } from '../src/log.js';
+import { ManualClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { seededRandom } from '../test/harness/memory-mesh.js';
 import { Consensus, type ConsensusTimings } from './consensus.js';

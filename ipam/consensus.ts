@@ -14,8 +14,8 @@
 // and a random known peer now and then, so a lost "decided" does not leave it waiting for its
 // rank timer. A peer that knows the decision answers prepare, accept and query with it.
 // Acceptor state lives in memory only: a peer restarted mid-bootstrap forgets its promises.
-import type { Clock, Timer } from '../src/clock.js';
-import type { Logger } from '../src/log.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
 import { formatPeerName, type PeerName } from '../mesh/peer-name.js';
 import {
   compareBallots,

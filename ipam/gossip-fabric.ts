@@ -2,7 +2,7 @@
 // peer of its partition directly, messages arrive after a random delay (so they reorder) and
 // may be lost; peers crash and come back; partitions split and heal. Periodic gossip() and the
 // exchange of gossip() between peers that become reachable stand in for mesh's anti-entropy.
-import { ManualClock } from '../src/clock.js';
+import { ManualClock } from '../lib/clock.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import type { GossipChannel, GossipData, Gossiper } from '../mesh/gossip.js';
 import type { IpamMeshView } from './allocator.js';

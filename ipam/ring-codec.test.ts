@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import { decodeRing, encodeRing, RING_FORMAT } from './ring-codec.js';
 import { Ring } from './ring.js';
 import type { RingState } from './types.js';

@@ -4,7 +4,7 @@
 // decodeRing checks the layout only; Ring.merge drops entries that do not fit the ring.
 import type { Decoded } from '../router/peer-record.js';
 import { peerNameFromBytes, peerNameToBytes } from '../mesh/peer-name.js';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import type { Entry, RingState } from './types.js';
 
 export const RING_FORMAT = 1;

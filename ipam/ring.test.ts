@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { genesisOf, NO_OWNER, Ring } from './ring.js';
 import { TAKEOVER_BUMP } from './types.js';

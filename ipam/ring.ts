@@ -9,7 +9,7 @@
 // so it only marks where a range ends; the addresses behind it are owned by no one until the real
 // entry arrives (anti-entropy brings it: the sender had it).
 import { createHash } from 'node:crypto';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName, isValidPeerName } from '../mesh/peer-name.js';
 import { TAKEOVER_BUMP } from './types.js';

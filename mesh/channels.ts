@@ -3,9 +3,9 @@
 //   tag 6 broadcast  → gossiper.onGossipBroadcast → result relayed along src's broadcast tree
 //   tag 5 unicast    → for us: gossiper.onGossipUnicast; otherwise the bytes go on unchanged
 // Channels nobody registered get a surrogate that relays without understanding.
-import type { Clock } from '../src/clock.js';
-import { errorMessage } from '../src/errors.js';
-import type { Logger } from '../src/log.js';
+import type { Clock } from '../lib/clock.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import type { MeshConnection } from './connection.js';
 import type { GossipChannel, GossipData, Gossiper } from './gossip.js';
 import { decodeGossip, encodeGossip } from './gossip-codec.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.js';
-import { WeftError } from '../src/errors.js';
+import { ManualClock } from '../lib/clock.js';
+import { WeftError } from '../lib/errors.js';
 import { ConnectionMaker, type MakerHost } from './connection-maker.js';
 import type { PeerSummary } from './peer.js';
 

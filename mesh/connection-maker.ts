@@ -6,9 +6,9 @@
 // Backoff per target: first try at once; after a failure the next try is at a random point in
 // [i/2, 3i/2), i starting at 2 s and growing ×1.5 up to 6 min; a connection that lasted a
 // minute resets it. Connect-to-self and name collisions are never retried.
-import * as C from '../src/constants.js';
-import type { Clock, Timer } from '../src/clock.js';
-import { errorMessage, isPermanent } from '../src/errors.js';
+import * as C from '../lib/constants.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import { errorMessage, isPermanent } from '../lib/errors.js';
 import type { PeerSummary } from './peer.js';
 import type { PeerName } from './peer-name.js';
 import type { TargetStatus } from './status.js';

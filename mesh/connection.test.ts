@@ -3,8 +3,8 @@
 //
 //   198.18.0.1 (a, dials) ──── 198.18.0.2 (b, listens)
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.js';
-import type { WeftError } from '../src/errors.js';
+import { ManualClock } from '../lib/clock.js';
+import type { WeftError } from '../lib/errors.js';
 import { MeshConnection } from './connection.js';
 import { encodeFeatures } from './features.js';
 import { MemoryNetwork } from './memory-transport.js';

@@ -6,9 +6,9 @@
 //   start(events) ──► read loop ──► events.onMessage(tag, payload)
 //                 └─► LivenessMonitor: heartbeats out, read deadline in
 //   close(err) ──► events.onClosed(err)   (exactly once)
-import { FAST_HEARTBEAT_INTERVAL_MS, FAST_READ_DEADLINE_MS, HEARTBEAT_INTERVAL_MS, READ_DEADLINE_MS } from '../src/constants.js';
-import type { Clock } from '../src/clock.js';
-import { WeftError } from '../src/errors.js';
+import { FAST_HEARTBEAT_INTERVAL_MS, FAST_READ_DEADLINE_MS, HEARTBEAT_INTERVAL_MS, READ_DEADLINE_MS } from '../lib/constants.js';
+import type { Clock } from '../lib/clock.js';
+import { WeftError } from '../lib/errors.js';
 import type { RemoteFeatures } from './features.js';
 import type { Framer } from './framing.js';
 import { doIntro, type IntroParams } from './handshake.js';

@@ -1,6 +1,6 @@
 // The feature map each side sends once after the header: a gob map[string]string carrying the
 // peer's identity. weft adds its own keys (version, capabilities); Go peers ignore unknown keys.
-import { FEATURE_WEFT_CAPS, FEATURE_WEFT_HEARTBEAT, FEATURE_WEFT_VERSION, HEARTBEAT_INTERVAL_MS, SHORT_ID_BITS } from '../src/constants.js';
+import { FEATURE_WEFT_CAPS, FEATURE_WEFT_HEARTBEAT, FEATURE_WEFT_VERSION, HEARTBEAT_INTERVAL_MS, SHORT_ID_BITS } from '../lib/constants.js';
 import { gobDecode, gobEncode, T, type GobType } from './gob/index.js';
 import { formatPeerName, parsePeerName, PEER_NAME_FLAVOUR, type PeerName } from './peer-name.js';
 

@@ -1,7 +1,7 @@
 // Version-2 message framing: a 4-byte big-endian length, then the message — sealed with
 // secretbox when the connection is encrypted (the length counts the sealed bytes).
-import { MAX_FRAME_BYTES } from '../src/constants.js';
-import { WeftError } from '../src/errors.js';
+import { MAX_FRAME_BYTES } from '../lib/constants.js';
+import { WeftError } from '../lib/errors.js';
 import type { TcpOpener, TcpSealer } from '../crypto/session.js';
 import type { StreamReader } from './stream-reader.js';
 

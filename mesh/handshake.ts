@@ -5,9 +5,9 @@
 //      the gob feature map.
 // Everything runs under one deadline. Failures are WeftErrors whose code says what went wrong.
 import type { Duplex } from 'node:stream';
-import { HEADER_TIMEOUT_MS, PROTOCOL_NAME } from '../src/constants.js';
-import type { Clock } from '../src/clock.js';
-import { WeftError } from '../src/errors.js';
+import { HEADER_TIMEOUT_MS, PROTOCOL_NAME } from '../lib/constants.js';
+import type { Clock } from '../lib/clock.js';
+import { WeftError } from '../lib/errors.js';
 import { formSessionKey, generateKeyPair, TcpOpener, TcpSealer } from '../crypto/session.js';
 import { decodeFeatures, type RemoteFeatures } from './features.js';
 import { Framer } from './framing.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, type Clock, type Timer } from '../src/clock.js';
+import { ManualClock, type Clock, type Timer } from '../lib/clock.js';
 import { LivenessMonitor, negotiateLiveness, type LivenessTimings } from './liveness.js';
 
 const T: LivenessTimings = { heartbeatMs: 30_000, readDeadlineMs: 60_000, fastHeartbeatMs: 1_000, fastReadDeadlineMs: 4_000 };

@@ -9,8 +9,8 @@
 // acts or re-arms for what is left. Traffic thus costs no timer churn, a heartbeat is skipped when
 // another message went out within the interval, and an idle connection costs one timer per
 // heartbeat interval plus one per deadline.
-import { FAST_DEADLINE_HEARTBEATS } from '../src/constants.js';
-import type { Clock, Timer } from '../src/clock.js';
+import { FAST_DEADLINE_HEARTBEATS } from '../lib/constants.js';
+import type { Clock, Timer } from '../lib/clock.js';
 
 export interface LivenessTimings {
   /** Towards peers without fast heartbeats (mesh: 30 s, 60 s). */

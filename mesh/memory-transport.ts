@@ -3,7 +3,7 @@
 // blackhole(a, b) silently drops what a and b write to each other, as an nftables drop rule does:
 // no error, no close, only silence.
 import { Duplex } from 'node:stream';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import { joinHostPort, type Conn, type Listener, type Transport } from './transport.js';
 
 function linkedPair(dropped: () => boolean): [Duplex, Duplex] {

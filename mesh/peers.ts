@@ -4,7 +4,7 @@
 //
 // Merge rules, placeholders, old incarnations, GC and short-ID collisions follow
 // weaveworks/mesh (docs: weave-protocol.md §3.5).
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import type { ConnectionSummary, PeerSummary } from './peer.js';
 import { isPlaceholder } from './peer.js';
 import { formatPeerName, isValidPeerName, type PeerName } from './peer-name.js';

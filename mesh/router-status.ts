@@ -1,6 +1,6 @@
 // Builds what `weft status` shows from the router's state: a summary, every known peer with its
 // connections, and every connection or attempt with its state and, for failures, the reason.
-import { VERSION, PROTOCOL_NAME } from '../src/constants.js';
+import { VERSION, PROTOCOL_NAME } from '../lib/constants.js';
 import type { MeshRouter } from './router.js';
 import type { LivenessPlan } from './liveness.js';
 import { formatPeerName } from './peer-name.js';

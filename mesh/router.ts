@@ -9,10 +9,10 @@
 //   events: 'topology' when the table changes; 'routes' once the recomputed routes differ
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
-import * as C from '../src/constants.js';
-import type { Clock, Timer } from '../src/clock.js';
-import { errorMessage, WeftError } from '../src/errors.js';
-import type { Logger } from '../src/log.js';
+import * as C from '../lib/constants.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import { errorMessage, WeftError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import { Channels } from './channels.js';
 import { ConnectionMaker } from './connection-maker.js';
 import { MeshConnection, type ConnectionTimings } from './connection.js';

@@ -1,6 +1,6 @@
 // Which peers claim each 12-bit short ID. Claims may collide; the claimant with the lowest
 // name owns the ID (mesh's rule), the others keep claiming it until they pick a new one.
-import { SHORT_ID_BITS } from '../src/constants.js';
+import { SHORT_ID_BITS } from '../lib/constants.js';
 import type { PeerName } from './peer-name.js';
 
 export const SHORT_ID_SPACE = 1 << SHORT_ID_BITS;

@@ -1,7 +1,7 @@
 // Pull-style reads of exact byte counts from a stream: the handshake reads 7, then 1, then 32
 // bytes; the frame loop reads 4 then the frame. One read may be outstanding at a time.
 import type { Duplex } from 'node:stream';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 
 export class StreamReader {
   private chunks: Buffer[] = [];

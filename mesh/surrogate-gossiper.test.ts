@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.js';
+import { ManualClock } from '../lib/clock.js';
 import { SurrogateGossiper } from './surrogate-gossiper.js';
 
 describe('surrogate gossiper (channels we do not implement)', () => {

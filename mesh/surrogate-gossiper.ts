@@ -2,7 +2,7 @@
 // are passed on as they are; gossip is passed on unless the same bytes were seen within the
 // last gossip interval (hash, then byte comparison); unicasts addressed to us are dropped.
 import { createHash } from 'node:crypto';
-import type { Clock } from '../src/clock.js';
+import type { Clock } from '../lib/clock.js';
 import { BytesGossipData, type GossipData, type Gossiper } from './gossip.js';
 
 export class SurrogateGossiper implements Gossiper {

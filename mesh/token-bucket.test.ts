@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.js';
+import { ManualClock } from '../lib/clock.js';
 import { TokenBucket } from './token-bucket.js';
 
 describe('accept token bucket', () => {

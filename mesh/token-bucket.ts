@@ -1,6 +1,6 @@
 // Rate limit for accepting connections (mesh: bursts of 20, then one every 50 ms), which also
 // slows online password guessing.
-import type { Clock } from '../src/clock.js';
+import type { Clock } from '../lib/clock.js';
 
 export class TokenBucket {
   private tokens: number;

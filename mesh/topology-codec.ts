@@ -3,7 +3,7 @@
 import { asArray, asBigint, asBool, asBytes, asString, field, gobDecode, GobEncoder, T, type GobType } from './gob/index.js';
 import type { ConnectionSummary, PeerSummary } from './peer.js';
 import { peerNameFromBytes, peerNameToBytes } from './peer-name.js';
-import { SHORT_ID_BITS } from '../src/constants.js';
+import { SHORT_ID_BITS } from '../lib/constants.js';
 
 /** mesh's peerSummary and connectionSummary, field for field (exported for the gob vector tests). */
 export const PEER_SUMMARY = T.struct('peerSummary', {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.js';
-import { silentLogger } from '../src/log.js';
+import { ManualClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/log.js';
 import type { ConnectionSummary } from './peer.js';
 import type { Routes } from './routes.js';
 import { Topology } from './topology.js';

@@ -1,9 +1,9 @@
 // The one owner of the topology table and the routes computed from it, and of the timers
 // that pace them: our own summary is announced once per coalescing window, routes are
 // recomputed 100 ms after a burst of changes, unreachable peers are collected 1 s after one.
-import * as C from '../src/constants.js';
-import type { Clock, Timer } from '../src/clock.js';
-import type { Logger } from '../src/log.js';
+import * as C from '../lib/constants.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
 import type { ConnectionSummary, PeerSummary } from './peer.js';
 import { formatPeerName, type PeerName } from './peer-name.js';
 import { Peers, type HandshakePeer } from './peers.js';

@@ -2,7 +2,7 @@
 // mesh scenario runs either way.
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 
 export interface Conn {
   /** The byte stream; `destroy()` closes it. */

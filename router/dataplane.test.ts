@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../lib/log.js';
 import { MemoryMesh } from '../test/harness/memory-mesh.js';
 import { Dataplane } from './dataplane.js';
 import { Endpoints } from './endpoints.js';

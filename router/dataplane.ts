@@ -2,9 +2,9 @@
 // them and the local endpoints (router/endpoints.ts owns those) into kernel state. Every change (gossip, probe result, attach,
 // topology) only marks the state dirty; one coalesced refresh recomputes paths and the desired
 // kernel state from scratch and hands it to the reconciler.
-import type { Clock, Timer } from '../src/clock.js';
-import { errorMessage, WeftError } from '../src/errors.js';
-import type { Logger } from '../src/log.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import { errorMessage, WeftError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import type { GossipChannel, Gossiper } from '../mesh/gossip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName, peerNameToBytes } from '../mesh/peer-name.js';

@@ -1,9 +1,9 @@
 // Encryption of the data plane with a password (docs/encryption.md): wires the key exchange
 // (esp-keys.ts), the user-space engine (esp-engine.ts), the kernel steering and the cleartext
 // guard together, and answers the data plane's questions about them.
-import type { Clock, Timer } from '../src/clock.js';
-import { errorMessage } from '../src/errors.js';
-import type { Logger } from '../src/log.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import type { ConnectionUp } from '../mesh/router.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import type { GossipChannel, Gossiper } from '../mesh/gossip.js';

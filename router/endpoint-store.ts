@@ -4,8 +4,8 @@
 // entry against the veths on the bridge and IPAM at start.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { replaceFileDurably } from '../src/durable-file.js';
-import { errorMessage, WeftError } from '../src/errors.js';
+import { replaceFileDurably } from '../lib/durable-file.js';
+import { errorMessage, WeftError } from '../lib/errors.js';
 
 export interface AttachedEndpoint {
   /** With ifname, the key: the container (the namespace path for `weft attach`; the runtime's container ID for CNI). */

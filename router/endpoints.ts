@@ -15,9 +15,9 @@
 // without its veth is dropped, a veth without an entry is adopted.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { Clock, Timer } from '../src/clock.js';
-import { errorMessage, WeftError } from '../src/errors.js';
-import type { Logger } from '../src/log.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import { errorMessage, WeftError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import { Coalescer, KeyedSerialQueue } from '../lib/serial.js';
 import { formatMac, parseIpv4 } from './addresses.js';
 import { EndpointStore, type AttachedEndpoint, type StoredEndpoints } from './endpoint-store.js';

@@ -11,7 +11,7 @@
 // A packet for an address with no outbound SA is dropped (the key exchange is not done, or the
 // peer has no direct connection: the data plane then relays via a peer that has). Nothing is ever
 // sent in clear. The SAs come from router/esp-keys.ts through the SaTable methods.
-import type { Logger } from '../src/log.js';
+import type { Logger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { ESP_MIN_BYTES, ESP_PAYLOAD_OFFSET, NEXT_HEADER_UDP, openEsp, sealEsp } from '../crypto/esp.js';
 import { NativeEspContext, nativeEspAvailable, openBatch, sealBatch } from '../crypto/esp-native.js';

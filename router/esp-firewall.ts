@@ -7,7 +7,7 @@
 // The FIB rules cannot do the input side: local delivery is decided by the `local` table at
 // priority 0, before any rule of ours. The table is replaced atomically (one `nft -f` transaction).
 import { execFile } from 'node:child_process';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 
 export const NFT_TABLE = 'weft_esp';
 /** SO_MARK of the engine's socket that hands opened VXLAN to the kernel over loopback. */

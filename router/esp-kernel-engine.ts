@@ -13,8 +13,8 @@
 // ESP-in-UDP arrives on a UDP socket bound to 6783 with UDP_ENCAP set (the kernel decapsulates
 // what arrives there). Counters are read back from the kernel once a second.
 import { readFileSync } from 'node:fs';
-import type { Logger } from '../src/log.js';
-import { errorMessage } from '../src/errors.js';
+import type { Logger } from '../lib/log.js';
+import { errorMessage } from '../lib/errors.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { DEFAULT_REPLAY_WINDOW } from '../crypto/replay-window.js';
 import type { EspCipher, InboundSa, OutboundSa } from '../crypto/esp-sa.js';

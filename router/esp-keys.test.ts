@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.js';
-import { silentLogger } from '../src/log.js';
+import { ManualClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { openEsp, sealEspPacket } from '../crypto/esp.js';
 import type { EspCipher, InboundSa, OutboundSa } from '../crypto/esp-sa.js';

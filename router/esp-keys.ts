@@ -14,8 +14,8 @@
 // `retryMs` (each message is idempotent). The responder asks for a rekey when its counter runs high.
 // SAs outlive their connection by `lingerMs`, so a reconnect does not interrupt traffic; a new
 // connection always negotiates fresh keys.
-import type { Clock } from '../src/clock.js';
-import type { Logger } from '../src/log.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName } from '../mesh/peer-name.js';
 import { allocateSpi, InboundSa, OutboundSa, type EspCipher, type EspSaKeys } from '../crypto/esp-sa.js';

@@ -4,7 +4,7 @@
 // compare plain text. Errors of batch ops are errno names ('EEXIST', 'ENODEV', ...), as netlink
 // reports them.
 import { formatMac, parseIpv4 as parseIpv4Bytes } from './addresses.js';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import { cmp, isZeroMac } from './desired.js';
 import type {
   EspSteering,

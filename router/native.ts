@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 
 /** Opaque readability-watch handle from watch(). */
 export type WatchHandle = object;

@@ -7,7 +7,7 @@
 //          └─ vethc2 ── ethwe 10.32.0.2/12 in <p>c2
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../lib/log.js';
 import { canUseNetns, hasCommand } from '../test/harness/privileges.js';
 import type { FdbEntry, KernelOp, LinkSpec, NeighEntry } from './kernel.js';
 import { NetlinkKernel } from './netlink-kernel.js';

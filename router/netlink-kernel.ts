@@ -7,9 +7,9 @@
 // one pipelined batch.
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { decodeRule, delRule, dumpRules, newRule, RTM_NEWRULE, RTPROT_WEFT, type FibRule } from './netlink/rules.js';
-import { WeftError, errorMessage } from '../src/errors.js';
-import type { Logger } from '../src/log.js';
-import type { Clock } from '../src/clock.js';
+import { WeftError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import type { Clock } from '../lib/clock.js';
 import type {
   Attached, AttachSpec, BridgeMac, EspSteering, FdbEntry, Kernel, KernelOp, KernelState, Link, LinkKind, NeighEntry, OpResult, UnderlayRoute,
 } from './kernel.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import { checkContainerNetns, netnsPath, resolveNetns } from './netns.js';
 
 let dir: string;

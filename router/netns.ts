@@ -14,7 +14,7 @@
 //     /proc/1/ns/net cannot be read (weft in a PID namespace it does not own), only the name is
 //     checked.
 import { statSync, statfsSync, type Stats } from 'node:fs';
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import { err, ok, type Result } from '../lib/result.js';
 
 /** statfs f_type of nsfs (linux/magic.h). */

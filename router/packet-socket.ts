@@ -1,6 +1,6 @@
 // A raw Ethernet socket on one interface for one ethertype: whole frames (with the Ethernet
 // header) in and out. Used for weft's own frames on the bridge; nothing else arrives here.
-import { WeftError } from '../src/errors.js';
+import { WeftError } from '../lib/errors.js';
 import { loadNative, type WatchHandle } from './native.js';
 
 export interface PacketSocket {

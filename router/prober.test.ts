@@ -2,8 +2,8 @@
 //
 //   A 198.18.0.1  ──────────  B 198.18.0.2 (and 198.18.1.2, its second address)
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.js';
-import { silentLogger } from '../src/log.js';
+import { ManualClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { decapsulate, decodeProbeFrame, encodeProbeDatagram, type Probe } from './probe-codec.js';
 import { MemoryProbeNetwork, type ProbeTransport } from './probe-transport.js';

@@ -5,8 +5,8 @@
 // failAfterMs without that; `unknown` before. Only every fullEvery-th probe (and the first) is
 // padded to the MTU, the rest are minimal: at 300 ms per peer, full-size probes to 1,000 peers
 // would be ~5 MB/s per host, minimal ones are ~0.2 MB/s.
-import type { Clock, Timer } from '../src/clock.js';
-import type { Logger } from '../src/log.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { decodeProbeFrame, encodeProbeDatagram, type Probe } from './probe-codec.js';
 import type { ProbeTransport } from './probe-transport.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createLogger, silentLogger } from '../src/log.js';
+import { createLogger, silentLogger } from '../lib/log.js';
 import { ZERO_MAC, type DesiredState } from './desired.js';
 import type { FdbEntry, KernelOp, LinkSpec, NeighEntry } from './kernel.js';
 import { MemoryKernel } from './memory-kernel.js';

@@ -7,7 +7,7 @@
 //
 // Everything on a device weft owns belongs to weft; devices it does not own are never read or
 // touched. Applying the same state twice reads once and applies nothing.
-import type { Logger } from '../src/log.js';
+import type { Logger } from '../lib/log.js';
 import {
   cmp,
   compareFdb,

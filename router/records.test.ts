@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../src/clock.js';
-import { silentLogger } from '../src/log.js';
+import { ManualClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/log.js';
 import type { GossipChannel, GossipData } from '../mesh/gossip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { decodeRecords, encodeRecords, type PeerRecord } from './peer-record.js';

@@ -3,8 +3,8 @@
 // wall-clock milliseconds, bumped past the previous one, so a restarted router's first record
 // supersedes the one it sent before the restart). Our own record changes only through
 // setLocal(), which broadcasts it; the periodic full gossip repairs anything lost.
-import type { Clock } from '../src/clock.js';
-import type { Logger } from '../src/log.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/log.js';
 import type { GossipChannel, GossipData, Gossiper } from '../mesh/gossip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { decodeRecords, encodeRecords, type PeerRecord } from './peer-record.js';

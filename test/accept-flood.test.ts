@@ -2,8 +2,8 @@
 // router (they wait for an accept token with nobody reading them yet). Loopback only.
 import net from 'node:net';
 import { afterEach, expect, it } from 'vitest';
-import { realClock } from '../src/clock.js';
-import { silentLogger } from '../src/log.js';
+import { realClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/log.js';
 import { MeshRouter } from '../mesh/router.js';
 import { tcpTransport } from '../mesh/transport.js';
 import { waitFor } from './harness/netns.js';

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAST_READ_DEADLINE_MS, GC_DEFER_MS, MESH_PORT, READ_DEADLINE_MS, ROUTES_DEFER_MS, TOPOLOGY_COALESCE_MS } from '../src/constants.js';
+import { FAST_READ_DEADLINE_MS, GC_DEFER_MS, MESH_PORT, READ_DEADLINE_MS, ROUTES_DEFER_MS, TOPOLOGY_COALESCE_MS } from '../lib/constants.js';
 import { canUseNetns, canUseNft, createLan, waitFor, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
 

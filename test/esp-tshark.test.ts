@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MESH_PORT, VXLAN_PORT, VXLAN_VNI } from '../src/constants.js';
+import { MESH_PORT, VXLAN_PORT, VXLAN_VNI } from '../lib/constants.js';
 import { espPadLength, openEsp, sealEspPacket, NEXT_HEADER_UDP } from '../crypto/esp.js';
 import { InboundSa, OutboundSa, allocateSpi, type EspCipher, type EspSaKeys } from '../crypto/esp-sa.js';
 import { espSaRecord } from '../crypto/esp-keylog.js';

@@ -6,7 +6,7 @@
 //          \              /
 //           c 198.18.0.3 ─                  (c still reaches both)
 import { afterEach, describe, expect, it } from 'vitest';
-import { FAST_READ_DEADLINE_MS, ROUTES_DEFER_MS } from '../src/constants.js';
+import { FAST_READ_DEADLINE_MS, ROUTES_DEFER_MS } from '../lib/constants.js';
 import { meshView } from '../router/mesh-view.js';
 import { converged, MemoryMesh } from './harness/memory-mesh.js';
 

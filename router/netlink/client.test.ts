@@ -1,6 +1,6 @@
 // NetlinkClient against a scripted kernel: an in-memory socket whose answers the test decides.
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/clock.js';
+import { ManualClock } from '../../lib/clock.js';
 import { encodeAttrs, str } from './attrs.js';
 import { NetlinkClient, NetlinkError } from './client.js';
 import { encodeMessage, parseMessages, type NlMessage } from './codec.js';

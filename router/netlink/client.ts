@@ -7,9 +7,9 @@
 // Every message gets its own sequence number; replies are matched by it, so answers to other or
 // timed-out requests are dropped. The window keeps the kernel's answers within the receive buffer.
 import { getSystemErrorMap } from 'node:util';
-import { realClock, type Clock, type Timer } from '../../src/clock.js';
-import { WeftError } from '../../src/errors.js';
-import type { Logger } from '../../src/log.js';
+import { realClock, type Clock, type Timer } from '../../lib/clock.js';
+import { WeftError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import { messageSize, parseDone, parseError, parseMessages, writeMessage, type NlMessage, type NlRequest } from './codec.js';
 import { NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP_INTR, NLM_F_REQUEST } from './constants.js';
 import type { NetlinkSocket } from './socket.js';

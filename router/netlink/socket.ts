@@ -1,6 +1,6 @@
 // A netlink socket on the event loop: whole datagrams out, whole datagrams in, in arrival order.
 // Message framing and meaning belong to the codec; this file only moves bytes.
-import { WeftError } from '../../src/errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { loadNative, type WatchHandle } from '../native.js';
 
 export interface NetlinkSocket {

@@ -1,6 +1,6 @@
 // What each API path does, as plain functions of (control, request body) → reply; the HTTP
 // plumbing lives in server.ts. See protocol.ts for the list of paths.
-import { VERSION } from '../constants.js';
+import { VERSION } from '../../lib/constants.js';
 import type { MeshControl } from '../../mesh/status.js';
 import type { Result } from '../../lib/result.js';
 import { parsePeerAddresses } from './address.js';

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WeftError } from '../errors.js';
-import { silentLogger } from '../log.js';
+import { WeftError } from '../../lib/errors.js';
+import { silentLogger } from '../../lib/log.js';
 import { FakeDataplaneControl, FakeMeshControl, SAMPLE_CONNECTIONS, SAMPLE_PEERS, SAMPLE_STATUS, SAMPLE_TARGETS } from './fake-control.js';
 import { MAX_BODY_BYTES } from './protocol.js';
 import { startApiServer, type ApiServer } from './server.js';

@@ -1,8 +1,8 @@
 // The API client a command uses: --http-addr, else env WEFT_HTTP_ADDR, else 127.0.0.1:6784.
 import type { Command } from 'commander';
 import { ApiClient } from '../api/client.js';
-import { HTTP_ADDR } from '../constants.js';
-import { WeftError } from '../errors.js';
+import { HTTP_ADDR } from '../../lib/constants.js';
+import { WeftError } from '../../lib/errors.js';
 import type { CliContext } from './context.js';
 import { parseHttpAddr } from './router-options.js';
 

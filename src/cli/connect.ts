@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { parsePeerAddresses } from '../api/address.js';
 import type { TargetsRequest } from '../api/protocol.js';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { clientFor } from './client.js';
 import type { CliContext } from './context.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeMeshControl, SAMPLE_CONNECTIONS, SAMPLE_PEERS } from '../api/fake-control.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../../lib/log.js';
 import { formatStatus } from './format.js';
 import { SAMPLE_STATUS } from '../api/fake-control.js';
 import { runCli } from './program.js';

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ApiClient } from '../api/client.js';
 import type { HealthResponse } from '../api/protocol.js';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { httpAddrOf } from './client.js';
 import type { CliContext } from './context.js';
 

@@ -1,14 +1,14 @@
 // The composition root: the only place that builds and wires components. `weft router` runs
 // this in the foreground; `weft launch` runs it in a background child.
-import { realClock } from '../clock.js';
-import { createLogger } from '../log.js';
+import { realClock } from '../../lib/clock.js';
+import { createLogger } from '../../lib/log.js';
 import { startApiServer } from '../api/server.js';
 import { MeshRouter } from '../../mesh/router.js';
 import { formatPeerName } from '../../mesh/peer-name.js';
 import { tcpTransport } from '../../mesh/transport.js';
 import { loadIdentity, newUid } from './identity.js';
 import type { DaemonOptions } from './options.js';
-import * as C from '../constants.js';
+import * as C from '../../lib/constants.js';
 import { Dataplane } from '../../router/dataplane.js';
 import { meshView } from '../../router/mesh-view.js';
 import { NetlinkKernel } from '../../router/netlink-kernel.js';

@@ -2,10 +2,10 @@
 // kernel's xfrm when it has ESP for our ciphers, else the user-space engine with its TUN, UDP
 // sockets and nftables guard) and the key exchange on the mesh's connections. Started before the
 // mesh, so no connection's keys are missed.
-import type { Clock } from '../clock.js';
-import * as C from '../constants.js';
-import { errorMessage, WeftError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Clock } from '../../lib/clock.js';
+import * as C from '../../lib/constants.js';
+import { errorMessage, WeftError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import type { MeshRouter } from '../../mesh/router.js';
 import type { EspCipher } from '../../crypto/esp-sa.js';
 import { Encryption, ESP_TUN, type EncryptionOptions } from '../../router/encryption.js';

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { formatPeerName } from '../../mesh/peer-name.js';
 import { loadIdentity, newUid, PEER_NAME_FILE } from './identity.js';
 

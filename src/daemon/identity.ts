@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WeftError } from '../errors.js';
-import { syncDir } from '../durable-file.js';
+import { WeftError } from '../../lib/errors.js';
+import { syncDir } from '../../lib/durable-file.js';
 import { formatPeerName, parsePeerName, randomPeerName, type PeerName } from '../../mesh/peer-name.js';
 
 export const PEER_NAME_FILE = 'peer-name';

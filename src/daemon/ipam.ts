@@ -1,10 +1,10 @@
 // Builds the IPAM allocator for the daemon: range, bootstrap mode and quorum from the options,
 // the mesh as its view of the world, the data dir as its store.
 import { randomInt } from 'node:crypto';
-import type { Clock } from '../clock.js';
-import * as C from '../constants.js';
-import { WeftError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Clock } from '../../lib/clock.js';
+import * as C from '../../lib/constants.js';
+import { WeftError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import { parsePeerName } from '../../mesh/peer-name.js';
 import type { MeshRouter } from '../../mesh/router.js';
 import { Allocator, IPAM_CHANNEL } from '../../ipam/allocator.js';

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeMeshControl } from '../api/fake-control.js';
 import { startApiServer } from '../api/server.js';
-import { WeftError } from '../errors.js';
-import { silentLogger } from '../log.js';
+import { WeftError } from '../../lib/errors.js';
+import { silentLogger } from '../../lib/log.js';
 import { launchRouter, type LaunchSpec } from './launcher.js';
 import { freePort } from '../../test/harness/ports.js';
 

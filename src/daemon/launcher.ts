@@ -10,7 +10,7 @@ import { mkdir, open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import type { HealthResponse } from '../api/protocol.js';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 
 export interface LaunchSpec {
   /** Program and arguments that run the router in the foreground (`node weft.js router ...`). */

@@ -1,5 +1,5 @@
 // The router's settings, as the CLI parses them and the composition root consumes them.
-import * as C from '../constants.js';
+import * as C from '../../lib/constants.js';
 import type { EspCipher } from '../../crypto/esp-sa.js';
 
 /** How the IPAM ring starts (docs/ipam.md). */

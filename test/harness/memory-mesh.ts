@@ -1,8 +1,8 @@
 // In-memory multi-router fixture: routers on a MemoryNetwork with one ManualClock, so
 // scenarios run deterministically and fast. `settle` lets I/O drain and time move on until a
 // condition holds.
-import { ManualClock } from '../../src/clock.js';
-import { silentLogger, createLogger } from '../../src/log.js';
+import { ManualClock } from '../../lib/clock.js';
+import { silentLogger, createLogger } from '../../lib/log.js';
 import { MemoryNetwork } from '../../mesh/memory-transport.js';
 import { MeshRouter, type RouterTimings } from '../../mesh/router.js';
 import type { PeerName } from '../../mesh/peer-name.js';

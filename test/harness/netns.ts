@@ -14,7 +14,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import { WeftError, errorMessage } from '../../src/errors.js';
+import { WeftError, errorMessage } from '../../lib/errors.js';
 import { NETNS_NAME_PATTERN, defaultPrefix } from './privileges.js';
 
 export { canUseNetns, canUseNft, hasCommand, NETNS_NAME_PATTERN } from './privileges.js';

@@ -4,9 +4,9 @@
 //
 //   weft1 127.0.9.1 ◄── go 127.0.9.2 ◄── weft3 127.0.9.3      (weft3 only knows go's address)
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { realClock } from '../../src/clock.js';
-import { FAST_READ_DEADLINE_MS } from '../../src/constants.js';
-import { silentLogger } from '../../src/log.js';
+import { realClock } from '../../lib/clock.js';
+import { FAST_READ_DEADLINE_MS } from '../../lib/constants.js';
+import { silentLogger } from '../../lib/log.js';
 import { MeshRouter } from '../../mesh/router.js';
 import { tcpTransport } from '../../mesh/transport.js';
 import { formatPeerName } from '../../mesh/peer-name.js';
