@@ -22,7 +22,7 @@ import {
   sealBatch,
   type EspAddon,
 } from './esp-native.js';
-import { loadNative, type NativeAddon } from '../router/native.js';
+import { loadNative, type NativeAddon } from '../lib/native.js';
 import { PacketBatch } from '../router/tun.js';
 
 const SPI = 0x0a0b0c0d;

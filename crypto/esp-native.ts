@@ -11,9 +11,8 @@
 import { ESP_MIN_BYTES, NEXT_HEADER_UDP } from './esp.js';
 import { ESP_KEY_BYTES, ESP_SALT_BYTES, type EspCipher, type EspDropReason, type EspSaKeys, type InboundSa, type OutboundSa } from './esp-sa.js';
 import type { ReplayVerdict } from './replay-window.js';
-import { loadNative } from '../router/native.js';
+import { loadNative } from '../lib/native.js';
 import { WeftError } from '../lib/errors.js';
-import type { PacketBatch } from '../router/tun.js';
 
 /** The addon's ESP functions (native/weft_native.c). Misuse (bad arguments, a freed context) throws; packet bytes never do. */
 export interface EspAddon {
@@ -90,8 +89,12 @@ export function nativeEspAvailable(): boolean {
 
 export type EspDirection = 'seal' | 'open';
 
-/** The parts of a PacketBatch the AEAD calls use. */
-export type AeadBatch = Pick<PacketBatch, 'slab' | 'slotSize' | 'lengths'>;
+/** The parts of a packet batch (router/tun.ts PacketBatch) the AEAD calls use: slot i is slab[i*slotSize…], lengths[i] bytes. */
+export interface AeadBatch {
+  readonly slab: Buffer;
+  readonly slotSize: number;
+  readonly lengths: Int32Array;
+}
 
 /** An SA's cipher context in the addon: keyed once, used for every batch of that SA, in one direction. */
 export class NativeEspContext {

@@ -1,7 +1,7 @@
 // A raw Ethernet socket on one interface for one ethertype: whole frames (with the Ethernet
 // header) in and out. Used for weft's own frames on the bridge; nothing else arrives here.
 import { WeftError } from '../lib/errors.js';
-import { loadNative, type WatchHandle } from './native.js';
+import { loadNative, type WatchHandle } from '../lib/native.js';
 
 export interface PacketSocket {
   /** Registers the receiver: every frame of the ethertype seen on the interface, in order. Truncated frames are dropped. */

@@ -6,7 +6,7 @@
 // The native side (native/weft_native.c) does only the syscalls (open + TUNSETIFF, read/write loops,
 // sendmmsg/recvmmsg); what to read, where to send and what to drop is decided here and above.
 import { WeftError } from '../lib/errors.js';
-import { loadNative, type NativeAddon, type WatchHandle } from './native.js';
+import { loadNative, type NativeAddon, type WatchHandle } from '../lib/native.js';
 
 /** The TUN and batched-UDP primitives of the addon. Errors as in NativeAddon (`.code` = errno name). */
 export interface TunAddon {

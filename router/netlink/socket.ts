@@ -1,7 +1,7 @@
 // A netlink socket on the event loop: whole datagrams out, whole datagrams in, in arrival order.
 // Message framing and meaning belong to the codec; this file only moves bytes.
 import { WeftError } from '../../lib/errors.js';
-import { loadNative, type WatchHandle } from '../native.js';
+import { loadNative, type WatchHandle } from '../../lib/native.js';
 
 export interface NetlinkSocket {
   /** Sends one datagram (it may hold several netlink messages). Throws a NodeJS.ErrnoException. */

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NATIVE_ADDON_PATH } from '../../router/native.js';
+import { NATIVE_ADDON_PATH } from '../../lib/native.js';
 import { REPO_ROOT, prepareVmImage } from './vm-image.js';
 import { runInVm, type VmRunResult } from './vm-runner.js';
 import type { EnginesReport } from './engines-probe.js';

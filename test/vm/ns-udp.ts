@@ -3,7 +3,7 @@
 // from the addon when it has setUdpEncap, else from a perl process holding one in the namespace.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openBatchUdp, PacketBatch, ipv4Number, ipv4Text, type BatchUdp } from '../../router/tun.js';
-import { loadNative } from '../../router/native.js';
+import { loadNative } from '../../lib/native.js';
 import { UDP_ENCAP_ESPINUDP } from '../../router/netlink/xfrm.js';
 
 export interface Datagram {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ESP_CIPHERS } from '../../crypto/esp-sa.js';
-import { NATIVE_ADDON_PATH } from '../../router/native.js';
+import { NATIVE_ADDON_PATH } from '../../lib/native.js';
 import { REPO_ROOT, prepareVmImage } from './vm-image.js';
 import { runInVm, type VmRunResult } from './vm-runner.js';
 import type { CipherReport } from './xfrm-probe.js';

@@ -1,11 +1,11 @@
-// Loader and types for weft's N-API addon (native/weft_native.c): kernel socket primitives
-// with no policy. Socket wrappers (router/netlink/socket.ts, router/packet-socket.ts) are its
-// only intended users.
+// Loader and types for weft's N-API addon (native/weft_native.c): kernel socket primitives and
+// batched AEAD with no policy. Its users are the socket wrappers (router/netlink/socket.ts,
+// router/packet-socket.ts, router/tun.ts) and the AEAD binding (crypto/esp-native.ts).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WeftError } from '../lib/errors.js';
+import { WeftError } from './errors.js';
 
 /** Opaque readability-watch handle from watch(). */
 export type WatchHandle = object;
