@@ -13,7 +13,7 @@
 //   ballot = u32 round  name[6]
 //   value  = u32 count  name[6]…   strictly ascending, count ≥ 1
 import type { PeerName } from '../mesh/peer-name.js';
-import type { Decoded } from '../router/peer-record.js';
+import type { Result as Decoded } from '../lib/result.js';
 
 export const CONSENSUS_VERSION = 1;
 export const MAX_ROUND = 0xffff_ffff;
@@ -149,7 +149,7 @@ class Reader {
 }
 
 /** Never throws: a malformed message yields a fixed reason string. */
-export function decodeConsensus(buf: Buffer): Decoded<ConsensusMessage> {
+export function decodeConsensus(buf: Buffer): Result<ConsensusMessage> {
   if (buf.length < 2) return { ok: false, reason: 'truncated' };
   if (buf[0] !== CONSENSUS_VERSION) return { ok: false, reason: 'unsupported version' };
   const kind = KINDS[buf[1]! - 1];

@@ -2,7 +2,7 @@
 //   u8 format (1) · u32 start · u32 end · u8 n · genesis[n] (printable ASCII)
 //   u32 count · count × (u32 token · owner[6] · u32 version · u32 free)
 // decodeRing checks the layout only; Ring.merge drops entries that do not fit the ring.
-import type { Decoded } from '../router/peer-record.js';
+import type { Result as Decoded } from '../lib/result.js';
 import { peerNameFromBytes, peerNameToBytes } from '../mesh/peer-name.js';
 import { WeftError } from '../lib/errors.js';
 import type { Entry, RingState } from './types.js';
@@ -40,7 +40,7 @@ export function encodeRing(s: RingState): Buffer {
   return b;
 }
 
-export function decodeRing(b: Buffer): Decoded<RingState> {
+export function decodeRing(b: Buffer): Result<RingState> {
   if (b.length < HEADER) return { ok: false, reason: `ring too short (${b.length} bytes)` };
   const format = b.readUInt8(0);
   if (format !== RING_FORMAT) return { ok: false, reason: `unknown ring format ${format}` };

@@ -8,9 +8,9 @@
 //   rekey   (4, responder → initiator): —   (its outbound SA is running out; epoch = its current one)
 //
 // The spi in an offer or answer is the sender's *inbound* SPI: the receiver chooses it (RFC 4303).
-import type { Decoded } from './netlink/attrs.js';
 import type { EspCipher } from '../crypto/esp-sa.js';
 import { KEY_SALT_BYTES } from '../crypto/hkdf-keys.js';
+import type { Result } from '../lib/result.js';
 
 export const ESP_CHANNEL = 'weft-esp';
 const VERSION = 1;
@@ -46,7 +46,7 @@ export function encodeEspMessage(m: EspMessage): Buffer {
   return Buffer.concat([head, body]);
 }
 
-export function decodeEspMessage(b: Buffer): Decoded<EspMessage> {
+export function decodeEspMessage(b: Buffer): Result<EspMessage> {
   if (b.length < HEADER) return { ok: false, reason: `esp message: ${b.length} bytes, header needs ${HEADER}` };
   if (b[0] !== VERSION) return { ok: false, reason: `esp message: version ${b[0]} (we speak ${VERSION})` };
   const type = TYPES[b[1]! - 1];

@@ -22,7 +22,7 @@ import {
 import { decodeAddr, decodeLink, decodeNeigh, decodeRoute, type LinkMessage } from './netlink/messages.js';
 import * as rq from './netlink/requests.js';
 import { openNetlinkSocket, type NetlinkSocket, type NetlinkSocketOptions } from './netlink/socket.js';
-import type { Decoded } from './netlink/attrs.js';
+import type { Result } from '../lib/result.js';
 
 export interface NetlinkKernelOptions {
   log: Logger;
@@ -456,7 +456,7 @@ async function dumpRetrying(c: NetlinkClient, req: NlRequest): Promise<NlMessage
   }
 }
 
-function decodeAll<T>(msgs: NlMessage[], type: number, decode: (p: Buffer) => Decoded<T>, log?: Logger): T[] {
+function decodeAll<T>(msgs: NlMessage[], type: number, decode: (p: Buffer) => Result<T>, log?: Logger): T[] {
   const out: T[] = [];
   for (const m of msgs) {
     if (m.type !== type) continue;

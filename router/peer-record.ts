@@ -15,6 +15,7 @@
 import type { PeerName } from '../mesh/peer-name.js';
 import { peerNameFromBytes, peerNameToBytes } from '../mesh/peer-name.js';
 import { formatMac, parseIpv4, parseMac } from './addresses.js';
+import type { Result } from '../lib/result.js';
 
 export const RECORD_FORMAT = 1;
 /** flags bit 0: the record is a tombstone (the peer left with `weft reset`). */
@@ -38,7 +39,6 @@ export interface PeerRecord {
   endpoints: Endpoint[];
 }
 
-export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export function encodeRecords(records: readonly PeerRecord[]): Buffer {
   let size = 3;
@@ -80,7 +80,7 @@ export function encodeRecords(records: readonly PeerRecord[]): Buffer {
   return b;
 }
 
-export function decodeRecords(buf: Buffer): Decoded<PeerRecord[]> {
+export function decodeRecords(buf: Buffer): Result<PeerRecord[]> {
   const r = new Reader(buf);
   const format = r.u8();
   if (format === undefined) return { ok: false, reason: 'empty dataplane message' };

@@ -9,7 +9,7 @@
 import type { PeerName } from '../mesh/peer-name.js';
 import { peerNameFromBytes, peerNameToBytes } from '../mesh/peer-name.js';
 import { parseIpv4, parseMac } from './addresses.js';
-import type { Decoded } from './peer-record.js';
+import type { Result } from '../lib/result.js';
 
 /** IEEE 802 "local experimental" ethertype 1. */
 export const PROBE_ETHERTYPE = 0x88b5;
@@ -55,7 +55,7 @@ export function encodeProbeDatagram(p: Probe, o: { vni: number; dstMac: string; 
 }
 
 /** An Ethernet frame as the bridge delivers it (header included). */
-export function decodeProbeFrame(frame: Buffer): Decoded<Probe> {
+export function decodeProbeFrame(frame: Buffer): Result<Probe> {
   if (frame.length < ETH_HEADER + BODY) return { ok: false, reason: 'short probe frame' };
   if (frame.readUInt16BE(12) !== PROBE_ETHERTYPE) return { ok: false, reason: 'not a probe ethertype' };
   let off = ETH_HEADER;

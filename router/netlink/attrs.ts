@@ -2,6 +2,7 @@
 // padding to a 4-byte boundary. Host byte order, as the kernel expects, except where an attribute
 // is defined big-endian (IFLA_VXLAN_PORT). Nested attributes carry NLA_F_NESTED.
 import { NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from './constants.js';
+import type { Result } from '../../lib/result.js';
 
 /** An attribute to encode: raw bytes, or a list of attributes nested inside it. */
 export interface Attr {
@@ -12,7 +13,6 @@ export interface Attr {
 /** Decoded attributes of one level, by type (flags masked off); a repeated type keeps the last. */
 export type AttrMap = Map<number, Buffer>;
 
-export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export const align4 = (n: number): number => (n + 3) & ~3;
 
@@ -57,7 +57,7 @@ export function encodeAttrs(attrs: Attr[]): Buffer {
 }
 
 /** Parses one level of attributes. The last attribute may omit its padding, as the kernel allows. */
-export function parseAttrs(buf: Buffer): Decoded<AttrMap> {
+export function parseAttrs(buf: Buffer): Result<AttrMap> {
   const map: AttrMap = new Map();
   let off = 0;
   while (off + NLA_HDRLEN <= buf.length) {

@@ -6,8 +6,9 @@
 // Messages in a datagram are each padded to 4 bytes. NLMSG_ERROR carries an int errno (0 = ACK,
 // negative = failure), the request's header (and its payload unless NLM_F_CAPPED), then extended-ack
 // attributes when NLM_F_ACK_TLVS is set. NLMSG_DONE ends a dump and carries an int (negative = failed).
-import { align4, parseAttrs, getStr, type Decoded } from './attrs.js';
+import { align4, parseAttrs, getStr } from './attrs.js';
 import { NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSGERR_ATTR_MSG } from './constants.js';
+import type { Result } from '../../lib/result.js';
 
 /** A request before the client gives it a sequence number. */
 export interface NlRequest {
@@ -47,7 +48,7 @@ export function encodeMessage(m: { type: number; flags: number; seq: number; por
 }
 
 /** Splits a datagram into messages. Payloads are views into the datagram. */
-export function parseMessages(datagram: Buffer): Decoded<NlMessage[]> {
+export function parseMessages(datagram: Buffer): Result<NlMessage[]> {
   const out: NlMessage[] = [];
   let off = 0;
   while (off < datagram.length) {
@@ -75,7 +76,7 @@ export interface NlError {
 }
 
 /** Decodes an NLMSG_ERROR payload; `flags` are the NLMSG_ERROR message's own flags. */
-export function parseError(payload: Buffer, flags: number): Decoded<NlError> {
+export function parseError(payload: Buffer, flags: number): Result<NlError> {
   if (payload.length < 4) return { ok: false, reason: `NLMSG_ERROR payload of ${payload.length} bytes` };
   const errno = -payload.readInt32LE(0) || 0;
   if (errno < 0) return { ok: false, reason: `NLMSG_ERROR with positive error ${-errno}` };

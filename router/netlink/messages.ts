@@ -6,7 +6,7 @@
 //   ndmsg     (12): u8 family | u8 pad | u16 pad | i32 ifindex | u16 state | u8 flags | u8 type
 //   ifaddrmsg  (8): u8 family | u8 prefixlen | u8 flags | u8 scope | u32 index
 //   rtmsg     (12): u8 family | u8 dst_len | u8 src_len | u8 tos | u8 table | u8 protocol | u8 scope | u8 type | u32 flags
-import { attrsSize, getNested, getStr, getU16BE, getU32, getU8, parseAttrs, writeAttrs, type Attr, type AttrMap, type Decoded } from './attrs.js';
+import { attrsSize, getNested, getStr, getU16BE, getU32, getU8, parseAttrs, writeAttrs, type Attr, type AttrMap } from './attrs.js';
 import { formatIpv4, formatMac } from './address-text.js';
 import {
   IFADDRMSG_LEN, IFA_ADDRESS, IFA_LABEL, IFA_LOCAL, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_BRPORT_LEARNING, IFLA_BRPORT_MODE,
@@ -15,6 +15,7 @@ import {
   NDA_LLADDR, NDA_MASTER, NDA_VNI, NDMSG_LEN, RTAX_MTU, RTA_DST, RTA_GATEWAY, RTA_METRICS, RTA_OIF, RTA_PREFSRC,
   RTA_TABLE, RTMSG_LEN,
 } from './constants.js';
+import type { Result } from '../../lib/result.js';
 
 export interface IfInfoMsg {
   family: number;
@@ -103,7 +104,7 @@ export function rtmsg(h: RtMsg, attrs: Attr[] = []): Buffer {
   });
 }
 
-function split(payload: Buffer, headerLen: number, what: string): Decoded<AttrMap> {
+function split(payload: Buffer, headerLen: number, what: string): Result<AttrMap> {
   if (payload.length < headerLen) return { ok: false, reason: `${what}: ${payload.length} bytes, header needs ${headerLen}` };
   const attrs = parseAttrs(payload.subarray(headerLen));
   return attrs.ok ? attrs : { ok: false, reason: `${what}: ${attrs.reason}` };
@@ -129,7 +130,7 @@ export interface LinkMessage {
   port?: { hairpin?: boolean; learning?: boolean };
 }
 
-export function decodeLink(payload: Buffer): Decoded<LinkMessage> {
+export function decodeLink(payload: Buffer): Result<LinkMessage> {
   const a = split(payload, IFINFOMSG_LEN, 'ifinfomsg');
   if (!a.ok) return a;
   const m = a.value;
@@ -188,7 +189,7 @@ export interface NeighMessage {
   master?: number;
 }
 
-export function decodeNeigh(payload: Buffer): Decoded<NeighMessage> {
+export function decodeNeigh(payload: Buffer): Result<NeighMessage> {
   const a = split(payload, NDMSG_LEN, 'ndmsg');
   if (!a.ok) return a;
   const m = a.value;
@@ -214,7 +215,7 @@ export interface AddrMessage {
   label?: string;
 }
 
-export function decodeAddr(payload: Buffer): Decoded<AddrMessage> {
+export function decodeAddr(payload: Buffer): Result<AddrMessage> {
   const a = split(payload, IFADDRMSG_LEN, 'ifaddrmsg');
   if (!a.ok) return a;
   const m = a.value;
@@ -243,7 +244,7 @@ export interface RouteMessage {
   mtu?: number;
 }
 
-export function decodeRoute(payload: Buffer): Decoded<RouteMessage> {
+export function decodeRoute(payload: Buffer): Result<RouteMessage> {
   const a = split(payload, RTMSG_LEN, 'rtmsg');
   if (!a.ok) return a;
   const m = a.value;

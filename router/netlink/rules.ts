@@ -3,10 +3,11 @@
 //
 //   fib_rule_hdr (12): u8 family | u8 dst_len | u8 src_len | u8 tos | u8 table | u8 res1 | u8 res2 | u8 action | u32 flags
 //   then FRA_* attributes; port ranges are struct fib_rule_port_range { u16 start; u16 end } in host order.
-import { bytes, getU32, getU8, parseAttrs, u32, u8, writeAttrs, attrsSize, type Attr, type Decoded } from './attrs.js';
+import { bytes, getU32, getU8, parseAttrs, u32, u8, writeAttrs, attrsSize, type Attr } from './attrs.js';
 import { formatIpv4, ipv4Bytes, parseCidr } from './address-text.js';
 import type { NlRequest } from './codec.js';
 import { AF_INET, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL } from './constants.js';
+import type { Result } from '../../lib/result.js';
 
 // <linux/rtnetlink.h>, <linux/fib_rules.h>
 export const RTM_NEWRULE = 32;
@@ -97,7 +98,7 @@ export const delRule = (rule: FibRule): NlRequest => ({ type: RTM_DELRULE, flags
 export const dumpRules = (): NlRequest => ({ type: RTM_GETRULE, flags: NLM_F_DUMP, payload: Buffer.from([AF_INET, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) });
 
 /** Decodes an RTM_NEWRULE (dump entry or event); rules with actions other than lookup/blackhole keep action 'other'. */
-export function decodeRule(payload: Buffer): Decoded<Omit<FibRule, 'action'> & { action: FibRule['action'] | 'other' }> {
+export function decodeRule(payload: Buffer): Result<Omit<FibRule, 'action'> & { action: FibRule['action'] | 'other' }> {
   if (payload.length < FIB_RULE_HDR_LEN) return { ok: false, reason: `fib_rule_hdr: ${payload.length} bytes, header needs ${FIB_RULE_HDR_LEN}` };
   if (payload[0] !== AF_INET) return { ok: false, reason: `family ${payload[0]} is not AF_INET` };
   const a = parseAttrs(payload.subarray(FIB_RULE_HDR_LEN));

@@ -21,11 +21,12 @@
 //
 // An address (xfrm_address_t) is 16 bytes; IPv4 uses the first 4. weft installs IPv4 only; the
 // decoders also read IPv6 entries that other software put there.
-import { parseAttrs, u32, u8, bytes, attrsSize, writeAttrs, getU32, type Attr, type AttrMap, type Decoded } from './attrs.js';
+import { parseAttrs, u32, u8, bytes, attrsSize, writeAttrs, getU32, type Attr, type AttrMap } from './attrs.js';
 import { ipv4Bytes, parseCidr } from './address-text.js';
 import type { NlRequest } from './codec.js';
 import { AF_INET, NLM_F_DUMP } from './constants.js';
 import type { EspCipher, EspSaKeys } from '../../crypto/esp-sa.js';
+import type { Result } from '../../lib/result.js';
 
 export const NETLINK_XFRM = 6;
 export const AF_INET6 = 10;
@@ -455,7 +456,7 @@ function readMark(m: AttrMap): XfrmMark | undefined {
   return b && b.length >= 8 ? { value: b.readUInt32LE(0), mask: b.readUInt32LE(4) } : undefined;
 }
 
-function readAead(b: Buffer | undefined): Decoded<XfrmAead | undefined> {
+function readAead(b: Buffer | undefined): Result<XfrmAead | undefined> {
   if (!b) return { ok: true, value: undefined };
   if (b.length < ALGO_AEAD_LEN) return { ok: false, reason: `XFRMA_ALG_AEAD of ${b.length} bytes` };
   const bits = b.readUInt32LE(64);
@@ -467,11 +468,11 @@ function readAead(b: Buffer | undefined): Decoded<XfrmAead | undefined> {
 }
 
 /** Decodes xfrm_usersa_info and its attributes: an XFRM_MSG_NEWSA/UPDSA payload (GETSA replies, dumps, events). */
-export function decodeSa(payload: Buffer): Decoded<XfrmSaInfo> {
+export function decodeSa(payload: Buffer): Result<XfrmSaInfo> {
   return decodeSaAt(payload, USERSA_INFO_LEN);
 }
 
-function decodeSaAt(payload: Buffer, attrsAt: number): Decoded<XfrmSaInfo> {
+function decodeSaAt(payload: Buffer, attrsAt: number): Result<XfrmSaInfo> {
   if (payload.length < attrsAt) return { ok: false, reason: `xfrm SA message of ${payload.length} bytes, needs ${attrsAt}` };
   const b = payload;
   const attrs = parseAttrs(b.subarray(attrsAt));
@@ -518,14 +519,14 @@ function decodeSaAt(payload: Buffer, attrsAt: number): Decoded<XfrmSaInfo> {
 }
 
 /** Decodes an XFRM_MSG_EXPIRE (xfrm_user_expire): the SA and whether the hard limit was hit (it is gone). */
-export function decodeExpire(payload: Buffer): Decoded<{ sa: XfrmSaInfo; hard: boolean }> {
+export function decodeExpire(payload: Buffer): Result<{ sa: XfrmSaInfo; hard: boolean }> {
   if (payload.length < USER_EXPIRE_LEN) return { ok: false, reason: `xfrm expire of ${payload.length} bytes, needs ${USER_EXPIRE_LEN}` };
   const sa = decodeSaAt(payload, USER_EXPIRE_LEN);
   return sa.ok ? { ok: true, value: { sa: sa.value, hard: payload[USERSA_INFO_LEN] !== 0 } } : sa;
 }
 
 /** Decodes xfrm_userpolicy_info and its attributes: an XFRM_MSG_NEWPOLICY/UPDPOLICY payload. */
-export function decodePolicy(payload: Buffer): Decoded<XfrmPolicyInfo> {
+export function decodePolicy(payload: Buffer): Result<XfrmPolicyInfo> {
   const b = payload;
   if (b.length < USERPOLICY_INFO_LEN) return { ok: false, reason: `xfrm policy message of ${b.length} bytes, needs ${USERPOLICY_INFO_LEN}` };
   const attrs = parseAttrs(b.subarray(USERPOLICY_INFO_LEN));
