@@ -13,7 +13,7 @@
 //   ballot = u32 round  name[6]
 //   value  = u32 count  name[6]…   strictly ascending, count ≥ 1
 import type { PeerName } from '../mesh/peer-name.js';
-import type { Result as Decoded } from '../lib/result.js';
+import type { Result } from '../lib/result.js';
 
 export const CONSENSUS_VERSION = 1;
 export const MAX_ROUND = 0xffff_ffff;

@@ -13,6 +13,8 @@ const message: fc.Arbitrary<IpamMessage> = fc.oneof(
   fc.tuple(u32, bytes).map(([id, ring]) => ({ type: 'space-grant' as const, id, ring })),
   fc.tuple(u32, fc.constantFrom(...DENY_REASONS)).map(([id, reason]) => ({ type: 'space-denied' as const, id, reason })),
   bytes.map((payload) => ({ type: 'consensus' as const, payload })),
+  bytes.map((used) => ({ type: 'used' as const, used })),
+  fc.tuple(bytes, bytes).map(([ring, used]) => ({ type: 'full' as const, ring, used })),
 );
 
 describe('ipam messages', () => {

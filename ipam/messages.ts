@@ -8,7 +8,12 @@
 //   space-grant   u32 id · ring     the entries the donor changed (unicast to the requester)
 //   space-denied  u32 id · u8 reason
 //   consensus     bytes             a consensus.ts message (unicast)
-import type { Decoded } from '../router/peer-record.js';
+//   used          used records      some peers' used-address records (ipam/used-codec.ts): broadcast
+//                                   after a change of our own, relayed deltas
+//   full          u32 n · ring[n] · used records   the whole ring and every record: gossip(), and
+//                                   the answer to ring-request (one message, so a peer that waits
+//                                   for the ring never allocates with records older than it)
+import type { Result } from '../lib/result.js';
 import type { Range } from './types.js';
 
 export const IPAM_FORMAT = 1;
@@ -24,9 +29,11 @@ export type IpamMessage =
   | { type: 'space-request'; id: number; want?: Range }
   | { type: 'space-grant'; id: number; ring: Buffer }
   | { type: 'space-denied'; id: number; reason: DenyReason }
-  | { type: 'consensus'; payload: Buffer };
+  | { type: 'consensus'; payload: Buffer }
+  | { type: 'used'; used: Buffer }
+  | { type: 'full'; ring: Buffer; used: Buffer };
 
-const TYPES = ['ring-full', 'ring-delta', 'ring-request', 'space-request', 'space-grant', 'space-denied', 'consensus'] as const;
+const TYPES = ['ring-full', 'ring-delta', 'ring-request', 'space-request', 'space-grant', 'space-denied', 'consensus', 'used', 'full'] as const;
 
 function header(type: IpamMessage['type'], bodySize: number): Buffer {
   const b = Buffer.alloc(2 + bodySize);
@@ -66,10 +73,17 @@ export function encodeMessage(m: IpamMessage): Buffer {
     }
     case 'consensus':
       return Buffer.concat([header(m.type, 0), m.payload]);
+    case 'used':
+      return Buffer.concat([header(m.type, 0), m.used]);
+    case 'full': {
+      const b = header(m.type, 4);
+      b.writeUInt32BE(m.ring.length, 2);
+      return Buffer.concat([b, m.ring, m.used]);
+    }
   }
 }
 
-export function decodeMessage(b: Buffer): Decoded<IpamMessage> {
+export function decodeMessage(b: Buffer): Result<IpamMessage> {
   if (b.length < 2) return { ok: false, reason: 'short ipam message' };
   if (b[0] !== IPAM_FORMAT) return { ok: false, reason: `unknown ipam message format ${b[0]}` };
   const type = TYPES[b[1]! - 1];
@@ -102,5 +116,13 @@ export function decodeMessage(b: Buffer): Decoded<IpamMessage> {
     }
     case 'consensus':
       return { ok: true, value: { type, payload: body } };
+    case 'used':
+      return { ok: true, value: { type, used: body } };
+    case 'full': {
+      if (body.length < 4) return { ok: false, reason: 'short full state' };
+      const n = body.readUInt32BE(0);
+      if (n > body.length - 4) return { ok: false, reason: 'full state: ring beyond the message' };
+      return { ok: true, value: { type, ring: body.subarray(4, 4 + n), used: body.subarray(4 + n) } };
+    }
   }
 }

@@ -8,8 +8,9 @@
 //     owner among the owners that peer reaches (itself included), and only while the owners it
 //     reaches (itself included) own a majority of the address space: more than half, or exactly
 //     half including the lowest-named owner of the ring;
-//   - a peer that has not reached a majority for reclaimAfter/2 is fenced (no new allocations),
-//     so a minority stops allocating before the majority reclaims its space.
+//   - a peer that does not reach a majority is fenced at once (no new allocations, no gives), so
+//     the window in which a cut-off minority hands out addresses the majority cannot hear of is
+//     as long as it takes the mesh to notice the cut (seconds), not half the reclaim period.
 import type { PeerName } from '../mesh/peer-name.js';
 
 export interface ReclaimView {
@@ -44,7 +45,7 @@ export class ReclaimTracker {
 
   constructor(
     private readonly reclaimAfterMs: number,
-    /** When a majority was last reached (persisted across restarts). */
+    /** When a majority was last reached (persisted across restarts; shown when fenced). */
     public lastMajorityAt: number,
   ) {}
 
@@ -71,12 +72,8 @@ export class ReclaimTracker {
     let lowest: PeerName | undefined;
     for (const o of owners) if (lowest === undefined || o < lowest) lowest = o;
     const majority = total === 0 || reached * 2 > total || (reached * 2 === total && lowest !== undefined && reach.includes(lowest));
-    if (majority) {
-      this.lastMajorityAt = v.now;
-      this.fenced = false;
-    } else if (v.now - this.lastMajorityAt >= this.reclaimAfterMs / 2) {
-      this.fenced = true;
-    }
+    if (majority) this.lastMajorityAt = v.now;
+    this.fenced = !majority;
     let actor: PeerName | undefined;
     for (const o of reach) if (actor === undefined || o < actor) actor = o;
     if (!majority) actor = undefined;

@@ -1,8 +1,8 @@
 // Review of the allocator and its integration: each `it.fails` shows a bug (it passes once the
 // bug is fixed; then turn it into a plain `it`). One ManualClock, seeded randomness, no sleeps.
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
-import { ManualClock } from '../src/clock.js';
+import { silentLogger } from '../lib/log.js';
+import { ManualClock } from '../lib/clock.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import type { GossipChannel } from '../mesh/gossip.js';
 import type { MeshRouter } from '../mesh/router.js';
@@ -126,7 +126,7 @@ describe('IPAM review: restart and persistence order', () => {
     alloc.onGossipUnicast(B, encodeMessage({ type: 'space-request', id: 7 }));
     await flush();
     const m = decodeMessage(alloc.gossip()!.encode()[0]!);
-    if (!m.ok || m.value.type !== 'ring-full') throw new Error('expected a ring-full');
+    if (!m.ok || m.value.type !== 'full') throw new Error('expected a full state');
     const r = decodeRing(m.value.ring);
     if (!r.ok) throw new Error(r.reason);
     const saved = store.inner.saved!.ring!.entries;
@@ -148,7 +148,8 @@ describe('IPAM review: gossip input must never take the router down', () => {
   it('a space-request claiming to come from ourselves is denied, not thrown', async () => {
     const { alloc } = allocator({ seeds: [A, B] });
     await alloc.start();
-    const donate = (alloc as unknown as { donate(to: PeerName, id: number, want: undefined): Promise<void> }).donate.bind(alloc);
+    const spaces = (alloc as unknown as { spaces: { donate(to: PeerName, id: number, want: undefined): Promise<void> } }).spaces;
+    const donate = spaces.donate.bind(spaces);
     await expect(donate(A, 1, undefined)).resolves.toBeUndefined();
     alloc.stop();
   });

@@ -2,7 +2,7 @@
 //   u8 format (1) · u32 start · u32 end · u8 n · genesis[n] (printable ASCII)
 //   u32 count · count × (u32 token · owner[6] · u32 version · u32 free)
 // decodeRing checks the layout only; Ring.merge drops entries that do not fit the ring.
-import type { Result as Decoded } from '../lib/result.js';
+import type { Result } from '../lib/result.js';
 import { peerNameFromBytes, peerNameToBytes } from '../mesh/peer-name.js';
 import { WeftError } from '../lib/errors.js';
 import type { Entry, RingState } from './types.js';

@@ -29,8 +29,30 @@ export interface IpamStatusJson {
   dropped: Record<string, number>;
   /** Why a ring from another peer was refused (a different range or genesis), if one was. */
   refused?: string;
-  /** Allocations this peer lost because the ring says another peer owns their address now. */
+  /**
+   * Not sent since issue 10 (allocations are never dropped now: see `foreign`); kept so a CLI
+   * can still read an older daemon's status.
+   */
   lost?: { container: string; ip: string }[];
+  /**
+   * Our addresses that someone else uses too (the residual corner of docs/ipam.md): each with
+   * its holders, "name(nickname) container" for ours, "name(nickname)" for another peer's.
+   * Detaching and re-attaching one of the containers resolves it.
+   */
+  conflicts?: { ip: string; holders: string[] }[];
+  /** Our containers whose address lies in another peer's space now; that peer holds it for us. */
+  foreign?: { container: string; ip: string; owner: string }[];
+  /** Addresses in our space held for other peers' containers, per peer. */
+  held?: IpamHeldStatus[];
+}
+
+export interface IpamHeldStatus {
+  peer: string;
+  nickname: string;
+  count: number;
+  reachable: boolean;
+  /** For an unreachable peer: what frees them. */
+  note?: string;
 }
 
 /** What the local API needs from IPAM. */

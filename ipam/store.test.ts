@@ -18,6 +18,10 @@ const sample = (n: number): Persisted => ({
   allocations: Array.from({ length: n }, (_, i) => ({ container: `/run/netns/c${i}`, ip: 0x0a200001 + i })),
   quarantine: [{ start: 0x0a280000, end: 0x0a300000, until: 1_030_000 }],
   lastMajorityAt: 1_000_000,
+  records: [
+    { owner: 0x02_00_00_00_00_01n, version: 4, gone: false, used: Array.from({ length: n }, (_, i) => 0x0a200001 + i) },
+    { owner: 0xfe_00_00_00_00_02n, version: 1_000_003, gone: true, used: [] },
+  ],
 });
 
 describe('ipam store', () => {
@@ -31,6 +35,14 @@ describe('ipam store', () => {
     expect(deserialise(serialise(sample(3)))).toEqual(sample(3));
     const noRing = { ...sample(0), ring: undefined, lastMajorityAt: undefined };
     expect(deserialise(serialise(noRing))).toEqual(noRing);
+  });
+
+  it('a file from before used-address records loads with none; a bad record is refused', () => {
+    const old = JSON.parse(serialise(sample(1))) as Record<string, unknown>;
+    delete old.records;
+    expect(deserialise(JSON.stringify(old))).toMatchObject({ records: [] });
+    expect(deserialise(JSON.stringify({ ...old, records: [['02:00:00:00:00:01', 1, 2, []]] }))).toBe('bad used record');
+    expect(deserialise(JSON.stringify({ ...old, records: [['02:00:00:00:00:01', 1, 0, [[5, 2 ** 30]]]] }))).toBe('bad used record run');
   });
 
   it('loads nothing from an empty directory, then what was saved last', async () => {

@@ -3,10 +3,11 @@
 // kill -9 at any moment the file holds either the old state or the new one, never a mix.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WeftError, errorMessage } from '../src/errors.js';
-import { replaceFileDurably } from '../src/durable-file.js';
+import { WeftError, errorMessage } from '../lib/errors.js';
+import { replaceFileDurably } from '../lib/durable-file.js';
 import { formatPeerName, parsePeerName, type PeerName } from '../mesh/peer-name.js';
 import type { Entry, RingState } from './types.js';
+import { fromRuns, toRuns, type UsedRecord } from './used.js';
 
 export interface Persisted {
   self: PeerName;
@@ -16,6 +17,11 @@ export interface Persisted {
   quarantine: { start: number; end: number; until: number }[];
   /** When this peer last reached a majority of the ring's owners (clock time). */
   lastMajorityAt?: number;
+  /**
+   * Every peer's used-address record as last known, ours included (ipam/used.ts): what keeps a
+   * reclaimed peer's addresses held across our restarts. Files from before it load with none.
+   */
+  records?: UsedRecord[];
 }
 
 export interface IpamStore {
@@ -40,6 +46,7 @@ export function serialise(p: Persisted): string {
     allocations: p.allocations.map((a) => [a.container, a.ip]),
     quarantine: p.quarantine.map((q) => [q.start, q.end, q.until]),
     lastMajorityAt: p.lastMajorityAt,
+    records: (p.records ?? []).map((r) => [formatPeerName(r.owner), r.version, r.gone ? 1 : 0, toRuns(r.used)]),
   });
 }
 
@@ -85,7 +92,19 @@ export function deserialise(text: string): Persisted | string {
   }
   const lastMajorityAt = o.lastMajorityAt === undefined ? undefined : isNum(o.lastMajorityAt) ? o.lastMajorityAt : null;
   if (lastMajorityAt === null) return 'bad lastMajorityAt';
-  return { self, ring, allocations, quarantine, lastMajorityAt };
+  const records: UsedRecord[] = [];
+  for (const r of (o.records ?? []) as unknown[]) {
+    if (!Array.isArray(r) || r.length !== 4 || typeof r[0] !== 'string' || !isUint(r[1]) || (r[2] !== 0 && r[2] !== 1) || !Array.isArray(r[3])) return 'bad used record';
+    const owner = parsePeerName(r[0]);
+    if (owner === undefined) return 'bad used record owner';
+    const runs: [number, number][] = [];
+    for (const run of r[3] as unknown[]) {
+      if (!Array.isArray(run) || run.length !== 2 || !isUint(run[0]) || !isUint(run[1]) || run[1] > 2 ** 24) return 'bad used record run';
+      runs.push([run[0], run[1]]);
+    }
+    records.push({ owner, version: r[1], gone: r[2] === 1, used: fromRuns(runs) });
+  }
+  return { self, ring, allocations, quarantine, lastMajorityAt, records };
 }
 
 export class FileIpamStore implements IpamStore {
