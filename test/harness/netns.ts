@@ -505,3 +505,53 @@ export async function waitFor<T>(
   const why = lastErr === undefined ? '' : `; last error: ${errorMessage(lastErr)}`;
   throw new WeftError('timeout', `timed out after ${timeoutMs} ms waiting for ${what}${why}`, { cause: lastErr });
 }
+
+const NFT_CUT_TABLE = 'wt_harness_cut';
+const cutReady = new WeakSet<Host>();
+
+async function ensureCutTable(host: Host): Promise<void> {
+  if (cutReady.has(host)) return;
+  // Ahead of other filters (priority -10), so nothing a router installs can let a packet through.
+  const r = await nft(
+    host,
+    `table inet ${NFT_CUT_TABLE} {
+  set cut { type ipv4_addr; }
+  chain out { type filter hook output priority -10; policy accept; ip daddr @cut counter drop; }
+  chain in { type filter hook input priority -10; policy accept; ip saddr @cut counter drop; }
+}
+`,
+  );
+  if (r.code !== 0) throw new WeftError('io', `${host.name}: installing nftables rules failed (is the nftables package installed?): ${r.stderr.trim()}`);
+  cutReady.add(host);
+}
+
+/**
+ * Silently drops every IPv4 packet between hosts a and b, both directions, with nftables in both
+ * namespaces: a cut cable, not a refusal (no RST, no ICMP), so only timeouts can tell. Idempotent.
+ */
+export async function cutHosts(a: Host, b: Host): Promise<void> {
+  for (const [self, peer] of [[a, b], [b, a]] as const) {
+    await ensureCutTable(self);
+    const r = await nft(self, `add element inet ${NFT_CUT_TABLE} cut { ${peer.addr} }\n`);
+    if (r.code !== 0) throw new WeftError('io', `${self.name}: cutting ${peer.addr} off failed: ${r.stderr.trim()}`);
+  }
+}
+
+/** Undoes cutHosts; mending what was never cut is a no-op. */
+export async function mendHosts(a: Host, b: Host): Promise<void> {
+  for (const [self, peer] of [[a, b], [b, a]] as const) {
+    if (!cutReady.has(self)) continue;
+    const r = await nft(self, `delete element inet ${NFT_CUT_TABLE} cut { ${peer.addr} }\n`);
+    if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) throw new WeftError('io', `${self.name}: mending the cut to ${peer.addr} failed: ${r.stderr.trim()}`);
+  }
+}
+
+/** Cuts every host of one side off from every host of the other (cutHosts for each pair). */
+export async function partition(left: Host[], right: Host[]): Promise<void> {
+  for (const a of left) for (const b of right) await cutHosts(a, b);
+}
+
+/** Undoes partition(left, right). */
+export async function heal(left: Host[], right: Host[]): Promise<void> {
+  for (const a of left) for (const b of right) await mendHosts(a, b);
+}
