@@ -92,7 +92,7 @@ export class Channels {
   handle(from: MeshConnection, tag: Tag, body: Buffer): string | undefined {
     const r = decodeGossip(body, tag === Tag.GossipUnicast);
     if (!r.ok) return r.reason;
-    const { channel: name, src, dst, payload } = r.msg;
+    const { channel: name, src, dst, payload } = r.value;
     const ch = this.byName.get(name) ?? this.surrogate(name);
     try {
       if (tag === Tag.Gossip) {

@@ -8,7 +8,7 @@ const self = { name: 0x0e0000000001n, nickname: 'a', uid: 42n, shortId: 7 };
 function decoded(bytes: Buffer): RemoteFeatures {
   const r = decodeFeatures(bytes);
   if (!r.ok) throw new Error(r.reason);
-  return r.features;
+  return r.value;
 }
 
 /** The map a Go mesh peer would send, plus the given extra keys. */

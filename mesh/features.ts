@@ -3,6 +3,7 @@
 import { FEATURE_WEFT_CAPS, FEATURE_WEFT_HEARTBEAT, FEATURE_WEFT_VERSION, HEARTBEAT_INTERVAL_MS, SHORT_ID_BITS } from '../lib/constants.js';
 import { gobDecode, gobEncode, T, type GobType } from './gob/index.js';
 import { formatPeerName, parsePeerName, PEER_NAME_FLAVOUR, type PeerName } from './peer-name.js';
+import type { Result } from '../lib/result.js';
 
 export interface LocalIdentity {
   name: PeerName;
@@ -53,12 +54,12 @@ function parseUint64(s: string | undefined): bigint | undefined {
   return v <= UINT64_MAX ? v : undefined;
 }
 
-export type FeaturesResult = { ok: true; features: RemoteFeatures } | { ok: false; reason: string };
+export type FeaturesResult = Result<RemoteFeatures>;
 
 export function decodeFeatures(bytes: Uint8Array): FeaturesResult {
   const r = gobDecode(bytes, { maxValues: 1 });
   if (!r.ok) return { ok: false, reason: `malformed feature map: ${r.reason}` };
-  const v = r.values[0]?.value;
+  const v = r.value[0]?.value;
   if (!(v instanceof Map)) return { ok: false, reason: 'feature map is not a map' };
   const get = (k: string): string | undefined => {
     const x = v.get(k);
@@ -85,7 +86,7 @@ export function decodeFeatures(bytes: Uint8Array): FeaturesResult {
   }
   return {
     ok: true,
-    features: {
+    value: {
       name,
       nickname: get('NickName')!,
       uid,

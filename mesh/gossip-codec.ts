@@ -4,6 +4,7 @@
 //   tag 6 GossipBroadcast: string channel, PeerName src, []byte payload
 import { gobDecode, gobEncode, T } from './gob/index.js';
 import type { PeerName } from './peer-name.js';
+import type { Result } from '../lib/result.js';
 
 export interface GossipMsg {
   channel: string;
@@ -18,12 +19,12 @@ export function encodeGossip(m: GossipMsg): Buffer {
     : gobEncode([T.string, m.channel], [T.uint, m.src], [T.uint, m.dst], [T.bytes, m.payload]);
 }
 
-export type GossipDecode = { ok: true; msg: GossipMsg } | { ok: false; reason: string };
+export type GossipDecode = Result<GossipMsg>;
 
 export function decodeGossip(body: Uint8Array, unicast: boolean): GossipDecode {
   const r = gobDecode(body, { maxValues: unicast ? 4 : 3 });
   if (!r.ok) return { ok: false, reason: `malformed gossip message: ${r.reason}` };
-  const v = r.values.map((x: { value: unknown }) => x.value);
+  const v = r.value.map((x: { value: unknown }) => x.value);
   const want = unicast ? 4 : 3;
   if (v.length !== want) return { ok: false, reason: `gossip message has ${v.length} values, expected ${want}` };
   const [channel, src] = v;
@@ -32,5 +33,5 @@ export function decodeGossip(body: Uint8Array, unicast: boolean): GossipDecode {
   if (typeof channel !== 'string') return { ok: false, reason: 'gossip channel name is not a string' };
   if (typeof src !== 'bigint' || (unicast && typeof dst !== 'bigint')) return { ok: false, reason: 'gossip peer name is not an integer' };
   if (!(payload instanceof Uint8Array)) return { ok: false, reason: 'gossip payload is not bytes' };
-  return { ok: true, msg: { channel, src, dst: dst as bigint | undefined, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.length) } };
+  return { ok: true, value: { channel, src, dst: dst as bigint | undefined, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.length) } };
 }

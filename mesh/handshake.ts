@@ -101,5 +101,5 @@ async function intro(p: IntroParams): Promise<IntroResult> {
   }
   const f = decodeFeatures(msg);
   if (!f.ok) throw new WeftError('protocol', f.reason);
-  return { version, features: f.features, framer, ...(sessionKey ? { sessionKey } : {}) };
+  return { version, features: f.value, framer, ...(sessionKey ? { sessionKey } : {}) };
 }

@@ -4,6 +4,7 @@ import { asArray, asBigint, asBool, asBytes, asString, field, gobDecode, GobEnco
 import type { ConnectionSummary, PeerSummary } from './peer.js';
 import { peerNameFromBytes, peerNameToBytes } from './peer-name.js';
 import { SHORT_ID_BITS } from '../lib/constants.js';
+import type { Result } from '../lib/result.js';
 
 /** mesh's peerSummary and connectionSummary, field for field (exported for the gob vector tests). */
 export const PEER_SUMMARY = T.struct('peerSummary', {
@@ -44,16 +45,16 @@ export function encodeTopology(peers: Iterable<PeerSummary>): Buffer {
   return enc.bytes();
 }
 
-export type TopologyDecode = { ok: true; peers: PeerSummary[] } | { ok: false; reason: string };
+export type TopologyDecode = Result<PeerSummary[]>;
 
 export function decodeTopology(bytes: Uint8Array): TopologyDecode {
   const r = gobDecode(bytes);
   if (!r.ok) return { ok: false, reason: `malformed topology update: ${r.reason}` };
-  if (r.values.length % 2 !== 0) return { ok: false, reason: 'topology update ends in the middle of a peer' };
+  if (r.value.length % 2 !== 0) return { ok: false, reason: 'topology update ends in the middle of a peer' };
   const peers: PeerSummary[] = [];
-  for (let i = 0; i < r.values.length; i += 2) {
-    const s = r.values[i]!.value;
-    const connsValue = r.values[i + 1]!.value;
+  for (let i = 0; i < r.value.length; i += 2) {
+    const s = r.value[i]!.value;
+    const connsValue = r.value[i + 1]!.value;
     if (!Array.isArray(connsValue)) return { ok: false, reason: 'peer summary is not followed by a connection list' };
     const conns = asArray(connsValue);
     const name = peerNameFromBytes(asBytes(field(s, 'NameByte')));
@@ -80,5 +81,5 @@ export function decodeTopology(bytes: Uint8Array): TopologyDecode {
       connections,
     });
   }
-  return { ok: true, peers };
+  return { ok: true, value: peers };
 }

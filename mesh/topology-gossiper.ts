@@ -107,7 +107,7 @@ export class TopologyGossiper implements Gossiper {
       this.events.onUpdate(undefined, d.reason);
       return undefined;
     }
-    const r = this.peers.applyUpdate(d.peers);
+    const r = this.peers.applyUpdate(d.value);
     this.events.onUpdate(r);
     return r;
   }

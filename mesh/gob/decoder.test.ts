@@ -43,14 +43,14 @@ const sliceOfInt = define(65, { kind: 'slice', name: '', elem: 2 });
 
 function reason(input: Uint8Array, limits?: Parameters<typeof gobDecode>[1]): string {
   const r = gobDecode(input, limits);
-  if (r.ok) throw new Error(`expected a failure, got ${r.values.length} values`);
+  if (r.ok) throw new Error(`expected a failure, got ${r.value.length} values`);
   return r.reason;
 }
 
 function decoded(input: Uint8Array): GobValue[] {
   const r = gobDecode(input);
   if (!r.ok) throw new Error(r.reason);
-  return r.values.map((v) => v.value);
+  return r.value.map((v) => v.value);
 }
 
 describe('streams Go accepts', () => {
@@ -69,9 +69,9 @@ describe('streams Go accepts', () => {
     const input = Buffer.concat([define(65, { kind: 'slice', name: 'S', elem: 65 }), value(65, (b) => b.writeRaw(h('00 02 00 01 00')))]);
     const r = gobDecode(input);
     if (!r.ok) throw new Error(r.reason);
-    const t = r.values[0]!.type as { kind: 'slice'; elem: GobType };
+    const t = r.value[0]!.type as { kind: 'slice'; elem: GobType };
     expect(t.elem).toBe(t);
-    expect(r.values[0]!.value).toEqual([[], [[]]]);
+    expect(r.value[0]!.value).toEqual([[], [[]]]);
   });
 
   it('keeps a field named __proto__ as data, not as the prototype', () => {

@@ -14,10 +14,11 @@ import type { GobType, GobValue } from './types.js';
 import { FIRST_USER_ID, basicById } from './types.js';
 import type { WireDef } from './wire-type.js';
 import { WIRE_TYPE, wireDefFrom } from './wire-type.js';
+import type { Result } from '../../lib/result.js';
 
 export type { DecodeLimits } from './decode-value.js';
 export type GobDecoded = { type: GobType; value: GobValue };
-export type GobResult = { ok: true; values: GobDecoded[] } | { ok: false; reason: string };
+export type GobResult = Result<GobDecoded[]>;
 
 export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = {
   maxValues: 1 << 20,
@@ -29,7 +30,7 @@ const INTERFACE_ID = 8;
 
 export function gobDecode(buf: Uint8Array, limits: Partial<DecodeLimits> = {}): GobResult {
   try {
-    return { ok: true, values: new StreamDecoder(buf, { ...DEFAULT_DECODE_LIMITS, ...limits }).run() };
+    return { ok: true, value: new StreamDecoder(buf, { ...DEFAULT_DECODE_LIMITS, ...limits }).run() };
   } catch (err) {
     if (err instanceof DecodeFailure) return { ok: false, reason: err.reason };
     if (err instanceof RangeError && /call stack/i.test(err.message)) {

@@ -22,7 +22,7 @@ const messageIds = (buf: Buffer): number[] => messages(buf).map((m) => m.id);
 function decodedType(buf: Buffer): GobType {
   const r = gobDecode(buf);
   if (!r.ok) throw new Error(r.reason);
-  return r.values[0]!.type;
+  return r.value[0]!.type;
 }
 
 const fieldType = (t: GobType, name: string): GobType => (t as GobStructType).fields.find((f) => f.name === name)!.type;
@@ -73,7 +73,7 @@ describe('type ids and definitions', () => {
     const bytes = gobEncode([node, { Val: 1n, Kids: [{ Val: 2n }, { Kids: [{ Val: 3n }] }] }]);
     expect(messageIds(bytes)).toEqual([-65, -66, 65]);
     const r = gobDecode(bytes);
-    expect(r.ok && r.values[0]!.value).toEqual({ Val: 1n, Kids: [{ Val: 2n }, { Kids: [{ Val: 3n }] }] });
+    expect(r.ok && r.value[0]!.value).toEqual({ Val: 1n, Kids: [{ Val: 2n }, { Kids: [{ Val: 3n }] }] });
   });
 });
 
@@ -117,7 +117,7 @@ describe('values that do not fit', () => {
     expect(enc.bytes()).toEqual(before);
     enc.encode(p, { UID: 5 });
     const r = gobDecode(enc.bytes());
-    expect(r.ok && r.values.map((v) => v.value)).toEqual([1n, { UID: 5n }]);
+    expect(r.ok && r.value.map((v) => v.value)).toEqual([1n, { UID: 5n }]);
   });
 
   it('reject out-of-range and fractional integers, wrong containers and bad interfaces', () => {

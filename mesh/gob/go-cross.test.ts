@@ -83,9 +83,9 @@ suite(hasGo ? 'gob cross-check against Go 1.19' : 'gob cross-check against Go 1.
   it.each(VECTORS.map((v) => [v.name, v] as const))('decodes Go\'s %s stream to the expected values', (name, v) => {
     const r = gobDecode(Buffer.from(emitted.get(name)!.hex, 'hex'));
     if (!r.ok) throw new Error(r.reason);
-    decoded.set(name, r.values);
-    expect(r.values).toHaveLength(v.items.length);
-    r.values.forEach((d, i) => {
+    decoded.set(name, r.value);
+    expect(r.value).toHaveLength(v.items.length);
+    r.value.forEach((d, i) => {
       const [type, value] = v.items[i]!;
       expect(shape(d.type)).toBe(shape(type));
       expect(comparable(d.type, d.value)).toEqual(comparable(type, value));

@@ -59,7 +59,7 @@ describe('weave-protocol.md §11.4', () => {
     const r = gobDecode(Buffer.from(FEATURES, 'hex'));
     expect(r).toEqual({
       ok: true,
-      values: [{ type: features, value: new Map([['Name', '00:00:00:00:00:0a'], ['UID', '5']]) }],
+      value: [{ type: features, value: new Map([['Name', '00:00:00:00:00:0a'], ['UID', '5']]) }],
     });
   });
 
@@ -68,7 +68,7 @@ describe('weave-protocol.md §11.4', () => {
     // The slice's element type (67) is not defined in this excerpt, so stop after the summary.
     const r = gobDecode(stream.subarray(0, (PEER_SUMMARY_DEF + PEER_SUMMARY_VALUE).length / 2));
     if (!r.ok) throw new Error(r.reason);
-    const ps = r.values[0]!.value;
+    const ps = r.value[0]!.value;
     expect(asBytes(field(ps, 'NameByte'))).toEqual(Buffer.from('00000000000a', 'hex'));
     expect(asString(field(ps, 'NickName'))).toBe('gopeer');
     expect(asBigint(field(ps, 'UID'))).toBe(300n);
@@ -77,8 +77,8 @@ describe('weave-protocol.md §11.4', () => {
     const placeholder = gobEncode([peerSummary, { NameByte: Buffer.from('00000000000b', 'hex') }]);
     const p = gobDecode(placeholder);
     if (!p.ok) throw new Error(p.reason);
-    expect(asBigint(field(p.values[0]!.value, 'UID'))).toBe(0n);
-    expect(asString(field(p.values[0]!.value, 'NickName'), '?')).toBe('?');
+    expect(asBigint(field(p.value[0]!.value, 'UID'))).toBe(0n);
+    expect(asString(field(p.value[0]!.value, 'NickName'), '?')).toBe('?');
   });
 
   it('says which id is missing when a referenced type is never defined', () => {

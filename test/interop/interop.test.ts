@@ -81,7 +81,7 @@ class StringSet implements Gossiper, GossipData {
   private absorb(msg: Buffer): GossipData | undefined {
     const r = gobDecode(msg);
     if (!r.ok) throw new Error(r.reason);
-    const fresh = (r.values[0]?.value as string[]).filter((v) => !this.set.has(v));
+    const fresh = (r.value[0]?.value as string[]).filter((v) => !this.set.has(v));
     fresh.forEach((v) => this.set.add(v));
     return fresh.length ? new StringSet(fresh) : undefined;
   }
