@@ -1,5 +1,7 @@
 // MAC and IPv4 text ⇄ bytes, shared by the data plane's codecs, the netlink layer and the
 // in-memory kernel. Parsers return undefined on bad text; callers decide whether that throws.
+// IPv4 text is read by the one address parser, lib/ip.ts.
+import { parseIpv4 as parseIpv4Number } from '../lib/ip.js';
 
 export function formatMac(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
@@ -13,7 +15,9 @@ export function parseMac(text: string): Buffer | undefined {
 
 /** "10.32.0.1" → 4 bytes. */
 export function parseIpv4(text: string): Buffer | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return Buffer.from(parts.map(Number));
+  const r = parseIpv4Number(text);
+  if (!r.ok) return undefined;
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(r.value);
+  return b;
 }

@@ -20,6 +20,7 @@ import { errorMessage, WeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Coalescer, KeyedSerialQueue } from '../lib/serial.js';
 import { formatMac, parseIpv4 } from './addresses.js';
+import { covers, parseCidr, parseNetwork } from '../lib/ip.js';
 import { EndpointStore, type AttachedEndpoint, type StoredEndpoints } from './endpoint-store.js';
 import { BRIDGE } from './forwarding.js';
 import type { Kernel } from './kernel.js';
@@ -515,18 +516,13 @@ function prefixOf(cidr: string): string {
 
 /** A route to the overlay range when the given prefixes do not already cover it. */
 export function routesFor(cidrs: string[], range: string): string[] {
-  const [rangeIp, rangeLen] = range.split('/');
+  const r = parseNetwork(range);
+  if (!r.ok) return [range];
   const covered = cidrs.some((c) => {
-    const [ip, len] = c.split('/');
-    return Number(len) <= Number(rangeLen) && sameNet(ip!, rangeIp!, Number(len));
+    const p = parseCidr(c);
+    return p.ok && covers(p.value, r.value);
   });
   return covered ? [] : [range];
-}
-
-function sameNet(a: string, b: string, len: number): boolean {
-  const n = (ip: string): number => parseIpv4(ip)!.readUInt32BE(0);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((n(a) & mask) >>> 0) === ((n(b) & mask) >>> 0);
 }
 
 function checkAborted(signal: AbortSignal | undefined, what: string): void {

@@ -1,8 +1,8 @@
 // Text ⇄ bytes for the addresses netlink carries: MAC "02:00:00:00:00:01", IPv4 "10.32.0.1",
 // CIDR "10.32.0.1/12". Parsers throw on bad text (it comes from weft's own state, not the network);
 // formatters never throw.
-import { isIPv4 } from 'node:net';
 import { formatMac, parseIpv4, parseMac } from '../addresses.js';
+import { formatIpv4 as formatIpv4Number, parseCidr as parseCidrNumber, parseIpv4 as parseIpv4Number } from '../../lib/ip.js';
 
 export { formatMac };
 
@@ -28,12 +28,9 @@ export interface Cidr {
   prefix: number;
 }
 
+/** "10.32.0.1/12" (or a bare address, /32) → its parts; throws on anything else. */
 export function parseCidr(cidr: string): Cidr {
-  const slash = cidr.indexOf('/');
-  const ip = slash < 0 ? cidr : cidr.slice(0, slash);
-  const prefix = slash < 0 ? 32 : Number(cidr.slice(slash + 1));
-  if (!isIPv4(ip) || !Number.isInteger(prefix) || prefix < 0 || prefix > 32 || (slash >= 0 && !/^\d+$/.test(cidr.slice(slash + 1)))) {
-    throw new Error(`bad IPv4 CIDR "${cidr}"`);
-  }
-  return { ip, prefix };
+  const r = cidr.includes('/') ? parseCidrNumber(cidr) : parseIpv4Number(cidr);
+  if (!r.ok) throw new Error(`bad IPv4 CIDR "${cidr}"`);
+  return typeof r.value === 'number' ? { ip: formatIpv4Number(r.value), prefix: 32 } : { ip: formatIpv4Number(r.value.ip), prefix: r.value.prefix };
 }
