@@ -13,7 +13,8 @@ import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canUseNetns, createLan, pidAlive, waitFor, type ExecResult, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
-import { bridgePorts, containerEth0, ipOf, linkNames, netnsPath, vethFor, weftViews } from './harness/weft-state.js';
+import { bridgePorts, containerEth0, ipamAllocations, ipOf, linkNames, netnsPath, vethFor, weftViews } from './harness/weft-state.js';
+import { BRIDGE_REFRESH_MS } from '../lib/constants.js';
 
 const can = canUseNetns();
 if (!can.ok) console.warn(`SKIP end-to-end attach race tests: ${can.reason}`);
@@ -213,7 +214,16 @@ describe.skipIf(!can.ok)('attach and detach under races and crashes', () => {
       // Every container ps shows can be detached, and that leaves nothing of it behind.
       const detached = await w.weftConcurrently(eps.map((e) => ['detach', e.container!]));
       detached.forEach((r, i) => r.code !== 0 && problems.push(`round ${round}: ${show({ verb: 'detach', target: eps[i]!.container!, r })}`));
-      const [{ eps: left, allocs }, links] = await Promise.all([weftViews(w), linkNames(h0)]);
+      // Bridge MACs without a container are re-read every BRIDGE_REFRESH_MS; one read during the
+      // detaches may still list a MAC whose veth was going away, until the next read.
+      let left = (await weftViews(w)).eps;
+      if (left.length > 0) {
+        left = await waitFor(async () => {
+          const now = (await weftViews(w)).eps;
+          return (now.length === 0 || now.some((e) => e.container)) && now;
+        }, { timeoutMs: 2 * BRIDGE_REFRESH_MS + 1_000, intervalMs: 250, what: 'ps to empty after detaching everything' }).catch(async () => (await weftViews(w)).eps);
+      }
+      const [allocs, links] = await Promise.all([ipamAllocations(w), linkNames(h0)]);
       if (left.length > 0) problems.push(`round ${round}: still in ps after detaching all: ${left.map((e) => `${e.container || '(no container)'} ${e.mac} ${e.ips.join(' ')}`).join(', ')}`);
       if (allocs.size > 0) problems.push(`round ${round}: IPAM still holds ${[...allocs].map(([c, ip]) => `${ip} for ${c}`).join(', ')}`);
       const veths = links.filter((l) => l.startsWith('vethwe'));
