@@ -15,6 +15,7 @@ import { choosePaths, type Path } from './paths.js';
 import type { Endpoint, PeerRecord } from './peer-record.js';
 import { formatMac, parseIpv4 } from './addresses.js';
 import { Coalescer } from '../lib/serial.js';
+import { WEFT_VETH } from './endpoint-keys.js';
 import type { LocalEndpoint } from './endpoints.js';
 import { isZeroMac } from './desired.js';
 import { Prober } from './prober.js';
@@ -330,8 +331,10 @@ export class Dataplane {
     }
     try {
       const macs = await this.o.kernel.bridgeMacs(BRIDGE);
+      // weft's own veths belong to the endpoints owner (it adopts every one at start): a MAC seen
+      // there is a container it announces, or one just detached whose entry is still going.
       const known = new Set(this.local.announced().map((a) => a.mac));
-      const learnt = macs.filter((m) => !known.has(m.mac) && m.mac !== this.bridgeMac).map((m) => ({ mac: m.mac, ips: [] }));
+      const learnt = macs.filter((m) => !WEFT_VETH.test(m.port) && !known.has(m.mac) && m.mac !== this.bridgeMac).map((m) => ({ mac: m.mac, ips: [] }));
       this.learnt = learnt.sort((a, b) => (a.mac < b.mac ? -1 : 1));
     } catch (err) {
       this.o.log.warn({ err: errorMessage(err) }, 'could not read the bridge MACs');
