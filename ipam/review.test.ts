@@ -5,22 +5,17 @@ import { silentLogger } from '../lib/log.js';
 import { ManualClock } from '../lib/clock.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import type { GossipChannel } from '../mesh/gossip.js';
-import type { MeshRouter } from '../mesh/router.js';
-import type { Dataplane } from '../router/dataplane.js';
 import { seededRandom } from '../test/harness/memory-mesh.js';
-import { dataplaneControl } from '../src/daemon/dataplane-control.js';
 import { Allocator, type AllocatorOptions } from './allocator.js';
 import { decodeMessage, encodeMessage } from './messages.js';
 import { MAX_U32, Ring } from './ring.js';
 import { decodeRing, encodeRing } from './ring-codec.js';
-import { formatIp, parseCidr, parseIp } from './space.js';
+import { parseCidr, parseIp } from './space.js';
 import { MemoryIpamStore, type IpamStore, type Persisted } from './store.js';
 
 const A: PeerName = 0x02_00_00_00_00_01n;
 const B: PeerName = 0x02_00_00_00_00_02n;
 const RANGE = parseCidr('10.32.0.0/24')!;
-/** A namespace path that exists wherever the test runs (resolveNetns checks). */
-const NETNS = '/proc/self/ns/net';
 
 /** A store whose load() and save() wait until the test lets them through. */
 class GatedStore implements IpamStore {
@@ -200,66 +195,6 @@ describe('IPAM review: allocations and claims', () => {
     // .1 … .254: the whole /24 but its network and broadcast addresses.
     const taken = await Promise.all(Array.from({ length: 254 }, (_, i) => alloc.allocate(`x${i}`)));
     expect(new Set(taken).size).toBe(254);
-    alloc.stop();
-  });
-});
-
-describe('IPAM review: dataplane-control', () => {
-  const router = { name: A, peers: { self: { nickname: 'a' } } } as unknown as MeshRouter;
-  const fakeDp = (attach: () => Promise<never>): Dataplane =>
-    ({
-      attach,
-      settled: async () => undefined,
-      endpoints: () => [],
-      reset: async () => undefined,
-    }) as unknown as Dataplane;
-
-  // attach with explicit addresses claims them, but a failed attach releases only an address
-  // it allocated, never one it claimed. The claim stays (saved), the container is not attached,
-  // so `weft detach` says "not attached" and attaching it with another address says "already
-  // has 10.32.0.5: detach it first": nothing the user can do frees it.
-  it('a failed attach with an explicit address leaves no reservation behind', async () => {
-    const { alloc } = allocator({});
-    await alloc.start();
-    const ctl = dataplaneControl(
-      fakeDp(() => Promise.reject(new Error('veth creation failed'))),
-      router,
-      alloc,
-      '10.32.0.0/24',
-    );
-    await expect(ctl.attach(NETNS, ['10.32.0.5/24'])).rejects.toThrow('veth creation failed');
-    expect(alloc.lookup(NETNS)).toBeUndefined();
-    alloc.stop();
-  });
-
-  // Two in-range addresses: the first claim succeeds and is saved, the second throws "already
-  // has 10.32.0.5: detach it first" (the dataplane accepts several), and the first stays.
-  it('an attach with two in-range addresses does not leave the first one claimed', async () => {
-    const { alloc } = allocator({});
-    await alloc.start();
-    const ctl = dataplaneControl(
-      fakeDp(() => Promise.reject(new Error('not reached'))),
-      router,
-      alloc,
-      '10.32.0.0/24',
-    );
-    await ctl.attach(NETNS, ['10.32.0.5/24', '10.32.0.6/24']).catch(() => undefined);
-    expect(alloc.lookup(NETNS)).toBeUndefined();
-    alloc.stop();
-  });
-
-  // reset() ignores handoff()'s "no one reachable" (undefined): the dataplane then removes every
-  // container, but their allocations stay saved in ipam.json, so a relaunch keeps them forever
-  // (keys like /proc/PID/ns/net never come back). Single-host meshes always hit this.
-  it('reset with no reachable heir still releases the allocations of the removed containers', async () => {
-    const { alloc } = allocator({ seeds: [A, B], reachable: () => false });
-    await alloc.start();
-    // A owns half the /24 (and the lowest name, so half counts as a majority): it allocates alone.
-    const ip = await alloc.allocate(NETNS);
-    expect(formatIp(parseIp(ip)!)).toBe(ip);
-    const ctl = dataplaneControl(fakeDp(() => Promise.reject(new Error('unused'))), router, alloc, '10.32.0.0/24');
-    await ctl.reset();
-    expect(alloc.allocations()).toEqual([]);
     alloc.stop();
   });
 });
