@@ -102,6 +102,7 @@ async function startMesh(m: Mesh3, range: string, root: string, tag: string): Pr
         transport: tcpTransport,
         clock: realClock,
         log: silentLogger(),
+        timings: { fastHeartbeatMs: 0 }, // one event loop for three routers: no fast deadline
       }),
     );
   }

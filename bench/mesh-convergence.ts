@@ -44,6 +44,9 @@ export async function measureConvergence(n: number, opts: { timeoutMs?: number; 
         transport: tcpTransport,
         clock: realClock,
         log: silentLogger(),
+        // Many routers share one busy event loop here: a stall of a few seconds would trip the
+        // fast read deadline that separate processes use (docs/mesh-protocol.md, liveness).
+        timings: { fastHeartbeatMs: 0 },
       }),
     );
   }
