@@ -22,7 +22,7 @@ export interface ConnectionEvents {
   onClosed(conn: MeshConnection, err: WeftError): void;
 }
 
-/** Defaults from src/constants.ts. fastHeartbeatMs must be what the feature map offered. */
+/** Defaults from lib/constants.ts. fastHeartbeatMs must be what the feature map offered. */
 export type ConnectionTimings = Partial<LivenessTimings>;
 
 /** An unencrypted heartbeat frame never changes: length 1, tag 0. */

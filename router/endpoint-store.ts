@@ -1,6 +1,6 @@
 // The local endpoints (attached containers, exposed host addresses), persisted in the data dir
 // so a restarted router adopts what the previous one created, written crash-safely
-// (src/durable-file.ts). The file is not believed blindly: router/endpoints.ts checks every
+// (lib/durable-file.ts). The file is not believed blindly: router/endpoints.ts checks every
 // entry against the veths on the bridge and IPAM at start.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeDataplaneControl, FakeMeshControl } from '../src/api/fake-control.js';
 import { startApiServer, type ApiServer } from '../src/api/server.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../lib/log.js';
 import { WEFT_JS } from './harness/weft.js';
 
 let api: ApiServer | undefined;

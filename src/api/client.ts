@@ -6,7 +6,7 @@
 // src/cli/long-operation.ts). Aborting a call's signal closes the connection, which makes the
 // daemon cancel the request (server.ts).
 import { request } from 'node:http';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { parseHostPort } from './address.js';
 import { REQUEST_ID_HEADER, isHealthResponse, type HealthResponse } from './protocol.js';
 

@@ -2,7 +2,7 @@
 // namespace: a name from `ip netns list`, a /proc/PID/ns/net path, or a PID) to the overlay.
 // Both wait as long as the router takes (see long-operation.ts); Ctrl-C cancels.
 import type { Command } from 'commander';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { checkHostCidr, parseCidr, parseIpv4 } from '../../lib/ip.js';
 import type { EndpointStatus } from '../../router/status.js';
 import type { CliContext } from './context.js';

@@ -70,10 +70,16 @@ describe('data-plane reports', () => {
         { name: '02:00:00:00:00:03', nickname: 'h2', owned: 262144, used: 0, free: 262144, reachable: false, reclaimInMs: null, note: 'not reclaimed: no majority' },
       ],
       lost: [{ container: '/run/netns/c9', ip: '10.32.0.9' }],
+      conflicts: [{ ip: '10.32.0.7', holders: ['02:00:00:00:00:01(h0) /run/netns/c7', '02:00:00:00:00:02(h1)'] }],
+      held: [{ peer: '02:00:00:00:00:03', nickname: 'h2', count: 4, reachable: false, note: 'weft rmpeer h2 frees them' }],
+      foreign: [{ container: '/run/netns/c5', ip: '10.32.8.5', owner: '02:00:00:00:00:02(h1)' }],
     });
     expect(text).toContain('range 10.32.0.0/12: ready, 3 allocations here');
     expect(text).toMatch(/02:00:00:00:00:02\(h1\)\s+262144\s+0\s+262144\s+no\s+in 2m05s/);
     expect(text).toMatch(/02:00:00:00:00:03\(h2\).*not reclaimed: no majority/);
     expect(text).toContain('lost: /run/netns/c9 10.32.0.9');
+    expect(text).toContain('ADDRESS CONFLICT: 10.32.0.7 is used by 02:00:00:00:00:01(h0) /run/netns/c7 and 02:00:00:00:00:02(h1)');
+    expect(text).toContain('held: 4 addresses in our space for the containers of 02:00:00:00:00:03(h2) (unreachable: weft rmpeer h2 frees them)');
+    expect(text).toContain('foreign: /run/netns/c5 keeps 10.32.8.5, now in the space of 02:00:00:00:00:02(h1)');
   });
 });

@@ -48,6 +48,10 @@ export function formatIpam(s: IpamStatusJson): string {
   }
   let tail = '';
   if (s.refused) tail += `refused a ring from another peer: ${s.refused}\n`;
+  for (const c of s.conflicts ?? []) tail += `ADDRESS CONFLICT: ${c.ip} is used by ${c.holders.join(' and ')}; detach and re-attach one of the containers\n`;
+  for (const h of s.held ?? []) tail += `held: ${h.count} address${h.count === 1 ? '' : 'es'} in our space for the containers of ${peerLabel(h.peer, h.nickname)}${h.reachable ? '' : ` (unreachable${h.note ? `: ${h.note}` : ''})`}\n`;
+  for (const f of s.foreign ?? []) tail += `foreign: ${f.container} keeps ${f.ip}, now in the space of ${f.owner} (held for it there)\n`;
+  // An older daemon's status.
   for (const l of s.lost ?? []) tail += `lost: ${l.container} ${l.ip} (its range now belongs to another peer)\n`;
   return out + table(rows) + tail;
 }

@@ -1,7 +1,7 @@
 // `weft expose ADDR/PREFIX` gives this host an address on the overlay; `weft hide [ADDR/PREFIX]`
 // takes it (or all of them) away again. Both wait as long as the router takes (long-operation.ts).
 import type { Command } from 'commander';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { checkHostCidr, parseCidr } from '../../lib/ip.js';
 import type { CliContext } from './context.js';
 import { runLongOperation } from './long-operation.js';

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeDataplaneControl, FakeIpamControl, FakeMeshControl } from '../api/fake-control.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../../lib/log.js';
 import { runCli } from './program.js';
 import type { CliContext } from './context.js';
 

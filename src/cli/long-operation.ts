@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { ApiClient } from '../api/client.js';
 import type { RequestsStatus } from '../api/protocol.js';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import type { IpamStatusJson } from '../../ipam/status.js';
 import { clientFor, httpAddrOf } from './client.js';
 import type { CliContext } from './context.js';

@@ -1,8 +1,8 @@
 // The weft command line: builds the commander program and runs it, turning every outcome into
 // an exit code (0 ok, 1 failure, 2 usage error, 130 interrupted). src/bin/weft.ts is the only caller of process.exit.
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../constants.js';
-import { WeftError, errorMessage } from '../errors.js';
+import { VERSION } from '../../lib/constants.js';
+import { WeftError, errorMessage } from '../../lib/errors.js';
 import { registerAttach } from './attach.js';
 import { Interrupted } from './long-operation.js';
 import { registerConnect } from './connect.js';

@@ -2,7 +2,7 @@
 // attached veths, exposed addresses), tell the other peers, and stop the router.
 import type { Command } from 'commander';
 import { ApiClient } from '../api/client.js';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { httpAddrOf } from './client.js';
 import { waitUntilGone } from './stop.js';
 import type { CliContext } from './context.js';

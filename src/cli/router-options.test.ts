@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WeftError } from '../errors.js';
+import { WeftError } from '../../lib/errors.js';
 import { defaultOptions } from '../daemon/options.js';
 import { childEnv, parseRouterOptions, routerArgs, type RawRouterOptions } from './router-options.js';
 

@@ -3,8 +3,8 @@
 // back into arguments for the background child (without the password, which goes by env).
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import * as C from '../constants.js';
-import { WeftError } from '../errors.js';
+import * as C from '../../lib/constants.js';
+import { WeftError } from '../../lib/errors.js';
 import { defaultOptions, type DaemonOptions, type IpallocInit } from '../daemon/options.js';
 import { isHostname, parseHostPort, parsePeerAddresses, parsePort } from '../api/address.js';
 import { isIPv6 } from 'node:net';

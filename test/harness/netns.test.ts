@@ -236,7 +236,7 @@ describe.skipIf(!netns.ok)('netns harness cleanup', () => {
       // The harness compiled to plain JS, so a bare node child can load it.
       dir = mkdtempSync(join(tmpdir(), 'wt-harness-'));
       writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-      for (const rel of ['test/harness/netns.ts', 'test/harness/privileges.ts', 'src/errors.ts']) {
+      for (const rel of ['test/harness/netns.ts', 'test/harness/privileges.ts', 'lib/errors.ts']) {
         const out = ts.transpileModule(readFileSync(join(repoRoot, rel), 'utf8'), {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
         }).outputText;

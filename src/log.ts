@@ -1,2 +1,0 @@
-// Moved to lib/ (the base folder): this re-export goes once every import points there.
-export * from '../lib/log.js';
