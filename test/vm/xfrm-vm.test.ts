@@ -19,7 +19,7 @@ import type { CipherReport } from './xfrm-probe.js';
 
 const PROBE = join(REPO_ROOT, 'dist/test/vm/xfrm-probe.js');
 const VM_TIMEOUT_MS = 120_000;
-const PROBE_SOURCES = ['test/vm', 'router/netlink', 'router/tun.ts', 'router/native.ts', 'crypto'];
+const PROBE_SOURCES = ['test/vm', 'router/netlink', 'router/tun.ts', 'lib', 'crypto'];
 
 function newestSource(): number {
   let newest = 0;
