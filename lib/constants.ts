@@ -24,6 +24,8 @@ export const MAX_MTU = 65_000;
 /** A probe per peer this often; a direct path is down after FAIL_AFTER without an answer. */
 export const PROBE_INTERVAL_MS = 300;
 export const PROBE_FAIL_AFTER_MS = 1_200;
+/** Probes failing within this long after a peer's control connection closed mean its router stopped, not its path (router/paths.ts). */
+export const PATH_SETTLE_MS = 3_000;
 /** A gone peer's endpoints stay installed this long (its router may be restarting). */
 export const PEER_GRACE_MS = 60_000;
 /** Kernel entries found at start are kept this long while the mesh catches up. */

@@ -41,7 +41,9 @@ export interface MeshView {
    * Called synchronously when a connection is registered, before the new neighbour is sent our
    * gossip: the record it gets must already carry the address this connection revealed.
    */
-  onConnectionUp?(cb: () => void): void;
+  onConnectionUp?(cb: (peer?: PeerName) => void): void;
+  /** Called when a registered control connection to peer closes. */
+  onConnectionDown?(cb: (peer: PeerName) => void): void;
 }
 
 export interface DataplaneOptions {
@@ -61,6 +63,8 @@ export interface DataplaneOptions {
   overlayRange: string;
   probeIntervalMs: number;
   probeFailAfterMs: number;
+  /** Probes failing within this long after a peer's connection closed mean its router stopped, not the path (router/paths.ts). */
+  pathSettleMs?: number;
   /** How long a gone peer's endpoints stay installed (its router may be restarting). */
   peerGraceMs: number;
   /** How long kernel entries found at start are kept while the mesh catches up. */
@@ -108,6 +112,11 @@ export class Dataplane {
   /** Destinations whose relay device is installed. */
   private serving = new Map<PeerName, string>();
   private missingSince = new Map<PeerName, number>();
+  /** Peers whose router is not in the mesh now, and when the others came back (router/paths.ts). */
+  private absent = new Set<PeerName>();
+  private returnedAt = new Map<PeerName, number>();
+  /** When our control connection to a peer closed (cleared when one comes up again). */
+  private connectionLostAt = new Map<PeerName, number>();
   private adopted = new Set<string>();
   private adoptUntil = 0;
   /** Relay devices found at start (destination → its address), served while adopting. */
@@ -188,7 +197,11 @@ export class Dataplane {
     this.records.attach(o.mesh.newGossip(DATAPLANE_CHANNEL, this.records));
     // Routes, not the topology change that precedes their recompute: nextHop() is what we read.
     o.mesh.onRoutes(() => this.markDirty());
-    o.mesh.onConnectionUp?.(() => this.refreshAddresses());
+    o.mesh.onConnectionUp?.((peer) => {
+      if (peer !== undefined) this.connectionLostAt.delete(peer);
+      this.refreshAddresses();
+    });
+    o.mesh.onConnectionDown?.((peer) => this.connectionLostAt.set(peer, o.clock.now()));
     this.unwatch = o.kernel.watch(() => this.markDirty());
     this.prober.start();
     this.scheduleRefresh();
@@ -358,7 +371,33 @@ export class Dataplane {
     for (const r of this.records.all()) records.set(r.name, r);
     this.prober?.setTargets([...records.values()].filter((r) => r.name !== o.mesh.name && !r.gone && r.addresses.length > 0).map((r) => ({ name: r.name, addresses: r.addresses, bridgeMac: r.bridgeMac })));
     const probe = (n: PeerName) => this.prober?.status(n) ?? { state: 'unknown' as const, since: 0 };
-    const choice = choosePaths({ self: o.mesh.name, records, probe, nextHop: (n) => o.mesh.nextHop(n), previous: this.paths, nickname: (n) => o.mesh.nickname(n) ?? '' });
+    const now = o.clock.now();
+    for (const r of records.values()) {
+      if (r.name === o.mesh.name) continue;
+      if (o.mesh.nextHop(r.name) === undefined) {
+        this.absent.add(r.name);
+        this.returnedAt.delete(r.name);
+      } else if (this.absent.delete(r.name)) {
+        this.returnedAt.set(r.name, now);
+        // Re-evaluated once the grace is over, even if no probe result changes.
+        o.clock.setTimeout(() => this.markDirty(), o.probeFailAfterMs + 1);
+      }
+    }
+    for (const n of [...this.returnedAt.keys()]) if (!records.has(n) || now - this.returnedAt.get(n)! >= o.probeFailAfterMs) this.returnedAt.delete(n);
+    for (const n of [...this.absent]) if (!records.has(n)) this.absent.delete(n);
+    const choice = choosePaths({
+      self: o.mesh.name,
+      records,
+      probe,
+      nextHop: (n) => o.mesh.nextHop(n),
+      previous: this.paths,
+      nickname: (n) => o.mesh.nickname(n) ?? '',
+      returnedAt: (n) => this.returnedAt.get(n),
+      now,
+      failAfterMs: o.probeFailAfterMs,
+      connectionLostAt: (n) => this.connectionLostAt.get(n),
+      settleMs: o.pathSettleMs,
+    });
     this.paths = choice.paths;
     this.wanted = choice.wanted;
 

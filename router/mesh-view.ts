@@ -22,7 +22,10 @@ export function meshView(router: MeshRouter): MeshView {
       router.on('routes', () => cb());
     },
     onConnectionUp: (cb) => {
-      router.on('connection-up', () => cb());
+      router.on('connection-up', (c) => cb(c.peer));
+    },
+    onConnectionDown: (cb) => {
+      router.on('connection-down', (c) => cb(c.peer));
     },
   };
 }

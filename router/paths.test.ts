@@ -50,6 +50,28 @@ describe('choosePaths', () => {
     expect(choosePaths(inputs([rec(B)], new Map([[B, unknown]]))).paths.get(B)).toMatchObject({ kind: 'none', reason: 'probing' });
   });
 
+  it('a router that just came back keeps its last path while its probes catch up, then the verdict stands', () => {
+    // B restarted: our probes went unanswered while it was away, and it is back in the mesh.
+    const prev: Path = { kind: 'direct', address: addr(B), reason: 'probes answered' };
+    const at = (now: number) => choosePaths(inputs([rec(B)], new Map([[B, down]]), { previous: new Map([[B, prev]]), returnedAt: () => 1_000, now, failAfterMs: 1_200 })).paths.get(B)!;
+    expect(at(1_500)).toMatchObject({ kind: 'direct', address: addr(B) });
+    expect(at(1_500).reason).toContain('just came back');
+    expect(at(2_200)).toMatchObject({ kind: 'none' });
+  });
+
+  it('probes that fail just after the peer closed its connection mean its router stopped: the last path stays, even with a relay on offer', () => {
+    const prev: Path = { kind: 'direct', address: addr(C), reason: 'probes answered' };
+    // B reaches C and offers to relay; C's router closed its connection at 10 000.
+    const recs = [rec(A), rec(B, { direct: [A, C], serving: [C] }), rec(C)];
+    const probes = (since: number) => new Map<PeerName, ProbeStatus>([[B, up(addr(B))], [C, { state: 'down', since }]]);
+    const path = (since: number) => choosePaths(inputs(recs, probes(since), { previous: new Map([[C, prev]]), connectionLostAt: () => 10_000, settleMs: 3_000 })).paths.get(C)!;
+    expect(path(11_200)).toMatchObject({ kind: 'direct', address: addr(C) });
+    expect(path(11_200).reason).toContain('its router stopped');
+    // Probes failed before the connection closed (a cut network), or long after: a real path failure.
+    expect(path(9_000)).toMatchObject({ kind: 'relay', via: B });
+    expect(path(14_000)).toMatchObject({ kind: 'relay', via: B });
+  });
+
   describe('relays', () => {
     // A cannot reach C directly; B and D both reach C and are reached by A.
     const records = (servingB: PeerName[] = [C], servingD: PeerName[] = [C]): PeerRecord[] => [

@@ -22,6 +22,22 @@ export interface PathInputs {
   nextHop: (name: PeerName) => PeerName | undefined;
   previous: ReadonlyMap<PeerName, Path>;
   nickname?: (name: PeerName) => string;
+  /**
+   * When a peer's router came back to the mesh, if it did within the last `failAfterMs`: our
+   * probes to it went unanswered while it was away, so a `down` is not yet a verdict on its path.
+   */
+  returnedAt?: (name: PeerName) => number | undefined;
+  now?: number;
+  failAfterMs?: number;
+  /** When our control connection to a peer last closed, if it is closed now. */
+  connectionLostAt?: (name: PeerName) => number | undefined;
+  /**
+   * Probes that fail within this long *after* the peer's control connection closed are the
+   * router stopping (it answers probes), not the path: a stopped or crashed router closes its
+   * connections at once, while a cut network fails the probes first and the connection only at
+   * its read deadline. Off when undefined.
+   */
+  settleMs?: number;
 }
 
 export interface PathChoice {
@@ -45,6 +61,26 @@ export function choosePaths(i: PathInputs): PathChoice {
     if (probe.state === 'unknown') {
       paths.set(r.name, prev ?? { kind: 'none', reason: 'probing' });
       continue;
+    }
+    // A router that just came back (a restart) was probed while it was away: until it has had
+    // the probe failure time to answer, its last path stays — its kernel forwarded all along.
+    const back = i.returnedAt?.(r.name);
+    if (back !== undefined && i.now !== undefined && i.failAfterMs !== undefined && i.now - back < i.failAfterMs) {
+      const kept = keep(prev, 'its router just came back; probing it again');
+      if (kept) {
+        paths.set(r.name, kept);
+        continue;
+      }
+    }
+    // Its router stopped (connection closed first, then the probes it answers): the kernel still
+    // forwards, and the mesh will soon say the router left. Not a reason to move to a relay.
+    const lost = i.connectionLostAt?.(r.name);
+    if (lost !== undefined && i.settleMs !== undefined && probe.since >= lost && probe.since - lost <= i.settleMs) {
+      const kept = keep(prev, 'its router stopped; its kernel still forwards');
+      if (kept) {
+        paths.set(r.name, kept);
+        continue;
+      }
     }
     const via = chooseRelay(i, r.name);
     if (via) {

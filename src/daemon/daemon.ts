@@ -82,6 +82,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
         overlayRange: opts.ipallocRange,
         probeIntervalMs: C.PROBE_INTERVAL_MS,
         probeFailAfterMs: C.PROBE_FAIL_AFTER_MS,
+        pathSettleMs: C.PATH_SETTLE_MS,
         peerGraceMs: C.PEER_GRACE_MS,
         adoptMs: C.ADOPT_MS,
         refreshMs: C.BRIDGE_REFRESH_MS,
