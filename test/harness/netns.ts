@@ -131,7 +131,10 @@ class NsProcess implements HostProcess {
         exit = exitOf(code, signal);
         onGone();
         // Output is complete on 'close'; a leftover child holding the pipes must not hang the caller.
-        setTimeout(() => resolve(exit!), 1000).unref();
+        // The fallback is generous and yields to I/O first: on a loaded machine this process reads
+        // the pipes late, and a 1 s timer that fired before the pending reads returned a command's
+        // exit code with its stdout missing (e2e-ipam's concurrent attaches saw empty JSON).
+        setTimeout(() => setImmediate(() => resolve(exit!)), 5000).unref();
       });
       child.once('close', (code, signal) => resolve(exit ?? exitOf(code, signal)));
     });
