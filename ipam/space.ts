@@ -1,18 +1,12 @@
 // Free-space arithmetic over IPv4 addresses held as unsigned 32-bit numbers: parsing, CIDR
 // formatting, and finding free addresses and blocks in the ranges a peer owns.
 import type { Range } from './types.js';
+import { parseIpv4, parseNetwork } from '../lib/ip.js';
 
+/** "10.32.0.5" → 0x0a200005, read by the one address parser (lib/ip.ts); undefined if it is not one. */
 export function parseIp(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const b = Number(p);
-    if (b > 255) return undefined;
-    n = n * 256 + b;
-  }
-  return n;
+  const r = parseIpv4(text);
+  return r.ok ? r.value : undefined;
 }
 
 export function formatIp(n: number): string {
@@ -21,14 +15,9 @@ export function formatIp(n: number): string {
 
 /** "10.32.0.0/12" → [10.32.0.0, 10.48.0.0). The address must be the first of its block. */
 export function parseCidr(text: string): Range | undefined {
-  const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
-  if (!m) return undefined;
-  const base = parseIp(m[1]!);
-  const bits = Number(m[2]);
-  if (base === undefined || bits > 32) return undefined;
-  const size = 2 ** (32 - bits);
-  if (base % size !== 0) return undefined;
-  return { start: base, end: base + size };
+  const r = parseNetwork(text);
+  if (!r.ok) return undefined;
+  return { start: r.value.ip, end: r.value.ip + 2 ** (32 - r.value.prefix) };
 }
 
 /** CIDR when the range is one aligned block, else "first-last". */
