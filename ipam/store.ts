@@ -8,6 +8,7 @@ import { replaceFileDurably } from '../lib/durable-file.js';
 import { formatPeerName, parsePeerName, type PeerName } from '../mesh/peer-name.js';
 import type { Entry, RingState } from './types.js';
 import { fromRuns, toRuns, type UsedRecord } from './used.js';
+import { SerialQueue } from '../lib/serial.js';
 
 export interface Persisted {
   self: PeerName;
@@ -109,7 +110,8 @@ export function deserialise(text: string): Persisted | string {
 
 export class FileIpamStore implements IpamStore {
   readonly path: string;
-  private chain: Promise<void> = Promise.resolve();
+  /** Saves are written in the order they were asked for. */
+  private readonly writes = new SerialQueue();
 
   constructor(private readonly dir: string) {
     this.path = join(dir, 'ipam.json');
@@ -127,7 +129,7 @@ export class FileIpamStore implements IpamStore {
     if (typeof p === 'string') {
       throw new WeftError(
         'io',
-        `${this.path} is corrupt (${p}): move it aside and restart to rejoin with no allocations (containers attached on this host keep their addresses only if you re-attach them with explicit addresses), or restore it from a backup`,
+        `${this.path} is corrupt (${p}): move it aside and restart: the ring comes back from the other peers, and the addresses of the containers attached on this host are adopted back from the kernel (or restore the file from a backup)`,
       );
     }
     return p;
@@ -135,9 +137,7 @@ export class FileIpamStore implements IpamStore {
 
   save(p: Persisted): Promise<void> {
     const text = serialise(p);
-    const run = this.chain.then(() => this.write(text));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.writes.run(() => this.write(text));
   }
 
   private async write(text: string): Promise<void> {

@@ -16,6 +16,7 @@ import type { CleartextCounts, CleartextGuard } from './esp-firewall.js';
 import type { EspSteering } from './kernel.js';
 import type { KernelEspEngine } from './esp-kernel-engine.js';
 import type { DataplaneEncryption } from './dataplane.js';
+import { SerialQueue } from '../lib/serial.js';
 
 /** ESP-in-UDP (8) + SPI/seq/IV (16) + pad and trailer (≤ 5) + ICV (16), rounded up to 4: what a VXLAN packet grows by. */
 export const ESP_OVERHEAD = 48;
@@ -75,7 +76,8 @@ export class Encryption implements Gossiper, DataplaneEncryption {
   readonly steering: EspSteering | undefined;
   private channel: GossipChannel | undefined;
   private ticker: Timer | undefined;
-  private keylogWrites: Promise<void> = Promise.resolve();
+  /** Key log lines are appended in the order the SAs were made. */
+  private readonly keylogWrites = new SerialQueue();
   private cleartext: CleartextCounts | null = null;
   private lastError: string | null = null;
   private stopped = false;
@@ -210,8 +212,8 @@ export class Encryption implements Gossiper, DataplaneEncryption {
 
   private writeKeylog(sa: NewSa): void {
     const file = this.o.keylog!;
-    this.keylogWrites = this.keylogWrites
-      .then(() => appendEspKeylog(file, { src: sa.src, dst: sa.dst, spi: sa.spi, keys: sa.keys }))
+    void this.keylogWrites
+      .run(() => appendEspKeylog(file, { src: sa.src, dst: sa.dst, spi: sa.spi, keys: sa.keys }))
       .catch((err: unknown) => this.o.log.warn({ err: errorMessage(err), file }, 'could not write the ESP key log'));
   }
 }

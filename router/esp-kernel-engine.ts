@@ -27,6 +27,7 @@ import {
 import { loadTunAddon } from './tun.js';
 import type { EspEngineCounters, EspPeerCounters } from './esp-engine.js';
 import type { SaTable } from './esp-keys.js';
+import { Coalescer } from '../lib/serial.js';
 
 /** reqid of every weft SA and policy template: what tells ours apart. */
 export const WEFT_REQID = 0x5eb1;
@@ -55,8 +56,13 @@ export class KernelEspEngine implements SaTable {
   private local: string | undefined;
   /** What is in the kernel, by `dir dst spi`. */
   private installed = new Map<string, Installed>();
-  private running: Promise<void> = Promise.resolve();
-  private queued = false;
+  /** One reconcile at a time; calls during a run share the one queued behind it. */
+  private readonly reconciler = new Coalescer(() =>
+    this.reconcile().catch((err: unknown) => {
+      this.lastError = errorMessage(err);
+      this.o.log.error({ err: this.lastError }, 'kernel ESP: installing SAs failed');
+    }),
+  );
   private encapFd: number | undefined;
   private readonly perPeer = new Map<PeerName, EspPeerCounters>();
   private stopped = false;
@@ -163,20 +169,13 @@ export class KernelEspEngine implements SaTable {
   // ── reconciling states ──────────────────────────────────────────────────────────────────────────
 
   private schedule(): void {
-    if (this.stopped || this.queued) return;
-    this.queued = true;
-    this.running = this.running.then(() => {
-      this.queued = false;
-      return this.reconcile();
-    }).catch((err: unknown) => {
-      this.lastError = errorMessage(err);
-      this.o.log.error({ err: this.lastError }, 'kernel ESP: installing SAs failed');
-    });
+    if (this.stopped) return;
+    void this.reconciler.run();
   }
 
   /** Resolves when every change so far is in the kernel (tests). */
   async settled(): Promise<void> {
-    await this.running;
+    await this.reconciler.idle();
   }
 
   private desired(): Map<string, Installed> {
