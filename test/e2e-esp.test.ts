@@ -184,10 +184,11 @@ describe.skipIf(!can.ok || !canNft)('the encrypted data plane in network namespa
 
     // The same host with the right password and only ChaCha20-Poly1305: the pair agrees on it.
     await hosts[3]!.launch(['--name', '02:00:00:00:00:04', '--ipalloc-init', 'seed=02:00:00:00:00:04', '--esp-cipher', 'chacha20-poly1305', lan.hosts[0]!.addr], PASSWORD);
-    await waitFor(async () => (await status(3)).paths.find((p) => p.nickname === lan.hosts[0]!.name)?.encryption?.cipher === 'chacha20-poly1305', {
+    // Each side reports the path once its own probes and SAs are up; the two need not get there in the same instant.
+    await waitFor(async () => (await status(3)).paths.find((p) => p.nickname === lan.hosts[0]!.name)?.encryption?.cipher === 'chacha20-poly1305'
+      && (await status(0)).paths.find((p) => p.nickname === lan.hosts[3]!.name)?.encryption?.cipher === 'chacha20-poly1305', {
       timeoutMs: 20_000, intervalMs: 300, what: 'h3 and h0 to agree on ChaCha20-Poly1305',
     });
-    expect((await status(0)).paths.find((p) => p.nickname === lan.hosts[3]!.name)?.encryption?.cipher).toBe('chacha20-poly1305');
     await waitFor(async () => (await ns.exec('ping', ['-c', '1', '-W', '1', containers[0]!.ip], { timeoutMs: 10_000 })).code === 0, {
       timeoutMs: 20_000, intervalMs: 300, what: 'h3\'s container to reach c0 over ChaCha20-Poly1305',
     });
