@@ -19,7 +19,11 @@ export type WeftErrorCode =
   | 'not-running'
   | 'already-running'
   /** The caller cancelled the operation (the CLI was interrupted, the client went away). */
-  | 'aborted';
+  | 'aborted'
+  /** Not possible yet, try again later (the address ring is still forming); the message says why. */
+  | 'unavailable'
+  /** What the request names does not exist (a container's network namespace). */
+  | 'not-found';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;

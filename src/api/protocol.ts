@@ -17,7 +17,15 @@
 //   POST /reset {}             → 202, kernel state removed, then the router shuts down
 //   GET  /status/ipam          → IpamStatusJson        (ipam/status.ts)
 //   POST /rmpeer {peer}        → {takenOver}
+//   GET  /readyz               → ReadyResponse (200 ready, 503 not; the CNI plugin's STATUS)
+//   POST /cni/add   CniAddRequest   → CniAttachment   (the CNI plugin, src/cni/; docs/cni.md)
+//   POST /cni/del   CniKey          → CniDelResponse  (nothing attached is not an error)
+//   POST /cni/check CniCheckRequest → CniAttachment   (409 ErrorResponse saying what differs)
+//   POST /cni/gc    CniGcRequest    → CniGcResponse
 //   anything else              → 404/405 ErrorResponse; bad input → 400; body > 64 KiB → 413
+//   an ErrorResponse carries `code` (lib/errors.ts WeftErrorCode) so a client can tell
+//   "try again later" ('unavailable', HTTP 503) from bad input ('usage', 400) and a missing
+//   namespace ('not-found', 404)
 //
 // A client that closes its connection before the reply cancels the request: the handler's
 // signal aborts (attach and detach stop and undo; the other operations finish regardless).
@@ -50,6 +58,77 @@ export interface RequestsStatus {
 export interface ErrorResponse {
   /** What went wrong and, where it helps, what to do about it. */
   error: string;
+  /** The WeftErrorCode behind it, when there is one (lib/errors.ts). */
+  code?: string;
+}
+
+/** GET /readyz: ready when the mesh listens, the data plane is programmed and IPAM can allocate (or is not used). */
+export interface ReadyResponse {
+  ready: boolean;
+  /** Why not (empty when ready). */
+  reasons: string[];
+}
+
+/** A CNI attachment's key, as the CNI spec keys attachments. */
+export interface CniKey {
+  /** CNI_CONTAINERID. */
+  id: string;
+  /** CNI_IFNAME. */
+  ifname: string;
+}
+
+export interface CniAddRequest extends CniKey {
+  /** CNI_NETNS: the namespace path. */
+  netns: string;
+  /** Requested addresses ("10.32.0.9/12" or "10.32.0.9"): the `ips` capability or IP= in CNI_ARGS. Empty: one from IPAM. */
+  ips?: string[];
+  /** The runtime's names for display (`weft ps`): K8S_POD_NAMESPACE/K8S_POD_NAME, or podman's container name in K8S_POD_NAME. */
+  names?: { namespace?: string; pod?: string };
+  /** A default route via this host's overlay address (default true). */
+  defaultRoute?: boolean;
+  /** Masquerade traffic from the overlay range to outside it (default true). */
+  masquerade?: boolean;
+}
+
+export interface CniCheckRequest extends CniKey {
+  netns: string;
+}
+
+export interface CniRoute {
+  /** CIDR. */
+  dst: string;
+  /** Next hop; absent for a route on the link. */
+  gw?: string;
+}
+
+/** What an attachment made: enough for a CNI result of any version. */
+export interface CniAttachment extends CniKey {
+  netns: string;
+  /** The container interface's MAC. */
+  mac: string;
+  /** The host end of the veth (on bridge "weft") and its MAC. */
+  hostIfname: string;
+  hostMac: string;
+  mtu: number;
+  /** The container interface's addresses with prefix ("10.32.0.5/12"). */
+  cidrs: string[];
+  /** This host's address on the overlay (the default route's next hop), when there is one. */
+  gateway?: string;
+  routes: CniRoute[];
+}
+
+export interface CniDelResponse {
+  /** False when nothing was attached under the key (already gone). */
+  released: boolean;
+}
+
+export interface CniGcRequest {
+  /** cni.dev/valid-attachments: every CNI attachment of this router not listed is released. */
+  keep: CniKey[];
+}
+
+export interface CniGcResponse {
+  released: CniKey[];
 }
 
 export function isHealthResponse(v: unknown): v is HealthResponse {
