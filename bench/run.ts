@@ -1,6 +1,7 @@
 // `make bench`: every benchmark, printed as a table. Mesh traffic stays on loopback, data-plane
-// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane|esp|ipam`
+// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane|esp|ipam|cni`
 // runs one part only.
+import { formatCni, runCniBench } from './cni.js';
 import { formatDataplane, runDataplaneBench } from './dataplane.js';
 import { espBenchUnavailable, formatEspBench, runEspBench } from './esp.js';
 import { formatIpam, runIpamBench } from './ipam.js';
@@ -59,9 +60,21 @@ async function ipam(): Promise<void> {
   if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
 }
 
+async function cni(): Promise<void> {
+  const can = canUseNetns();
+  if (!can.ok) {
+    console.log(`CNI plugin: skipped (${can.reason})`);
+    return;
+  }
+  const r = await runCniBench();
+  console.log(formatCni(r));
+  if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, null, 2));
+  if (r.problems.length > 0) process.exitCode = 1;
+}
+
 async function main(): Promise<void> {
   const part = process.argv[2] ?? 'all';
-  if (!['all', 'mesh', 'dataplane', 'esp', 'ipam'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane, esp, ipam or nothing for all`);
+  if (!['all', 'mesh', 'dataplane', 'esp', 'ipam', 'cni'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane, esp, ipam, cni or nothing for all`);
   if (part === 'all' || part === 'mesh') await mesh();
   if (part === 'all') console.log('');
   if (part === 'all' || part === 'dataplane') await dataplane();
@@ -69,6 +82,8 @@ async function main(): Promise<void> {
   if (part === 'all' || part === 'esp') await esp();
   if (part === 'all') console.log('');
   if (part === 'all' || part === 'ipam') await ipam();
+  if (part === 'all') console.log('');
+  if (part === 'all' || part === 'cni') await cni();
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,167 @@
+// Calling CNI plugins the way a runtime does, for bench/cni.ts: the plugin executable is started
+// with CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME and CNI_PATH in its environment and one
+// plugin's network configuration on stdin, inside the namespace that plays the container host.
+// Each call is timed from spawn to the end of its output, so the plugin's process start counts, as
+// it does for a runtime. The harness starts every process through `ip netns exec`, which costs the
+// same for both plugins; launcherFloor() measures it so the table can show it.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { ExecResult, Host } from '../test/harness/netns.js';
+
+const execFileP = promisify(execFile);
+const CALL_TIMEOUT_MS = 30_000;
+
+/** One plugin as a runtime knows it: where it runs, its executable, CNI_PATH and its configuration. */
+export interface Plugin {
+  readonly label: string;
+  readonly host: Host;
+  readonly bin: string;
+  /** CNI_PATH: where the plugin finds its delegates (host-local for bridge). */
+  readonly cniPath: string;
+  /** A single plugin's configuration (not a conflist). */
+  readonly config: Record<string, unknown>;
+}
+
+export interface Call {
+  ms: number;
+  r: ExecResult;
+}
+
+/** A container a plugin attached: its namespace, CNI_CONTAINERID and the ADD result (DEL's prevResult). */
+export interface Attached {
+  netns: Host;
+  id: string;
+  result: unknown;
+  address: string;
+}
+
+function cniEnv(command: string, id: string, netns: string, p: Plugin): Record<string, string> {
+  return { CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: p.cniPath };
+}
+
+async function timed(p: Plugin, env: Record<string, string>, input: string): Promise<Call> {
+  const t0 = performance.now();
+  const r = await p.host.exec(p.bin, [], { env, input, timeoutMs: CALL_TIMEOUT_MS });
+  return { ms: performance.now() - t0, r };
+}
+
+function failure(p: Plugin, what: string, r: ExecResult): Error {
+  return new Error(`${p.label}: ${what} exited ${r.code}: ${(r.stdout || r.stderr).trim().slice(0, 500)}`);
+}
+
+/** The first address of a CNI result (any version from 0.3.0 on), or a reason it has none. */
+export function resultAddress(stdout: string): { address: string; result: unknown } | { reason: string } {
+  let result: unknown;
+  try {
+    result = JSON.parse(stdout);
+  } catch {
+    return { reason: `the result is not JSON: ${stdout.slice(0, 200)}` };
+  }
+  const ips = (result as { ips?: { address?: unknown }[] } | null)?.ips;
+  const address = Array.isArray(ips) ? ips[0]?.address : undefined;
+  if (typeof address !== 'string' || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(address)) return { reason: `the result has no IPv4 address: ${stdout.slice(0, 200)}` };
+  return { address, result };
+}
+
+/** CNI ADD for container `netns` (eth0); throws if the plugin fails or its result has no address. */
+export async function add(p: Plugin, netns: Host, id: string): Promise<{ ms: number; attached: Attached }> {
+  const c = await timed(p, cniEnv('ADD', id, `/run/netns/${netns.name}`, p), JSON.stringify(p.config));
+  if (c.r.code !== 0) throw failure(p, `ADD ${netns.name}`, c.r);
+  const parsed = resultAddress(c.r.stdout);
+  if ('reason' in parsed) throw new Error(`${p.label}: ADD ${netns.name}: ${parsed.reason}`);
+  return { ms: c.ms, attached: { netns, id, result: parsed.result, address: parsed.address } };
+}
+
+/** CNI DEL with the ADD's result as prevResult, as libcni sends it; throws if the plugin fails. */
+export async function del(p: Plugin, a: Attached): Promise<number> {
+  const c = await timed(p, cniEnv('DEL', a.id, `/run/netns/${a.netns.name}`, p), JSON.stringify({ ...p.config, prevResult: a.result }));
+  if (c.r.code !== 0) throw failure(p, `DEL ${a.netns.name}`, c.r);
+  return c.ms;
+}
+
+/** CNI VERSION: the plugin's bare process start (plus the launcher), nothing else. */
+export async function version(p: Plugin): Promise<number> {
+  const env = { CNI_COMMAND: 'VERSION', CNI_CONTAINERID: 'dummy', CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_PATH: p.cniPath };
+  const c = await timed(p, env, JSON.stringify({ cniVersion: p.config.cniVersion }));
+  if (c.r.code !== 0) throw failure(p, 'VERSION', c.r);
+  return c.ms;
+}
+
+/** `ip netns exec HOST /bin/true`: what every timed call pays before the plugin starts. */
+export async function launcherFloor(host: Host): Promise<number> {
+  const t0 = performance.now();
+  const r = await host.exec('true', []);
+  if (r.code !== 0) throw new Error(`${host.name}: true exited ${r.code}`);
+  return performance.now() - t0;
+}
+
+/** Deletes a container namespace made by lan.addContainer() (the LAN's cleanup skips it then). */
+export async function removeNetns(ns: Host): Promise<void> {
+  await execFileP('ip', ['netns', 'del', ns.name]);
+}
+
+/** Names of the ports of `bridge` in `host` ([] when the bridge does not exist). */
+export async function bridgePortsOf(host: Host, bridge: string): Promise<string[]> {
+  const r = await host.exec('ip', ['-j', 'link', 'show', 'master', bridge]);
+  if (r.code !== 0) {
+    if (/does not exist|Cannot find device/i.test(r.stderr)) return [];
+    throw new Error(`${host.name}: ip link show master ${bridge} failed: ${r.stderr.trim()}`);
+  }
+  return (JSON.parse(r.stdout || '[]') as { ifname: string }[]).map((l) => l.ifname);
+}
+
+// The router's part of an ADD, measured from inside the host with no plugin process: one node
+// process POSTs /cni/add for each namespace path on stdin, then /cni/del for each, each on a new
+// connection as the plugin makes it, and times GET /health the same way as the HTTP floor.
+const ROUTER_PROBE = `
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+const paths = JSON.parse(readFileSync(0, 'utf8'));
+const call = (method, path, body) => new Promise((resolve, reject) => {
+  const t0 = performance.now();
+  const req = http.request({ host: '127.0.0.1', port: 6784, method, path, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+    let s = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => (s += d));
+    res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - t0, body: s }));
+  });
+  req.on('error', reject);
+  req.end(body === undefined ? undefined : JSON.stringify(body));
+});
+const out = { health: [], add: [], del: [] };
+for (let i = 0; i < paths.length; i++) out.health.push(await call('GET', '/health'));
+for (const [i, netns] of paths.entries()) out.add.push(await call('POST', '/cni/add', { id: 'bench-router-' + i, ifname: 'eth0', netns }));
+for (const [i] of paths.entries()) out.del.push(await call('POST', '/cni/del', { id: 'bench-router-' + i, ifname: 'eth0' }));
+process.stdout.write(JSON.stringify(out));
+`;
+
+interface ProbeCall {
+  status: number;
+  ms: number;
+  body: string;
+}
+
+export interface RouterProbe {
+  health: number[];
+  add: number[];
+  del: number[];
+}
+
+/** Times the router's /cni/add and /cni/del for the given container namespaces; throws on a non-2xx reply. */
+export async function probeRouter(host: Host, containers: Host[]): Promise<RouterProbe> {
+  const r = await host.exec(process.execPath, ['--input-type=module', '-e', ROUTER_PROBE], {
+    input: JSON.stringify(containers.map((c) => `/run/netns/${c.name}`)),
+    timeoutMs: 60_000,
+  });
+  if (r.code !== 0) throw new Error(`${host.name}: the router probe exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
+  const out = JSON.parse(r.stdout) as Record<'health' | 'add' | 'del', ProbeCall[]>;
+  for (const [what, calls] of Object.entries(out)) {
+    const bad = calls.find((c) => c.status < 200 || c.status > 299);
+    if (bad) throw new Error(`${host.name}: ${what} answered ${bad.status}: ${bad.body.slice(0, 300)}`);
+  }
+  for (const c of out.add) {
+    const cidrs = (JSON.parse(c.body) as { cidrs?: unknown }).cidrs;
+    if (!Array.isArray(cidrs) || cidrs.length === 0) throw new Error(`${host.name}: /cni/add answered without an address: ${c.body.slice(0, 300)}`);
+  }
+  return { health: out.health.map((c) => c.ms), add: out.add.map((c) => c.ms), del: out.del.map((c) => c.ms) };
+}
