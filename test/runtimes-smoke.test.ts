@@ -1,0 +1,65 @@
+// The runtime harness proven against Debian's standard CNI plugins (bridge + host-local + portmap),
+// independently of weft: podman, containerd's CRI plugin and cnitool, each driven inside a namespace
+// host the test creates.
+//
+//   h0 198.18.0.1 ── bridge cni-smoke0 10.47.0.1/24 ─┬─ podman containers (10.47.0.x)
+//                                                     ├─ containerd pod sandboxes
+//                                                     └─ cnitool's namespace
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canUseNetns, createLan, type Host, type Lan } from './harness/netns.js';
+import { privateDir } from './harness/runtimes/dirs.js';
+import { Podman } from './harness/runtimes/podman.js';
+import { writeBridgeConflist } from './harness/runtimes/standard-cni.js';
+import { canUsePodman } from './harness/runtimes/capabilities.js';
+
+const NET = 'smoke';
+const SUBNET = '10.47.0.0/24';
+
+const netns = canUseNetns();
+const podmanOk = netns.ok ? canUsePodman() : netns;
+if (!podmanOk.ok) console.warn(`SKIP podman smoke test: ${podmanOk.reason}`);
+
+describe.skipIf(!netns.ok)('the runtime harness with the standard bridge + host-local + portmap plugins', () => {
+  let lan: Lan;
+  let h0: Host;
+  let dir: string;
+  let confDir: string;
+  let ipamDir: string;
+
+  beforeAll(async () => {
+    lan = await createLan({ hosts: 1 });
+    h0 = lan.hosts[0]!;
+    dir = privateDir('smoke');
+    confDir = join(dir, 'net.d');
+    ipamDir = join(dir, 'ipam');
+    mkdirSync(ipamDir);
+    writeBridgeConflist(confDir, { name: NET, bridge: 'cni-smoke0', subnet: SUBNET, ipamDataDir: ipamDir });
+  });
+  afterAll(async () => {
+    await lan?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const leases = (): string[] => readdirSync(join(ipamDir, NET)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+
+  it.skipIf(!podmanOk.ok)('podman: two containers ping each other; podman rm releases their leases', async () => {
+    const podman = await Podman.create(h0, { cniConfDir: confDir });
+    try {
+      const a = await podman.runDetached(['--network', NET, '--name', 'a']);
+      const b = await podman.runDetached(['--network', NET, '--name', 'b']);
+      const [ipA, ipB] = [await podman.ipOf(a, NET), await podman.ipOf(b, NET)];
+      expect(ipA).not.toBe(ipB);
+      expect(leases().sort()).toEqual([ipA, ipB].sort());
+      const ping = await podman.exec('a', ['ping', '-c', '1', '-W', '2', ipB]);
+      expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+      const back = await podman.exec('b', ['ping', '-c', '1', '-W', '2', ipA]);
+      expect(back.code, back.stdout + back.stderr).toBe(0);
+      await podman.ok(['rm', '--force', '--time', '0', 'a', 'b']);
+      expect(leases()).toEqual([]);
+    } finally {
+      await podman.cleanup();
+    }
+  });
+});
