@@ -40,7 +40,16 @@ native/build/weft_native.node: native/weft_native.c
 	@if [ -z "$(NODE_INCLUDE)" ]; then echo "Node's headers (node_api.h) were not found; install the nodejs headers (Debian: libnode-dev) or set NODE_INCLUDE"; exit 1; fi
 	cc -O2 -Wall -Wextra -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<
 
-build: node_modules/.package-lock.json native/build/weft_native.node
+# The CNI plugin: one self-contained CommonJS file (it starts faster than ESM, and an installed copy
+# without a .js extension is loaded as CommonJS anyway); the package.json beside it says so to Node.
+CNI_SOURCES := $(filter-out %.test.ts,$(wildcard src/cni/*.ts)) src/api/protocol.ts
+dist/cni/weft-cni.js: $(CNI_SOURCES) node_modules/.package-lock.json
+	@mkdir -p dist/cni
+	npx esbuild src/cni/main.ts --bundle --platform=node --target=node20 --format=cjs --log-level=warning '--banner:js=#!/usr/bin/env node' --outfile=$@
+	@echo '{"type":"commonjs"}' > dist/cni/package.json
+	@chmod 755 $@
+
+build: node_modules/.package-lock.json native/build/weft_native.node dist/cni/weft-cni.js
 	npx tsc -p tsconfig.build.json
 
 test: deps build
