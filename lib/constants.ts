@@ -31,6 +31,8 @@ export const PEER_GRACE_MS = 60_000;
 /** Kernel entries found at start are kept this long while the mesh catches up. */
 export const ADOPT_MS = 20_000;
 export const BRIDGE_REFRESH_MS = 2_000;
+/** How long a CNI ADD waits for an address (the ring forming, a fenced minority) before it answers "try again later". */
+export const CNI_ADD_WAIT_MS = 30_000;
 
 /** weaveworks/mesh protocol, version 2 (see docs/mesh-protocol.md). */
 export const PROTOCOL_NAME = 'weave';

@@ -23,7 +23,9 @@ export type WeftErrorCode =
   /** Not possible yet, try again later (the address ring is still forming); the message says why. */
   | 'unavailable'
   /** What the request names does not exist (a container's network namespace). */
-  | 'not-found';
+  | 'not-found'
+  /** What is there differs from what should be (CNI CHECK); the message lists the differences. */
+  | 'mismatch';
 
 export class WeftError extends Error {
   readonly code: WeftErrorCode;

@@ -14,6 +14,7 @@ import { relayVni } from './forwarding.js';
 import { MemoryKernel } from './memory-kernel.js';
 import { meshView } from './mesh-view.js';
 import { MemoryProbeNetwork } from './probe-transport.js';
+import { MemoryHostNat } from './host-nat.js';
 
 const VNI = 0x5eb1;
 const NAMES = [0x02_00_00_00_00_01n, 0x02_00_00_00_00_02n, 0x02_00_00_00_00_03n];
@@ -43,6 +44,7 @@ describe('three data planes in memory', () => {
         kernel,
         dataplane: { get mtu() { return dp.mtu; }, remoteIps: () => dp.remoteIps(), changed: () => dp.changed(), settled: () => dp.settled() },
         ipam: undefined,
+        nat: new MemoryHostNat(),
         overlayRange: '10.32.0.0/12',
         dataDir: join(dir, `r${i}`),
         clock: mesh.clock,

@@ -84,12 +84,24 @@ export function normalise(raw: unknown): AttachedEndpoint | undefined {
     cidrs: r.cidrs,
   };
   if (r.state === 'attaching') ep.state = 'attaching';
+  if (r.origin === 'cni') ep.origin = 'cni';
+  if (typeof r.names === 'object' && r.names !== null) {
+    const names: NonNullable<AttachedEndpoint['names']> = {};
+    if (typeof r.names.namespace === 'string') names.namespace = r.names.namespace;
+    if (typeof r.names.pod === 'string') names.pod = r.names.pod;
+    ep.names = names;
+  }
+  if (typeof r.gateway === 'string') ep.gateway = r.gateway;
+  if (r.hairpin === true) ep.hairpin = true;
   return ep;
 }
 
 export function adoptFromAllocation(alloc: { container: string; ip: string }, port: string, range: string): AttachedEndpoint {
   const [id, ifname] = alloc.container.includes('#') ? alloc.container.split('#') as [string, string] : [alloc.container, DEFAULT_IFNAME];
-  return { id, ifname, container: id, netns: id.startsWith('/') ? id : '', hostIfname: port, mac: macForIp(alloc.ip), cidrs: [`${alloc.ip}/${prefixOf(range)}`] };
+  const ep: AttachedEndpoint = { id, ifname, container: id, netns: id.startsWith('/') ? id : '', hostIfname: port, mac: macForIp(alloc.ip), cidrs: [`${alloc.ip}/${prefixOf(range)}`] };
+  // `weft attach` keys by namespace path; anything else is a runtime's container ID.
+  if (!id.startsWith('/')) ep.origin = 'cni';
+  return ep;
 }
 
 export function adoptUnknown(port: string, mac: string | undefined, range: string): AttachedEndpoint {

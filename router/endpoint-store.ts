@@ -22,12 +22,24 @@ export interface AttachedEndpoint {
   cidrs: string[];
   /** Written before the kernel has the veth; absent once the attach completed (router/endpoints.ts). */
   state?: 'attaching';
+  /** 'cni': made by the CNI plugin (its GC may release it); absent: `weft attach`. */
+  origin?: 'cni';
+  /** The runtime's names (Kubernetes namespace and pod, or podman's container name), for display. */
+  names?: { namespace?: string; pod?: string };
+  /** The default route's next hop (this host's overlay address), when the container has one. */
+  gateway?: string;
+  /** Hairpin mode on the bridge port. */
+  hairpin?: boolean;
 }
 
 export interface StoredEndpoints {
   attached: AttachedEndpoint[];
-  /** CIDRs given to the host with `weft expose`. */
+  /** CIDRs given to the host with `weft expose` (the gateway's among them). */
   exposed: string[];
+  /** This host's overlay address (CIDR) that containers use as their default route; allocated from IPAM on first use. */
+  gateway?: string;
+  /** Masquerade traffic from the overlay range to outside it (asked for by a CNI attachment). */
+  masquerade?: boolean;
 }
 
 const FILE = 'endpoints.json';
@@ -49,7 +61,10 @@ export class EndpointStore {
     } catch (err) {
       throw new WeftError('io', `${join(this.dir, FILE)} is not valid JSON (${errorMessage(err)}); fix it, or move it away to start without the stored endpoints`, { cause: err });
     }
-    return { attached: Array.isArray(v.attached) ? v.attached : [], exposed: Array.isArray(v.exposed) ? v.exposed.filter((c): c is string => typeof c === 'string') : [] };
+    const out: StoredEndpoints = { attached: Array.isArray(v.attached) ? v.attached : [], exposed: Array.isArray(v.exposed) ? v.exposed.filter((c): c is string => typeof c === 'string') : [] };
+    if (typeof v.gateway === 'string') out.gateway = v.gateway;
+    if (v.masquerade === true) out.masquerade = true;
+    return out;
   }
 
   async save(s: StoredEndpoints): Promise<void> {

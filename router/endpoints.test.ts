@@ -17,6 +17,7 @@ import type { StoredEndpoints } from './endpoint-store.js';
 import { Endpoints, hostIfnameFor, ipForMac, macForIp, type EndpointsStore } from './endpoints.js';
 import { MemoryKernel } from './memory-kernel.js';
 import type { Kernel } from './kernel.js';
+import { MemoryHostNat } from './host-nat.js';
 
 const SELF: PeerName = 0x02_00_00_00_00_01n;
 const RANGE = '10.32.0.0/28';
@@ -93,6 +94,7 @@ async function boot(disk: Disk): Promise<{ proc: Process; eps: Endpoints; alloc:
     kernel: proc.kernel(),
     dataplane: { mtu: 1450, remoteIps: () => new Set(), changed: () => undefined, settled: async () => undefined },
     ipam: alloc,
+    nat: new MemoryHostNat(),
     overlayRange: RANGE,
     dataDir: dir,
     store: proc.store(),

@@ -24,6 +24,10 @@ import { adoptFromAllocation, adoptUnknown, DEFAULT_IFNAME, hostIfnameFor, ipamK
 
 export { DEFAULT_IFNAME, hostIfnameFor, ipamKey, ipForMac, keyString, macForIp, type EndpointKey } from './endpoint-keys.js';
 import type { Kernel } from './kernel.js';
+import type { HostNat, NatSpec } from './host-nat.js';
+
+/** IPAM's key for this host's own overlay address (the containers' default route). */
+export const GATEWAY_KEY = 'weft:gateway';
 
 export interface AttachRequest {
   /** As the user named it (namespace name, path or PID), for display. */
@@ -36,7 +40,20 @@ export interface AttachRequest {
   ifname?: string;
   /** Empty: one address from IPAM. */
   cidrs: string[];
+  /** 'cni': made by the CNI plugin (its GC may release it). */
+  origin?: 'cni';
+  /** The runtime's names, for display. */
+  names?: { namespace?: string; pod?: string };
+  /** A default route through this host's overlay address (allocated from IPAM on first use). */
+  defaultRoute?: boolean;
+  /** With defaultRoute: masquerade traffic from the overlay range to outside it. */
+  masquerade?: boolean;
+  /** Hairpin mode on the bridge port (port mappings that turn traffic back to the container). */
+  hairpin?: boolean;
 }
+
+/** What differs between an attachment and what its container has (CNI CHECK); [] when they agree. */
+export type CheckResult = { ep: AttachedEndpoint; problems: string[] };
 
 /** What the endpoints owner needs from IPAM (ipam/allocator.ts). Keys are `ipamKey(key)`. */
 export interface AddressManager {
@@ -86,6 +103,8 @@ export interface EndpointsOptions {
   checkCidr(cidr: string): string | undefined;
   /** Whether ip lies in the overlay range. */
   inRange(ip: string): boolean;
+  /** Forwarding and masquerade for containers with a default route through this host. */
+  nat: HostNat;
 }
 
 /** Where the endpoints are kept (router/endpoint-store.ts): save must be durable when it resolves. */
@@ -102,6 +121,11 @@ export interface LocalEndpoint {
 export class Endpoints {
   private attached = new Map<string, AttachedEndpoint>();
   private exposed: string[] = [];
+  /** This host's overlay address (CIDR), the containers' default route; undefined until one asks. */
+  private gateway: string | undefined;
+  private masquerade = false;
+  /** What the host NAT was last set to (JSON), so an attach does not rerun nft. */
+  private natApplied: string | undefined;
   private readonly store: EndpointsStore;
   private readonly queue = new KeyedSerialQueue<string>();
   private readonly saver: Coalescer;
@@ -112,7 +136,12 @@ export class Endpoints {
 
   constructor(private readonly o: EndpointsOptions) {
     this.store = o.store ?? new EndpointStore(o.dataDir);
-    this.saver = new Coalescer(() => this.store.save({ attached: [...this.attached.values()], exposed: [...this.exposed] }));
+    this.saver = new Coalescer(() => {
+      const s: StoredEndpoints = { attached: [...this.attached.values()], exposed: [...this.exposed] };
+      if (this.gateway) s.gateway = this.gateway;
+      if (this.masquerade) s.masquerade = true;
+      return this.store.save(s);
+    });
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
@@ -125,6 +154,8 @@ export class Endpoints {
     const o = this.o;
     const stored = await this.store.load();
     this.exposed = stored.exposed;
+    if (stored.gateway && this.exposed.includes(stored.gateway)) this.gateway = stored.gateway;
+    this.masquerade = stored.masquerade === true;
     let ports: Set<string> | undefined;
     try {
       ports = new Set(await o.kernel.ports(BRIDGE));
@@ -167,6 +198,9 @@ export class Endpoints {
     for (const cidr of this.exposed) {
       await this.o.kernel.addAddress(BRIDGE, cidr).catch((err: unknown) => this.o.log.warn({ cidr, err: errorMessage(err) }, 'could not put an exposed address back on the bridge'));
     }
+    if (this.masquerade || [...this.attached.values()].some((ep) => ep.gateway)) {
+      await this.applyNat().catch((err: unknown) => this.o.log.error({ err: errorMessage(err) }, 'could not restore forwarding and masquerading for the containers'));
+    }
     for (const ep of [...this.attached.values()]) {
       if (ep.state !== 'attaching') continue;
       void this.queue.run(keyString(ep), () => this.finishAttaching(ep)).catch((err: unknown) => this.o.log.error({ container: ep.container, err: errorMessage(err) }, 'could not finish an attach interrupted by a restart'));
@@ -200,6 +234,58 @@ export class Endpoints {
       return Promise.reject(new WeftError('usage', 'this router has no address management: give the address, e.g. weft attach 10.32.0.5/12 NETNS'));
     }
     return this.queue.run(keyString(key), () => this.attachNow(key, req, opts.signal));
+  }
+
+  /** Detaches one attachment by its key (CNI DEL). Already gone: undefined. */
+  detachKey(key: EndpointKey, opts: { signal?: AbortSignal } = {}): Promise<AttachedEndpoint | undefined> {
+    return this.queue.run(keyString(key), () => this.detachNow(keyString(key), opts.signal));
+  }
+
+  /** The attachment under key, if there is one (attaches in flight are finished first). */
+  async get(key: EndpointKey): Promise<AttachedEndpoint | undefined> {
+    return this.queue.run(keyString(key), async () => this.attached.get(keyString(key)));
+  }
+
+  /**
+   * CNI CHECK: compares an attachment with what its container and the bridge really have — the
+   * veth on the bridge, the interface in netns with its MAC, MTU, addresses and routes.
+   */
+  check(key: EndpointKey, netns: string): Promise<CheckResult> {
+    return this.queue.run(keyString(key), async () => {
+      const ep = this.attached.get(keyString(key));
+      if (!ep) throw new WeftError('not-found', `nothing is attached as ${key.ifname} of container ${key.id}`);
+      const problems: string[] = [];
+      if (ep.netns !== netns) problems.push(`attached in ${ep.netns || 'an unknown namespace'}, not ${netns}`);
+      if (!(await this.o.kernel.ports(BRIDGE)).includes(ep.hostIfname)) problems.push(`its veth ${ep.hostIfname} is not on bridge ${BRIDGE}`);
+      const inside = existsSync(netns) ? await this.o.kernel.inspect(netns, key.ifname) : undefined;
+      if (!inside) {
+        problems.push(`${netns} has no interface ${key.ifname}`);
+        return { ep, problems };
+      }
+      if (ep.mac && inside.mac !== ep.mac) problems.push(`${key.ifname} has MAC ${inside.mac}, not ${ep.mac}`);
+      if (inside.mtu !== this.o.dataplane.mtu) problems.push(`${key.ifname} has MTU ${inside.mtu}, not ${this.o.dataplane.mtu}`);
+      for (const c of ep.cidrs) if (!inside.addresses.includes(c)) problems.push(`${key.ifname} lacks address ${c}`);
+      const has = (dst: string, gw?: string): boolean => inside.routes.some((r) => r.dst === dst && r.gw === gw);
+      for (const r of routesFor(ep.cidrs, this.o.overlayRange)) if (!has(r)) problems.push(`no route to ${r} on ${key.ifname}`);
+      if (ep.gateway && !has('0.0.0.0/0', ep.gateway)) problems.push(`no default route via ${ep.gateway}`);
+      return { ep, problems };
+    });
+  }
+
+  /** CNI GC: releases every CNI attachment not in keep. Returns the keys released. */
+  async gc(keep: EndpointKey[], opts: { signal?: AbortSignal } = {}): Promise<EndpointKey[]> {
+    const valid = new Set(keep.map(keyString));
+    const out: EndpointKey[] = [];
+    for (const ep of [...this.attached.values()]) {
+      if (ep.origin !== 'cni' || valid.has(keyString(ep))) continue;
+      checkAborted(opts.signal, 'garbage collection');
+      const gone = await this.detachKey(ep, opts);
+      if (gone) {
+        this.o.log.info({ container: ep.container, id: ep.id, ifname: ep.ifname }, 'released a CNI attachment the runtime no longer knows (GC)');
+        out.push({ id: gone.id, ifname: gone.ifname });
+      }
+    }
+    return out;
   }
 
   /**
@@ -238,6 +324,10 @@ export class Endpoints {
       if (cidr && gone.length === 0) throw new WeftError('usage', `${cidr} is not exposed (exposed: ${this.exposed.join(', ') || 'none'})`);
       for (const c of gone) await this.o.kernel.delAddress(BRIDGE, c);
       this.exposed = this.exposed.filter((c) => !gone.includes(c));
+      if (this.gateway && gone.includes(this.gateway)) {
+        await this.o.ipam?.release(GATEWAY_KEY);
+        this.gateway = undefined;
+      }
       await this.save();
       this.o.dataplane.changed();
       return gone;
@@ -259,6 +349,9 @@ export class Endpoints {
     for (const ep of this.attached.values()) await this.o.kernel.detach(ep.hostIfname).catch((err: unknown) => this.o.log.warn({ hostIfname: ep.hostIfname, err: errorMessage(err) }, 'reset: could not remove a container veth'));
     this.attached.clear();
     this.exposed = [];
+    this.gateway = undefined;
+    this.masquerade = false;
+    await this.o.nat.apply(undefined).catch((err: unknown) => this.o.log.warn({ err: errorMessage(err) }, 'reset: could not remove the masquerade table'));
     await this.save();
   }
 
@@ -305,6 +398,11 @@ export class Endpoints {
     for (const c of explicit) this.reserving.set(ipOf(c), k);
     let created = false;
     try {
+      const gateway = req.defaultRoute ? await this.ensureGateway(signal) : existing?.gateway;
+      if (req.defaultRoute) {
+        if (req.masquerade) this.masquerade = true;
+        await this.applyNat();
+      }
       let cidrs = req.cidrs;
       if (o.ipam) {
         if (cidrs.length === 0) cidrs = existing && had ? existing.cidrs.filter((c) => ipOf(c) === had) : [`${await o.ipam.allocate(ik, { signal })}/${prefixOf(o.overlayRange)}`];
@@ -315,6 +413,12 @@ export class Endpoints {
       const hostIfname = existing?.hostIfname ?? hostIfnameFor(ik);
       const mac = existing?.mac || macForIp(ipOf(all[0]!));
       const intent: AttachedEndpoint = { id: key.id, ifname: key.ifname, container: req.container, netns: req.netns, hostIfname, mac, cidrs: all, state: 'attaching' };
+      const origin = req.origin ?? existing?.origin;
+      if (origin) intent.origin = origin;
+      const names = req.names ?? existing?.names;
+      if (names) intent.names = names;
+      if (gateway) intent.gateway = gateway;
+      if (req.hairpin || existing?.hairpin) intent.hairpin = true;
       // A re-attach of a complete attachment only adds addresses to a veth the store already names.
       if (existing && existing.state !== 'attaching') delete intent.state;
       else {
@@ -334,6 +438,8 @@ export class Endpoints {
         mtu: o.dataplane.mtu,
         addresses: all,
         routes: routesFor(all, o.overlayRange),
+        ...(intent.gateway ? { gateway: intent.gateway } : {}),
+        ...(intent.hairpin ? { hairpin: true } : {}),
       });
       checkAborted(signal, 'attach');
       const ep: AttachedEndpoint = { ...intent, mac: res.mac || mac, state: undefined };
@@ -385,7 +491,11 @@ export class Endpoints {
     const usable = ep.netns !== '' && existsSync(ep.netns) && o.checkNetns(ep.netns) === undefined;
     if (usable) {
       try {
-        const res = await o.kernel.attach({ hostIfname: ep.hostIfname, bridge: BRIDGE, netns: ep.netns, ifname: ep.ifname, mac: ep.mac, mtu: o.dataplane.mtu, addresses: ep.cidrs, routes: routesFor(ep.cidrs, o.overlayRange) });
+        const res = await o.kernel.attach({
+          hostIfname: ep.hostIfname, bridge: BRIDGE, netns: ep.netns, ifname: ep.ifname, mac: ep.mac, mtu: o.dataplane.mtu, addresses: ep.cidrs, routes: routesFor(ep.cidrs, o.overlayRange),
+          ...(ep.gateway ? { gateway: ep.gateway } : {}),
+          ...(ep.hairpin ? { hairpin: true } : {}),
+        });
         const done: AttachedEndpoint = { ...ep, mac: res.mac || ep.mac };
         delete done.state;
         this.attached.set(k, done);
@@ -411,6 +521,7 @@ export class Endpoints {
     const ipam = this.o.ipam;
     if (!ipam) return;
     const wanted = new Map<string, string>();
+    if (this.gateway && this.o.inRange(ipOf(this.gateway))) wanted.set(GATEWAY_KEY, ipOf(this.gateway));
     for (const ep of this.attached.values()) {
       const ip = ep.cidrs.map(ipOf).find((i) => this.o.inRange(i));
       if (ip) wanted.set(ipamKey(ep), ip);
@@ -460,6 +571,41 @@ export class Endpoints {
 
   private save(): Promise<void> {
     return this.saver.run();
+  }
+
+  /**
+   * This host's address on the overlay (its IP), the next hop of the containers' default route:
+   * an address the user exposed inside the range, else one from IPAM put on the bridge (as
+   * `weave expose` did). Saved before it is used.
+   */
+  private ensureGateway(signal: AbortSignal | undefined): Promise<string> {
+    return this.queue.run('\0exposed', async () => {
+      const o = this.o;
+      if (this.gateway) return ipOf(this.gateway);
+      const mine = this.exposed.find((c) => o.inRange(ipOf(c)));
+      let cidr = mine;
+      if (!cidr) {
+        if (!o.ipam) throw new WeftError('usage', `a default route through this host needs its address on the overlay: give it one with \`weft expose ADDRESS/PREFIX\` (inside ${o.overlayRange}), or run the router with address management`);
+        cidr = `${await o.ipam.allocate(GATEWAY_KEY, { signal })}/${prefixOf(o.overlayRange)}`;
+        await o.kernel.addAddress(BRIDGE, cidr);
+        this.exposed.push(cidr);
+        o.log.info({ cidr }, 'this host\'s address on the overlay, the containers\' default route');
+      }
+      this.gateway = cidr;
+      await this.save();
+      o.dataplane.changed();
+      return ipOf(cidr);
+    });
+  }
+
+  /** Forwarding on and masquerade as asked, once (nft runs only when that changes). */
+  private async applyNat(): Promise<void> {
+    const spec: NatSpec = { range: this.o.overlayRange, masquerade: this.masquerade };
+    const text = JSON.stringify(spec);
+    if (this.natApplied === text) return;
+    await this.o.nat.apply(spec);
+    this.natApplied = text;
+    await this.save();
   }
 
   private localIps(except: string): Set<string> {

@@ -111,6 +111,22 @@ export interface AttachSpec {
   addresses: string[];
   /** Extra routes via the container interface (the overlay range, when wider than the prefixes). */
   routes: string[];
+  /** A default route through this next hop (this host's address on the overlay), when set. */
+  gateway?: string;
+  /** Hairpin mode on the bridge port, so traffic the host turns back to the container (port mappings) reaches it. */
+  hairpin?: boolean;
+}
+
+/** What a container's interface looks like from inside its namespace (`Kernel.inspect`). */
+export interface ContainerInterface {
+  mac: string;
+  mtu: number;
+  /** IPv4 CIDRs on the interface. */
+  addresses: string[];
+  /** IPv4 routes in the main table through the interface. */
+  routes: { dst: string; gw?: string }[];
+  /** Index of the host end of the veth, when the interface is a veth. */
+  peerIndex?: number;
 }
 
 export interface Attached {
@@ -157,6 +173,8 @@ export interface Kernel {
 
   /** Creates the veth pair, moves one end into the namespace and configures it. Idempotent per hostIfname. */
   attach(spec: AttachSpec): Promise<Attached>;
+  /** The interface ifname inside the namespace at netns, or undefined when it has none by that name. */
+  inspect(netns: string, ifname: string): Promise<ContainerInterface | undefined>;
   /** Removes the veth pair (both ends). Missing is not an error. */
   detach(hostIfname: string): Promise<void>;
   /** Names of every link in the namespace (to find weft's devices left by an earlier run). */

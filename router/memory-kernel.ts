@@ -5,12 +5,14 @@
 // reports them.
 import { formatMac, parseIpv4 as parseIpv4Bytes } from './addresses.js';
 import { WeftError } from '../lib/errors.js';
+import { formatIpv4, networkOf, parseCidr as parseCidrText } from '../lib/ip.js';
 import { cmp, isZeroMac } from './desired.js';
 import type {
   EspSteering,
   AttachSpec,
   Attached,
   BridgeMac,
+  ContainerInterface,
   FdbEntry,
   Kernel,
   KernelOp,
@@ -113,6 +115,8 @@ export class MemoryKernel implements Kernel {
       throw ioError(`attach ${spec.hostIfname}: name in use (EEXIST)`);
     }
     if (!validName(spec.hostIfname) || !validName(spec.ifname)) throw ioError(`attach ${spec.hostIfname}: bad name (EINVAL)`);
+    const clash = [...this.attachments.entries()].find(([name, o]) => name !== spec.hostIfname && o.spec.netns === spec.netns && o.spec.ifname === spec.ifname);
+    if (clash) throw new WeftError('usage', `the container already has an interface named ${spec.ifname} (in ${spec.netns}); give another interface name`);
     let a = existing;
     if (a === undefined) {
       const index = this.nextIndex++;
@@ -123,6 +127,15 @@ export class MemoryKernel implements Kernel {
     this.attachments.set(spec.hostIfname, a);
     this.changed();
     return { hostIfname: spec.hostIfname, mac: a.mac };
+  }
+
+  async inspect(netns: string, ifname: string): Promise<ContainerInterface | undefined> {
+    const a = [...this.attachments.values()].find((x) => x.spec.netns === netns && x.spec.ifname === ifname);
+    if (!a) return undefined;
+    const routes: ContainerInterface['routes'] = a.spec.addresses.map((c) => ({ dst: connectedRoute(c) }));
+    for (const r of a.spec.routes) routes.push({ dst: r });
+    if (a.spec.gateway) routes.push({ dst: '0.0.0.0/0', gw: a.spec.gateway });
+    return { mac: a.mac, mtu: a.spec.mtu, addresses: [...a.spec.addresses], routes, peerIndex: a.index };
   }
 
   async detach(hostIfname: string): Promise<void> {
@@ -442,3 +455,9 @@ function ioError(message: string): WeftError {
   return new WeftError('io', message);
 }
 
+
+/** The route the kernel adds for an address: its network. */
+function connectedRoute(cidr: string): string {
+  const c = parseCidrText(cidr);
+  return c.ok ? `${formatIpv4(networkOf(c.value))}/${c.value.prefix}` : cidr;
+}

@@ -143,6 +143,23 @@ describe.skipIf(!cap.ok)(`NetlinkKernel in network namespaces${cap.ok ? '' : ` (
     expect(macs.every((m) => m.port !== 'vxlan-weft')).toBe(true);
   });
 
+  it('a CNI-style attach: default route via a gateway, hairpin on the bridge port; inspect() reads it back; a clashing interface name is refused', async () => {
+    const spec = {
+      hostIfname: 'vethg2', bridge: 'weft', netns: nsPath(C2), ifname: 'eth1', mtu: 1410,
+      addresses: ['10.32.0.12/12'], routes: [], gateway: '10.32.0.100', hairpin: true,
+    };
+    const a = await k.attach(spec);
+    expect(ip('-n', C2, 'route')).toContain('default via 10.32.0.100 dev eth1');
+    expect(ip('-d', '-n', HOST, 'link', 'show', 'vethg2')).toMatch(/hairpin on/);
+    const seen = await k.inspect(nsPath(C2), 'eth1');
+    expect(seen).toMatchObject({ mac: a.mac, mtu: 1410, addresses: ['10.32.0.12/12'] });
+    expect(seen!.routes).toEqual(expect.arrayContaining([{ dst: '10.32.0.0/12' }, { dst: '0.0.0.0/0', gw: '10.32.0.100' }]));
+    expect(await k.inspect(nsPath(C2), 'nosuch0')).toBeUndefined();
+    await expect(k.attach({ ...spec, hostIfname: 'vethg3' })).rejects.toThrow(/already has an interface named eth1/);
+    expect(ip('-n', HOST, 'link', 'show')).not.toContain('vethg3');
+    await k.detach('vethg2');
+  });
+
   it('finds the underlay route, and none to an unreachable address', async () => {
     expect(await k.routeTo('198.18.0.7')).toEqual({ dev: 'u0', mtu: 1500, src: '198.18.0.1' });
     expect(await k.routeTo('203.0.113.1')).toBeUndefined();

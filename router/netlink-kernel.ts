@@ -11,13 +11,13 @@ import { WeftError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/clock.js';
 import type {
-  Attached, AttachSpec, BridgeMac, EspSteering, FdbEntry, Kernel, KernelOp, KernelState, Link, LinkKind, NeighEntry, OpResult, UnderlayRoute,
+  Attached, AttachSpec, BridgeMac, ContainerInterface, EspSteering, FdbEntry, Kernel, KernelOp, KernelState, Link, LinkKind, NeighEntry, OpResult, UnderlayRoute,
 } from './kernel.js';
 import { NetlinkClient, errnoCode } from './netlink/client.js';
 import type { NlMessage, NlRequest } from './netlink/codec.js';
 import {
   AF_BRIDGE, AF_INET, IFF_UP, NETLINK_ROUTE, NTF_SELF, NUD_PERMANENT, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH,
-  RTM_NEWROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
+  RTM_NEWROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH, RTN_UNICAST, RT_TABLE_MAIN,
 } from './netlink/constants.js';
 import { decodeAddr, decodeLink, decodeNeigh, decodeRoute, type LinkMessage } from './netlink/messages.js';
 import * as rq from './netlink/requests.js';
@@ -192,10 +192,14 @@ export class NetlinkKernel implements Kernel {
         const inside = (await linkTable(ns)).byName.get(spec.ifname);
         if (existing.kind === 'veth' && inside && inside.link === existing.index && existing.link === inside.index) {
           await c.request(rq.setLink(existing.index, { mtu: spec.mtu, up: true }, bridge.index));
+          if (spec.hairpin) await c.request(rq.setPortFlags(existing.index, { hairpin: true, learning: true }));
           return { hostIfname: spec.hostIfname, mac: await this.configureInside(ns, spec) };
         }
         this.log.info({ hostIfname: spec.hostIfname, netns: spec.netns }, 'kernel: replacing a veth whose peer is not in the namespace');
         await ignoring(c.request(rq.delLinkByName(spec.hostIfname)), 'ENODEV');
+      }
+      if ((await linkTable(ns)).byName.has(spec.ifname)) {
+        throw new WeftError('usage', `the container already has an interface named ${spec.ifname} (in ${spec.netns}); give another interface name`);
       }
       const fd = openSync(spec.netns, 'r');
       try {
@@ -204,6 +208,7 @@ export class NetlinkKernel implements Kernel {
       } finally {
         closeSync(fd);
       }
+      if (spec.hairpin) await c.request(rq.setPortFlags(await linkIndex(c, spec.hostIfname), { hairpin: true, learning: true }));
       return { hostIfname: spec.hostIfname, mac: await this.configureInside(ns, spec) };
     } finally {
       ns.close();
@@ -220,10 +225,30 @@ export class NetlinkKernel implements Kernel {
     const lo = links.byName.get('lo');
     if (lo) msgs.push(rq.setUp(lo.index));
     for (const r of spec.routes) msgs.push(rq.newLinkRoute(link.index, r));
+    if (spec.gateway) msgs.push(rq.newGatewayRoute(link.index, '0.0.0.0/0', spec.gateway));
     const errs = await ns.batch(msgs);
     const err = errs.find((e) => e !== undefined);
     if (err) throw new WeftError('io', `configuring ${spec.ifname} in ${spec.netns}: ${err.message}`, { cause: err });
     return link.mac ?? '';
+  }
+
+  async inspect(netns: string, ifname: string): Promise<ContainerInterface | undefined> {
+    const ns = new NetlinkClient(this.openSocket({ protocol: NETLINK_ROUTE, netns }), this.clientOptions());
+    try {
+      const link = (await linkTable(ns)).byName.get(ifname);
+      if (!link) return undefined;
+      const addresses = decodeAll(await dumpRetrying(ns, rq.dumpAddrs()), RTM_NEWADDR, decodeAddr, this.log)
+        .filter((a) => a.family === AF_INET && a.index === link.index)
+        .map((a) => `${a.local ?? a.address}/${a.prefixlen}`);
+      const routes = decodeAll(await dumpRetrying(ns, rq.dumpRoutes()), RTM_NEWROUTE, decodeRoute, this.log)
+        .filter((r) => r.family === AF_INET && r.table === RT_TABLE_MAIN && r.oif === link.index && r.type === RTN_UNICAST)
+        .map((r) => (r.gateway === undefined ? { dst: `${r.dst ?? '0.0.0.0'}/${r.dstLen}` } : { dst: `${r.dst ?? '0.0.0.0'}/${r.dstLen}`, gw: r.gateway }));
+      const out: ContainerInterface = { mac: link.mac ?? '', mtu: link.mtu ?? 0, addresses, routes };
+      if (link.kind === 'veth' && link.link !== undefined) out.peerIndex = link.link;
+      return out;
+    } finally {
+      ns.close();
+    }
   }
 
   async detach(hostIfname: string): Promise<void> {

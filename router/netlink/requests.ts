@@ -7,7 +7,7 @@ import {
   AF_BRIDGE, AF_INET, AF_UNSPEC, IFA_ADDRESS, IFA_LOCAL, IFF_UP, IFLA_ADDRESS, IFLA_BRPORT_LEARNING, IFLA_BRPORT_MODE,
   IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU, IFLA_NET_NS_FD, IFLA_PROTINFO,
   IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_PROXY, NDA_DST, NDA_LLADDR, NDA_VNI, NLM_F_APPEND,
-  NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NTF_SELF, NUD_PERMANENT, RTA_DST, RTA_OIF, RTM_DELADDR,
+  NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NTF_SELF, NUD_PERMANENT, RTA_DST, RTA_GATEWAY, RTA_OIF, RTM_DELADDR,
   RTM_DELLINK, RTM_DELNEIGH, RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK,
   RTM_NEWNEIGH, RTM_NEWROUTE, RTM_SETLINK, RTN_UNICAST, RTN_BLACKHOLE, RTA_PRIORITY, RTA_TABLE, RTM_DELROUTE, RTPROT_BOOT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN,
   VETH_INFO_PEER,
@@ -122,6 +122,17 @@ export function newLinkRoute(oif: number, cidr: string): NlRequest {
   return {
     type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_REPLACE,
     payload: rtmsg({ family: AF_INET, dstLen: prefix, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: RT_SCOPE_LINK, type: RTN_UNICAST }, [bytes(RTA_DST, ipv4Bytes(ip)), u32(RTA_OIF, oif)]),
+  };
+}
+
+/** A route through a next hop on a link (`ip route replace CIDR via GW dev X`) in the main table. */
+export function newGatewayRoute(oif: number, cidr: string, gateway: string): NlRequest {
+  const { ip, prefix } = parseCidr(cidr);
+  return {
+    type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_REPLACE,
+    payload: rtmsg({ family: AF_INET, dstLen: prefix, table: RT_TABLE_MAIN, protocol: RTPROT_BOOT, scope: RT_SCOPE_UNIVERSE, type: RTN_UNICAST }, [
+      bytes(RTA_DST, ipv4Bytes(ip)), bytes(RTA_GATEWAY, ipv4Bytes(gateway)), u32(RTA_OIF, oif),
+    ]),
   };
 }
 

@@ -14,6 +14,7 @@ import { formatHostPort, parseHostPort } from './address.js';
 import { readJsonBody } from './body.js';
 import { MAX_BODY_BYTES, REQUEST_ID_HEADER, type RequestsStatus } from './protocol.js';
 import { apiRoutes, type Reply, type Route } from './routes.js';
+import { cniRoutes, type CniControl } from './cni-routes.js';
 
 export interface ApiServerOptions {
   control: MeshControl;
@@ -21,6 +22,8 @@ export interface ApiServerOptions {
   dataplane?: DataplaneControl;
   /** Address management, when the router has it. */
   ipam?: IpamControl;
+  /** The CNI plugin's operations, when the router has a data plane. */
+  cni?: CniControl;
   /** "host:port" to bind, e.g. 127.0.0.1:6784; port 0 picks a free one. Only this address is bound. */
   addr: string;
   log: Logger;
@@ -54,6 +57,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     return { inFlight: [...inFlight].map((r) => ({ path: r.path, ageMs: now - r.since, ...(r.id === undefined ? {} : { id: r.id }) })) };
   };
   const routes = apiRoutes(opts.control, onStop, opts.dataplane, opts.ipam, requests);
+  if (opts.cni) for (const [path, route] of cniRoutes(opts.cni)) routes.set(path, route);
+  else routes.set('/readyz', { method: 'GET', handle: () => ({ status: 503, body: { ready: false, reasons: ['the router runs without a data plane (--no-dataplane): it cannot attach containers'] } }) });
   const server = createServer((req, res) => void serve(routes, req, res, log, inFlight));
 
   await new Promise<void>((resolve, reject) => {
@@ -121,6 +126,9 @@ async function serve(routes: Map<string, Route>, req: IncomingMessage, res: Serv
   send(res, reply);
 }
 
+/** The errors a client can act on, by HTTP status (the rest are 500). */
+const STATUS_OF: Partial<Record<string, number>> = { usage: 400, 'not-found': 404, mismatch: 409, unavailable: 503 };
+
 async function handle(route: Route, req: IncomingMessage, log: Logger, signal: AbortSignal): Promise<Reply> {
   let body: unknown;
   if (route.method === 'POST') {
@@ -131,10 +139,10 @@ async function handle(route: Route, req: IncomingMessage, log: Logger, signal: A
   try {
     return await route.handle(body, { signal });
   } catch (err) {
-    if (err instanceof WeftError && err.code === 'usage') return { status: 400, body: { error: err.message } };
-    if (signal.aborted) return { status: 499, body: { error: `cancelled: ${errorMessage(err)}` } };
+    if (err instanceof WeftError && STATUS_OF[err.code] !== undefined) return { status: STATUS_OF[err.code]!, body: { error: err.message, code: err.code } };
+    if (signal.aborted) return { status: 499, body: { error: `cancelled: ${errorMessage(err)}`, code: 'aborted' } };
     log.error({ err }, 'API handler failed');
-    return { status: 500, body: { error: `weft could not do that: ${errorMessage(err)}` } };
+    return { status: 500, body: { error: `weft could not do that: ${errorMessage(err)}`, ...(err instanceof WeftError ? { code: err.code } : {}) } };
   }
 }
 

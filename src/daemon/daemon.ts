@@ -14,6 +14,7 @@ import { meshView } from '../../router/mesh-view.js';
 import { NetlinkKernel } from '../../router/netlink-kernel.js';
 import { openProbeTransport } from '../../router/probe-transport.js';
 import { dataplaneControl } from './dataplane-control.js';
+import { cniControl } from './cni-control.js';
 import { Endpoints, type LocalEndpoint } from '../../router/endpoints.js';
 import { checkContainerNetns } from '../../router/netns.js';
 import { checkHostCidr, contains, parseIpv4, parseNetwork } from '../../lib/ip.js';
@@ -21,6 +22,7 @@ import { ipamAddresses } from './ipam.js';
 import type { Allocator } from '../../ipam/allocator.js';
 import { startAllocator } from './ipam.js';
 import { removeEncryptionLeftovers, startEncryption } from './encryption.js';
+import { NftHostNat } from '../../router/host-nat.js';
 
 /** Runs the router until signal aborts or the API is asked to stop; rejects if it cannot start. */
 export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promise<void> {
@@ -94,6 +96,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
         kernel,
         dataplane: dp,
         ipam: ipam && ipamAddresses(ipam),
+        nat: new NftHostNat(),
         overlayRange: opts.ipallocRange,
         dataDir: opts.dataDir,
         clock: realClock,
@@ -118,7 +121,15 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
       await dp.start();
       await eps.start();
     }
-    api = await startApiServer({ control: router.control(), dataplane: dataplane && endpoints && dataplaneControl(dataplane, endpoints, router), ipam, addr: opts.httpAddr, log, onStop: stop });
+    api = await startApiServer({
+      control: router.control(),
+      dataplane: dataplane && endpoints && dataplaneControl(dataplane, endpoints, router),
+      ipam,
+      ...(dataplane && endpoints ? { cni: cniControl({ endpoints, dataplane, ipam, overlayRange: opts.ipallocRange }) } : {}),
+      addr: opts.httpAddr,
+      log,
+      onStop: stop,
+    });
   } catch (err) {
     await endpoints?.stop();
     ipam?.stop();
