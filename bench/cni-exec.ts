@@ -3,7 +3,7 @@
 // plugin's network configuration on stdin, inside the namespace that plays the container host.
 // Each call is timed from spawn to the end of its output, so the plugin's process start counts, as
 // it does for a runtime. The harness starts every process through `ip netns exec`, which costs the
-// same for both plugins; launcherFloor() measures it so the table can show it.
+// same for both plugins; floor() measures it so the table can show it.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ExecResult, Host } from '../test/harness/netns.js';
@@ -87,11 +87,15 @@ export async function version(p: Plugin): Promise<number> {
   return c.ms;
 }
 
-/** `ip netns exec HOST /bin/true`: what every timed call pays before the plugin starts. */
-export async function launcherFloor(host: Host): Promise<number> {
+/**
+ * A floor every call pays: `ip netns exec HOST true` (the launcher, before any plugin starts), or
+ * `ip netns exec HOST node -e 0` (the launcher and Node's own start, before a Node plugin's code loads).
+ */
+export async function floor(host: Host, what: 'launcher' | 'node'): Promise<number> {
+  const [cmd, args] = what === 'launcher' ? ['true', []] : [process.execPath, ['-e', '0']];
   const t0 = performance.now();
-  const r = await host.exec('true', []);
-  if (r.code !== 0) throw new Error(`${host.name}: true exited ${r.code}`);
+  const r = await host.exec(cmd, args);
+  if (r.code !== 0) throw new Error(`${host.name}: ${cmd} exited ${r.code}`);
   return performance.now() - t0;
 }
 

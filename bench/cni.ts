@@ -10,7 +10,7 @@
 //               share the machine's noise; then N DELs the same way. A fresh container namespace
 //               per sample, made before the call and deleted after its DEL (neither is timed).
 //   burst       B ADDs of one side at once, then B DELs at once (wall time and per call).
-//   VERSION     the plugin's bare process start; `true` through the same launcher as the floor.
+//   VERSION     the plugin's bare process start; `true` and `node -e 0` through the same launcher as floors.
 //   router      POST /cni/add and /cni/del timed by a client inside the weft host (no plugin
 //               process), and GET /health as the HTTP floor: where weft's ADD spends its time.
 //
@@ -27,7 +27,7 @@ import { createLan, waitFor, type Host, type Lan } from '../test/harness/netns.j
 import { WEFT_JS, WeftHost } from '../test/harness/weft.js';
 import { ipamAllocations, WEFT_BRIDGE } from '../test/harness/weft-state.js';
 import type { IpamStatusJson } from '../ipam/status.js';
-import { add, bridgePortsOf, del, launcherFloor, probeRouter, removeNetns, version, type Attached, type Plugin } from './cni-exec.js';
+import { add, bridgePortsOf, del, floor, probeRouter, removeNetns, version, type Attached, type Plugin } from './cni-exec.js';
 import { stats, type Stats } from './ipam-latency.js';
 
 const REF_BIN_DIR = '/usr/lib/cni';
@@ -68,7 +68,10 @@ export interface SideResult {
 
 export interface CniBenchResult {
   n: number;
+  /** `ip netns exec HOST true`. */
   launcher: Stats;
+  /** `ip netns exec HOST node -e 0`: the least a Node plugin's process start can be. */
+  nodeStart: Stats;
   reference: SideResult;
   weft: SideResult;
   /** weft's router alone, or why it was not measured. */
@@ -155,7 +158,7 @@ async function weftPlugin(w: WeftHost, dir: string): Promise<Plugin | string> {
   const binDir = join(dir, 'bin');
   const confDir = join(dir, 'net.d');
   const setup = await w.weft(['setup-cni', '--bin-dir', binDir, '--conf-dir', confDir]);
-  if (setup.code !== 0) return `not built (weft setup-cni exited ${setup.code}: ${(setup.stderr || setup.stdout).trim().slice(0, 300)})`;
+  if (setup.code !== 0) return `not built (weft setup-cni exited ${setup.code}: ${(setup.stderr || setup.stdout).trim().replace(/\s+/g, ' ').slice(0, 300)})`;
   if (!existsSync(join(binDir, 'weft'))) return `not built (weft setup-cni wrote no ${binDir}/weft)`;
   await w.launch(['--ipalloc-range', WEFT_RANGE, '--ipalloc-init', 'consensus=1']);
   return { label: 'weft', host: w.host, bin: join(binDir, 'weft'), cniPath: `${binDir}:${REF_BIN_DIR}`, config: { cniVersion: '1.0.0', name: 'weft', type: 'weft' } };
@@ -237,8 +240,10 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
     await eachSide(sides, async (s, p) => void baseline.set(s, await bridgePortsOf(p.host, s === ref ? REF_BRIDGE : WEFT_BRIDGE)));
 
     const launcher: number[] = [];
+    const nodeStart: number[] = [];
     for (let i = 0; i < VERSION_SAMPLES; i++) {
-      launcher.push(await launcherFloor(refHost));
+      launcher.push(await floor(refHost, 'launcher'));
+      nodeStart.push(await floor(refHost, 'node'));
       await eachSide(i % 2 === 0 ? sides : [...sides].reverse(), async (s, p) => void s.version.push(await version(p)));
     }
 
@@ -277,7 +282,7 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
       }
     }
     for (const s of sides) if (s.failed !== undefined && s.plugin !== undefined) problems.push(`${s.label}: ${s.failed}`);
-    return { n, launcher: stats(launcher), reference: result(ref), weft: result(weft), router, problems };
+    return { n, launcher: stats(launcher), nodeStart: stats(nodeStart), reference: result(ref), weft: result(weft), router, problems };
   } finally {
     await w?.cleanup().catch(() => undefined);
     await lan?.cleanup();
@@ -321,7 +326,7 @@ export function formatCni(r: CniBenchResult): string {
     const met = Math.max(addRatio, netAdd) <= 3;
     lines.push(`goal: weft's ADD within 3× of the reference: ${met ? 'met' : 'NOT met'} (p50 ${addRatio.toFixed(2)}× as measured, ${netAdd.toFixed(2)}× without the launcher)`);
   }
-  lines.push(`launcher floor (ip netns exec HOST true), in every number above: p50 ${ms(r.launcher.p50)}, p99 ${ms(r.launcher.p99)}`);
+  lines.push(`launcher floor (ip netns exec HOST true), in every number above: p50 ${ms(r.launcher.p50)}, p99 ${ms(r.launcher.p99)}; with a bare Node start (node -e 0): p50 ${ms(r.nodeStart.p50)}`);
   if ('skipped' in r.router) {
     lines.push(`weft's router alone: not measured (${r.router.skipped})`);
   } else {
