@@ -1,14 +1,16 @@
 // How containers with a default route through this host reach beyond the overlay (the CNI
 // plugin's containers, docs/cni.md): IPv4 forwarding on, and traffic from the overlay range to
-// anywhere outside it masqueraded behind the host's own address, as Weave's `weave expose` with
-// NAT, Flannel's `ipMasq` and Calico's `natOutgoing` do. One nftables table, `ip weft_nat`,
-// replaced atomically; traffic between overlay addresses is never translated.
+// anywhere outside it (multicast and the bridge itself excepted) masqueraded behind the host's
+// own address, as Weave's `weave expose` with NAT, Flannel's `ipMasq` and Calico's `natOutgoing`
+// do. One nftables table, `ip weft_nat`, replaced atomically; traffic between overlay addresses
+// is never translated.
 //
 // Forwarding is switched on and left on (as Docker, Flannel and Calico leave it): other things on
 // the host may rely on it by then, so `weft reset` removes the table but does not switch it off.
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { WeftError } from '../lib/errors.js';
+import { BRIDGE } from './forwarding.js';
 
 export const NAT_TABLE = 'weft_nat';
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
@@ -32,7 +34,7 @@ export function natRuleset(spec: NatSpec | undefined): string {
   return `${reset}table ip ${NAT_TABLE} {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    ip saddr ${spec.range} ip daddr != ${spec.range} counter masquerade comment "overlay-outbound"
+    ip saddr ${spec.range} ip daddr != ${spec.range} ip daddr != 224.0.0.0/4 oifname != "${BRIDGE}" counter masquerade comment "overlay-outbound"
   }
 }
 `;
