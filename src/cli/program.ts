@@ -14,6 +14,7 @@ import type { CliContext } from './context.js';
 import { registerForget } from './forget.js';
 import { registerLaunch } from './launch.js';
 import { registerRouter } from './router.js';
+import { registerSetupCni } from './setup-cni.js';
 import { registerStatus } from './status.js';
 import { registerStop } from './stop.js';
 
@@ -38,6 +39,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerExpose(program, ctx);
   registerReset(program, ctx);
   registerRmpeer(program, ctx);
+  registerSetupCni(program, ctx);
   return program;
 }
 
