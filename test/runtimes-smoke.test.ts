@@ -12,7 +12,11 @@ import { canUseNetns, createLan, type Host, type Lan } from './harness/netns.js'
 import { privateDir } from './harness/runtimes/dirs.js';
 import { Podman } from './harness/runtimes/podman.js';
 import { writeBridgeConflist } from './harness/runtimes/standard-cni.js';
-import { canUsePodman } from './harness/runtimes/capabilities.js';
+import { canUseCnitool, canUseContainerd, canUsePodman } from './harness/runtimes/capabilities.js';
+import { Containerd } from './harness/runtimes/containerd.js';
+import { cnitool } from './harness/runtimes/cnitool.js';
+import { netnsPathOf } from './harness/runtimes/exec.js';
+import { STANDARD_PLUGIN_DIR } from './harness/runtimes/standard-cni.js';
 
 const NET = 'smoke';
 const SUBNET = '10.47.0.0/24';
@@ -20,6 +24,10 @@ const SUBNET = '10.47.0.0/24';
 const netns = canUseNetns();
 const podmanOk = netns.ok ? canUsePodman() : netns;
 if (!podmanOk.ok) console.warn(`SKIP podman smoke test: ${podmanOk.reason}`);
+const containerdOk = netns.ok ? canUseContainerd() : netns;
+if (!containerdOk.ok) console.warn(`SKIP containerd smoke test: ${containerdOk.reason}`);
+const cnitoolOk = netns.ok ? canUseCnitool() : netns;
+if (!cnitoolOk.ok) console.warn(`SKIP cnitool smoke test: ${cnitoolOk.reason}`);
 
 describe.skipIf(!netns.ok)('the runtime harness with the standard bridge + host-local + portmap plugins', () => {
   let lan: Lan;
@@ -61,5 +69,40 @@ describe.skipIf(!netns.ok)('the runtime harness with the standard bridge + host-
     } finally {
       await podman.cleanup();
     }
+  });
+
+  it.skipIf(!containerdOk.ok)('containerd CRI: RunPodSandbox gets an address, StopPodSandbox releases it, RemovePodSandbox (a second DEL) is harmless', async () => {
+    const ctrd = await Containerd.start(h0, { cniBinDir: STANDARD_PLUGIN_DIR, cniConfDir: confDir });
+    try {
+      const status = await ctrd.cri<{ status: { conditions: { type: string; status: boolean }[] } }>('status');
+      expect(status.status.conditions.find((c) => c.type === 'NetworkReady')?.status).toBe(true);
+      const pod = await ctrd.runPod('smoke-pod');
+      expect(pod.ip).toMatch(/^10\.47\.0\.\d+$/);
+      expect(leases()).toEqual([pod.ip]);
+      const ping = await h0.exec('ping', ['-c', '1', '-W', '2', pod.ip]);
+      expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+      await ctrd.stopPod(pod.id);
+      expect(leases()).toEqual([]);
+      await ctrd.removePod(pod.id);
+      expect(await ctrd.podIds()).toEqual([]);
+    } finally {
+      await ctrd.cleanup();
+    }
+  });
+
+  it.skipIf(!cnitoolOk.ok)('cnitool: add gives the namespace an address, check passes, del releases it', async () => {
+    const c = await lan.addContainer();
+    const env = { confDir, pluginDirs: [STANDARD_PLUGIN_DIR], cacheDir: join(dir, 'cni-cache') };
+    const add = await cnitool(h0, 'add', NET, netnsPathOf(c), env);
+    expect(add.code, add.stderr).toBe(0);
+    const ip = ((JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address ?? '').split('/')[0]!;
+    expect(leases()).toEqual([ip]);
+    expect((await c.exec('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout).toContain(`${ip}/24`);
+    const check = await cnitool(h0, 'check', NET, netnsPathOf(c), env);
+    expect(check.code, check.stderr).toBe(0);
+    const del = await cnitool(h0, 'del', NET, netnsPathOf(c), env);
+    expect(del.code, del.stderr).toBe(0);
+    expect(leases()).toEqual([]);
+    expect((await c.exec('ip', ['link', 'show', 'eth0'])).code).not.toBe(0);
   });
 });

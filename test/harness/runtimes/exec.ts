@@ -6,7 +6,7 @@
 // the network namespace alone, so the runtime and every CNI plugin it calls see the host's links
 // and its router on 127.0.0.1:6784, while mounts and cgroups stay the machine's.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import type { ExecResult, Host } from '../netns.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -18,6 +18,7 @@ export interface RunOpts {
   timeoutMs?: number;
   /** Run inside this host's network namespace (nsenter --net=/run/netns/NAME). */
   host?: Host;
+  cwd?: string;
 }
 
 /** The bind-mounted path of a namespace made by the netns harness (`ip netns add NAME`). */
@@ -36,7 +37,7 @@ function argvFor(cmd: string, args: string[], host: Host | undefined): [string, 
 export function run(cmd: string, args: string[], opts: RunOpts = {}): Promise<ExecResult> {
   const [file, argv] = argvFor(cmd, args, opts.host);
   return new Promise((resolve) => {
-    const child = spawn(file, argv, { detached: true, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, argv, { detached: true, cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -87,16 +88,17 @@ export function succeeds(cmd: string, args: string[], timeoutMs = 10_000): boole
 }
 
 /**
- * PIDs of processes whose command line mentions `marker` (a private directory or socket path of one
- * test), so processes a runtime daemonised (conmon, containerd shims) can be ended by PID without
- * ever touching another test's or the machine's own.
+ * PIDs of processes whose command line mentions `marker` (a private directory of one test) or whose
+ * root directory lies below it (a container's processes, rooted in a rootfs in that directory), so
+ * what a runtime daemonised (conmon, containerd shims, pause processes) can be ended by PID without
+ * ever touching another test's processes or the machine's own.
  */
 export function pidsMentioning(marker: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) pids.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) || readlinkSync(`/proc/${entry}/root`).startsWith(`${marker}/`)) pids.push(Number(entry));
     } catch {
       // exited meanwhile
     }
