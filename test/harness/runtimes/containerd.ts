@@ -131,7 +131,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     closeSync(log);
     this.child = child;
     this.running = true;
-    this.exited = new Promise((resolve) => {
+    this.exited = new Promise<void>((resolve) => {
       child.once('error', () => resolve());
       child.once('exit', () => resolve());
     }).then(() => {
