@@ -93,6 +93,7 @@ export function normalise(raw: unknown): AttachedEndpoint | undefined {
   }
   if (typeof r.gateway === 'string') ep.gateway = r.gateway;
   if (r.hairpin === true) ep.hairpin = true;
+  if (typeof r.hostMac === 'string' && r.hostMac !== '') ep.hostMac = r.hostMac;
   return ep;
 }
 

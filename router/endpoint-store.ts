@@ -17,6 +17,8 @@ export interface AttachedEndpoint {
   /** Resolved namespace path. */
   netns: string;
   hostIfname: string;
+  /** The host end's MAC, once the kernel said (for a CNI result). */
+  hostMac?: string;
   mac: string;
   /** CIDRs on the container interface. */
   cidrs: string[];

@@ -443,6 +443,7 @@ export class Endpoints {
       });
       checkAborted(signal, 'attach');
       const ep: AttachedEndpoint = { ...intent, mac: res.mac || mac, state: undefined };
+      if (res.hostMac) ep.hostMac = res.hostMac;
       delete ep.state;
       this.attached.set(k, ep);
       await this.save();
@@ -497,6 +498,7 @@ export class Endpoints {
           ...(ep.hairpin ? { hairpin: true } : {}),
         });
         const done: AttachedEndpoint = { ...ep, mac: res.mac || ep.mac };
+        if (res.hostMac) done.hostMac = res.hostMac;
         delete done.state;
         this.attached.set(k, done);
         o.log.info({ container: ep.container, cidrs: ep.cidrs }, 'finished an attach interrupted by a restart');

@@ -133,6 +133,8 @@ export interface Attached {
   hostIfname: string;
   /** The container interface's MAC. */
   mac: string;
+  /** The host end's MAC. */
+  hostMac: string;
 }
 
 /** A MAC the bridge has learnt on one of its ports (not the VXLAN device). */

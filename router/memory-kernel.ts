@@ -126,7 +126,7 @@ export class MemoryKernel implements Kernel {
     a.master = spec.bridge;
     this.attachments.set(spec.hostIfname, a);
     this.changed();
-    return { hostIfname: spec.hostIfname, mac: a.mac };
+    return { hostIfname: spec.hostIfname, mac: a.mac, hostMac: generatedMac(0x0f, a.index) };
   }
 
   async inspect(netns: string, ifname: string): Promise<ContainerInterface | undefined> {

@@ -193,7 +193,7 @@ export class NetlinkKernel implements Kernel {
         if (existing.kind === 'veth' && inside && inside.link === existing.index && existing.link === inside.index) {
           await c.request(rq.setLink(existing.index, { mtu: spec.mtu, up: true }, bridge.index));
           if (spec.hairpin) await c.request(rq.setPortFlags(existing.index, { hairpin: true, learning: true }));
-          return { hostIfname: spec.hostIfname, mac: await this.configureInside(ns, spec) };
+          return { hostIfname: spec.hostIfname, mac: await this.configureInside(ns, spec), hostMac: existing.mac ?? '' };
         }
         this.log.info({ hostIfname: spec.hostIfname, netns: spec.netns }, 'kernel: replacing a veth whose peer is not in the namespace');
         await ignoring(c.request(rq.delLinkByName(spec.hostIfname)), 'ENODEV');
@@ -208,8 +208,10 @@ export class NetlinkKernel implements Kernel {
       } finally {
         closeSync(fd);
       }
-      if (spec.hairpin) await c.request(rq.setPortFlags(await linkIndex(c, spec.hostIfname), { hairpin: true, learning: true }));
-      return { hostIfname: spec.hostIfname, mac: await this.configureInside(ns, spec) };
+      const host = decodeAll(await c.request(rq.getLink(spec.hostIfname)), RTM_NEWLINK, decodeLink)[0];
+      if (!host) throw new WeftError('io', `the veth ${spec.hostIfname} vanished right after it was made`);
+      if (spec.hairpin) await c.request(rq.setPortFlags(host.index, { hairpin: true, learning: true }));
+      return { hostIfname: spec.hostIfname, mac: await this.configureInside(ns, spec), hostMac: host.mac ?? '' };
     } finally {
       ns.close();
     }

@@ -38,7 +38,7 @@ export function cniControl(o: CniControlOptions): CniControl {
     for (const r of routesFor(ep.cidrs, o.overlayRange)) if (r !== o.overlayRange) routes.push({ dst: r });
     if (ep.gateway) routes.push({ dst: '0.0.0.0/0', gw: ep.gateway });
     const out: CniAttachment = {
-      id: ep.id, ifname: ep.ifname, netns: ep.netns, mac: ep.mac, hostIfname: ep.hostIfname, hostMac: '', mtu: o.dataplane.mtu, cidrs: ep.cidrs, routes,
+      id: ep.id, ifname: ep.ifname, netns: ep.netns, mac: ep.mac, hostIfname: ep.hostIfname, hostMac: ep.hostMac ?? '', mtu: o.dataplane.mtu, cidrs: ep.cidrs, routes,
     };
     if (ep.gateway) out.gateway = ep.gateway;
     return out;
