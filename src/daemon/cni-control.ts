@@ -14,9 +14,9 @@ import type { CniAttachment, CniRoute } from '../api/protocol.js';
 
 export interface CniControlOptions {
   endpoints: Endpoints;
-  dataplane: Dataplane;
+  dataplane: Pick<Dataplane, 'mtu' | 'status'>;
   /** Undefined: the router has no address management (every ADD must name its address). */
-  ipam: IpamControl | undefined;
+  ipam: Pick<IpamControl, 'status'> | undefined;
   overlayRange: string;
   /** How long an ADD may wait for the address ring before it answers "try again later". */
   addWaitMs?: number;
