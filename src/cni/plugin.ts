@@ -115,6 +115,7 @@ export function routerError(verb: string, status: number, body: unknown): CniErr
   const code = typeof b.code === 'string' ? b.code : undefined;
   if (code === 'usage' || (code === undefined && status === 400)) return new CniError(CniCode.InvalidConfig, `weft router refused ${verb}: ${said}`, said);
   if (code === 'not-found' || (code === undefined && status === 404)) return new CniError(CniCode.UnknownContainer, `weft router: ${said}`, said);
+  if (code === 'mismatch' || (code === undefined && status === 409)) return new CniError(CniCode.CheckMismatch, `weft router: ${said} — delete and add the container's network again`, said);
   if (code === 'unavailable' || status === 503) return new CniError(CniCode.TryAgainLater, `weft router cannot ${verb} yet, try again later: ${said}`, said);
   return new CniError(CniCode.RouterFailed, `weft router failed to ${verb}: ${said} — see the router's log (\`weft status\`)`, said);
 }
@@ -207,10 +208,6 @@ async function check(ctx: Ctx): Promise<void> {
   const r = await ctx.api.call('POST', '/cni/check', req, conf.timeoutMs);
   if (r.kind === 'unreachable') throw new CniError(CniCode.Io, `cannot reach the weft router at ${conf.api.text} (${r.reason}) — ${HINT_LAUNCH}`, r.reason);
   if (r.kind === 'timeout') throw new CniError(CniCode.TryAgainLater, `the weft router at ${conf.api.text} did not answer CHECK within ${conf.timeoutMs / 1000} s`);
-  if (r.status === 409) {
-    const said = (r.body as ErrorBody | undefined)?.error;
-    throw new CniError(CniCode.CheckMismatch, `the attachment of ${env.containerId}/${env.ifname} is not what ADD made: ${typeof said === 'string' ? said : 'the router says it differs'} — delete and add the container's network again`, typeof said === 'string' ? said : '');
-  }
   if (r.status !== 200) throw routerError('check the container', r.status, r.body);
   checkAgainstPrev(conf.prevResult, attachmentOf('CHECK', r));
 }
