@@ -1,5 +1,5 @@
-// The built CNI plugin (dist/cni/weft-cni.js) run as a container runtime runs it: one process per
-// call, CNI_* in the environment, the network configuration on stdin, inside the host's network
+// The built CNI plugin (dist/cni/weft-cni.js), installed by `weft setup-cni` and run as a container
+// runtime runs it: the installed executable itself, one process per call, CNI_* in the environment, the network configuration on stdin, inside the host's network
 // namespace, against a real weft router. Every call's exit code and output are checked, and after
 // each failure nothing may be left behind: no veth on bridge `weft`, no IPAM allocation.
 //
@@ -7,8 +7,9 @@
 //   └─ bridge weft ─┬─ vethwe… ══ eth0 in c0   (ADD, ADD again, CHECK, DEL, DEL again)
 //                   ├─ vethwe… ══ eth0 in c1   (released by GC)
 //                   └─ …         c2 (eth0 already there), c3 (DEL while the router is stopped)
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canUseNetns, createLan, waitFor, type ExecResult, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
@@ -22,7 +23,8 @@ else if (!built) console.warn(`SKIP CNI plugin tests: ${BUNDLE} is not built —
 
 const RANGE = '10.46.0.0/24';
 const LAUNCH = ['--ipalloc-range', RANGE, '--ipalloc-init', 'consensus=1'];
-const CONF = { cniVersion: '1.0.0', name: 'weft', type: 'weft' };
+/** The weft plugin's entry of the installed conflist, with the network's name and version as libcni passes them (set in beforeAll). */
+let CONF: Record<string, unknown> = {};
 
 interface CniErr {
   cniVersion: string;
@@ -41,10 +43,12 @@ describe.skipIf(!can.ok || !built)('the CNI plugin against a real router', () =>
   let h0: Host;
   let w: WeftHost;
   const c: Host[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'weft-cni-plugin-'));
+  const PLUGIN = join(dir, 'bin', 'weft');
 
   /** One plugin run in h0's namespace, as a runtime execs it. */
   const plugin = (env: Record<string, string>, conf: unknown, raw?: string): Promise<ExecResult> =>
-    h0.exec(process.execPath, [BUNDLE], { env: { CNI_PATH: '/opt/cni/bin', ...env }, input: raw ?? JSON.stringify(conf), timeoutMs: 90_000 });
+    h0.exec(PLUGIN, [], { env: { CNI_PATH: '/opt/cni/bin', ...env }, input: raw ?? JSON.stringify(conf), timeoutMs: 90_000 });
   const envFor = (command: string, ns: Host, id = ns.name, ifname = 'eth0'): Record<string, string> => ({
     CNI_COMMAND: command,
     CNI_CONTAINERID: id,
@@ -73,11 +77,22 @@ describe.skipIf(!can.ok || !built)('the CNI plugin against a real router', () =>
     w = new WeftHost(h0);
     await w.launch(LAUNCH);
     for (let i = 0; i < 4; i++) c.push(await lan.addContainer());
+    const setup = await w.weft(['setup-cni', '--bin-dir', join(dir, 'bin'), '--conf-dir', join(dir, 'net.d')]);
+    if (setup.code !== 0) throw new Error(`weft setup-cni failed (${setup.code}): ${setup.stderr}`);
+    const list = JSON.parse(readFileSync(join(dir, 'net.d', '10-weft.conflist'), 'utf8')) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+    CONF = { ...list.plugins[0], name: list.name, cniVersion: list.cniVersion };
   }, 60_000);
   afterAll(async () => {
     await w?.cleanup();
     await lan?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
+
+  it('setup-cni installed an executable whose #! is this node, and a conflist chaining portmap', () => {
+    expect(statSync(PLUGIN).mode & 0o777).toBe(0o755);
+    expect(readFileSync(PLUGIN, 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
+    expect(CONF).toEqual({ type: 'weft', api: '127.0.0.1:6784', masquerade: true, capabilities: { ips: true }, name: 'weft', cniVersion: '1.0.0' });
+  });
 
   const status = (): Promise<ExecResult> => plugin({ CNI_COMMAND: 'STATUS' }, { ...CONF, cniVersion: '1.1.0' });
 
