@@ -99,9 +99,16 @@ export async function floor(host: Host, what: 'launcher' | 'node'): Promise<numb
   return performance.now() - t0;
 }
 
-/** Deletes a container namespace made by lan.addContainer() (the LAN's cleanup skips it then). */
-export async function removeNetns(ns: Host): Promise<void> {
-  await execFileP('ip', ['netns', 'del', ns.name]);
+/**
+ * Deletes container namespaces made by lan.addContainer() in one `ip` process (the LAN's cleanup
+ * skips them then). The kernel frees a namespace later, on a worker thread; callers delete between
+ * phases, not between timed calls, so that work does not land in the samples.
+ */
+export async function removeNetns(namespaces: Host[]): Promise<void> {
+  if (namespaces.length === 0) return;
+  const child = execFileP('ip', ['-batch', '-']);
+  child.child.stdin?.end(namespaces.map((ns) => `netns del ${ns.name}`).join('\n') + '\n');
+  await child;
 }
 
 /** Names of the ports of `bridge` in `host` ([] when the bridge does not exist). */
@@ -115,13 +122,13 @@ export async function bridgePortsOf(host: Host, bridge: string): Promise<string[
 }
 
 // The router's part of an ADD, measured from inside the host with no plugin process: one node
-// process POSTs /cni/add for each namespace path on stdin, then /cni/del for each, each on a new
-// connection as the plugin makes it, and times GET /health the same way as the HTTP floor.
+// process makes the calls given on stdin one after another, each on a new connection as the
+// plugin makes it, and times each from request to the end of the reply.
 const ROUTER_PROBE = `
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
-const paths = JSON.parse(readFileSync(0, 'utf8'));
-const call = (method, path, body) => new Promise((resolve, reject) => {
+const calls = JSON.parse(readFileSync(0, 'utf8'));
+const call = ({ method, path, body }) => new Promise((resolve, reject) => {
   const t0 = performance.now();
   const req = http.request({ host: '127.0.0.1', port: 6784, method, path, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
     let s = '';
@@ -132,40 +139,32 @@ const call = (method, path, body) => new Promise((resolve, reject) => {
   req.on('error', reject);
   req.end(body === undefined ? undefined : JSON.stringify(body));
 });
-const out = { health: [], add: [], del: [] };
-for (let i = 0; i < paths.length; i++) out.health.push(await call('GET', '/health'));
-for (const [i, netns] of paths.entries()) out.add.push(await call('POST', '/cni/add', { id: 'bench-router-' + i, ifname: 'eth0', netns }));
-for (const [i] of paths.entries()) out.del.push(await call('POST', '/cni/del', { id: 'bench-router-' + i, ifname: 'eth0' }));
+const out = [];
+for (const c of calls) out.push(await call(c));
 process.stdout.write(JSON.stringify(out));
 `;
 
-interface ProbeCall {
-  status: number;
-  ms: number;
-  body: string;
+export interface RouterCall {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
 }
 
-export interface RouterProbe {
-  health: number[];
-  add: number[];
-  del: number[];
-}
-
-/** Times the router's /cni/add and /cni/del for the given container namespaces; throws on a non-2xx reply. */
-export async function probeRouter(host: Host, containers: Host[]): Promise<RouterProbe> {
-  const r = await host.exec(process.execPath, ['--input-type=module', '-e', ROUTER_PROBE], {
-    input: JSON.stringify(containers.map((c) => `/run/netns/${c.name}`)),
-    timeoutMs: 60_000,
-  });
+/**
+ * Makes `calls` to the router of `host` from a client inside it and returns each call's time;
+ * throws on a non-2xx reply or a /cni/add reply without an address.
+ */
+export async function routerCalls(host: Host, calls: RouterCall[]): Promise<number[]> {
+  const r = await host.exec(process.execPath, ['--input-type=module', '-e', ROUTER_PROBE], { input: JSON.stringify(calls), timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`${host.name}: the router probe exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
-  const out = JSON.parse(r.stdout) as Record<'health' | 'add' | 'del', ProbeCall[]>;
-  for (const [what, calls] of Object.entries(out)) {
-    const bad = calls.find((c) => c.status < 200 || c.status > 299);
-    if (bad) throw new Error(`${host.name}: ${what} answered ${bad.status}: ${bad.body.slice(0, 300)}`);
+  const out = JSON.parse(r.stdout) as { status: number; ms: number; body: string }[];
+  for (const [i, c] of out.entries()) {
+    const what = `${calls[i]!.method} ${calls[i]!.path}`;
+    if (c.status < 200 || c.status > 299) throw new Error(`${host.name}: ${what} answered ${c.status}: ${c.body.slice(0, 300)}`);
+    if (calls[i]!.path === '/cni/add') {
+      const cidrs = (JSON.parse(c.body) as { cidrs?: unknown }).cidrs;
+      if (!Array.isArray(cidrs) || cidrs.length === 0) throw new Error(`${host.name}: ${what} answered without an address: ${c.body.slice(0, 300)}`);
+    }
   }
-  for (const c of out.add) {
-    const cidrs = (JSON.parse(c.body) as { cidrs?: unknown }).cidrs;
-    if (!Array.isArray(cidrs) || cidrs.length === 0) throw new Error(`${host.name}: /cni/add answered without an address: ${c.body.slice(0, 300)}`);
-  }
-  return { health: out.health.map((c) => c.ms), add: out.add.map((c) => c.ms), del: out.del.map((c) => c.ms) };
+  return out.map((c) => c.ms);
 }

@@ -6,13 +6,15 @@
 //   plugin), host-local 10.48.0.0/24          bridge weft; the plugin reaches 127.0.0.1:6784
 //     └─ veth ══ eth0 in <lan>cN                └─ veth ══ eth0 in <lan>cM
 //
-//   sequential  N ADDs per side in blocks of 10, alternating sides (and which goes first), so both
-//               share the machine's noise; then N DELs the same way. A fresh container namespace
-//               per sample, made before the call and deleted after its DEL (neither is timed).
+//   sequential  N ADDs per side (fewer if a 35 s budget runs out) in blocks of 10, alternating
+//               sides (and which goes first) so both share the machine's noise; then the DELs the
+//               same way. A fresh container namespace per sample, made before the call and
+//               deleted after its DEL (neither is timed).
 //   burst       B ADDs of one side at once, then B DELs at once (wall time and per call).
 //   VERSION     the plugin's bare process start; `true` and `node -e 0` through the same launcher as floors.
 //   router      POST /cni/add and /cni/del timed by a client inside the weft host (no plugin
-//               process), and GET /health as the HTTP floor: where weft's ADD spends its time.
+//               process), in the same blocks as a third side, and GET /health as the HTTP floor:
+//               where weft's ADD spends its time.
 //
 // Along the way: every ADD result has an address, addresses held at once are distinct, and after
 // the DELs no veth is left on either bridge, host-local holds no reservation and weft's IPAM no
@@ -27,7 +29,7 @@ import { createLan, waitFor, type Host, type Lan } from '../test/harness/netns.j
 import { WEFT_JS, WeftHost } from '../test/harness/weft.js';
 import { ipamAllocations, WEFT_BRIDGE } from '../test/harness/weft-state.js';
 import type { IpamStatusJson } from '../ipam/status.js';
-import { add, bridgePortsOf, del, floor, probeRouter, removeNetns, version, type Attached, type Plugin } from './cni-exec.js';
+import { add, bridgePortsOf, del, floor, removeNetns, routerCalls, version, type Attached, type Plugin } from './cni-exec.js';
 import { stats, type Stats } from './ipam-latency.js';
 
 const REF_BIN_DIR = '/usr/lib/cni';
@@ -37,13 +39,18 @@ const WEFT_RANGE = '10.47.0.0/24';
 const WEFT_CNI_JS = resolve(dirname(WEFT_JS), '../../cni/weft-cni.js');
 const BLOCK = 10;
 const WARMUP = 3;
-const VERSION_SAMPLES = 30;
-const ROUTER_SAMPLES = 20;
+const VERSION_SAMPLES = 20;
 const FIRST_ADD_MS = 30_000;
+const ADD_BUDGET_MS = 35_000;
 
 export interface CniOptions {
   /** Sequential ADDs (then DELs) per side. */
   n?: number;
+  /**
+   * Time for the sequential ADDs of both sides; past it no new block starts (the DELs take about as
+   * long again), so a loaded machine shortens the run instead of stretching `make bench` past ~2 min.
+   */
+  addBudgetMs?: number;
   /** Calls at once in the burst; 0 skips it. */
   burst?: number;
 }
@@ -80,11 +87,17 @@ export interface CniBenchResult {
   problems: string[];
 }
 
-/** One side while it runs: its plugin once ready, samples, and the first error that stopped it. */
+/**
+ * One side while it runs: its plugin once ready (or, for weft's router alone, the host whose router
+ * a client inside it calls directly), samples, and the first error that stopped it.
+ */
 interface Side {
   label: string;
   plugin?: Plugin;
+  direct?: Host;
   failed?: string;
+  /** GET /health, for the direct side: the HTTP floor. */
+  health?: number[];
   add: number[];
   del: number[];
   version: number[];
@@ -105,15 +118,56 @@ function result(s: Side): SideResult {
 }
 
 /** Runs fn for each side still going; a throw stops that side only, with the reason kept. */
-async function eachSide(sides: Side[], fn: (s: Side, p: Plugin) => Promise<void>): Promise<void> {
+async function eachRunner(sides: Side[], fn: (s: Side) => Promise<void>): Promise<void> {
   for (const s of sides) {
-    if (s.plugin === undefined || s.failed !== undefined) continue;
+    if ((s.plugin === undefined && s.direct === undefined) || s.failed !== undefined) continue;
     try {
-      await fn(s, s.plugin);
+      await fn(s);
     } catch (err) {
       s.failed = `failed: ${errorMessage(err)}`;
     }
   }
+}
+
+/** eachRunner for the sides with a plugin. */
+function eachSide(sides: Side[], fn: (s: Side, p: Plugin) => Promise<void>): Promise<void> {
+  return eachRunner(
+    sides.filter((s) => s.plugin !== undefined),
+    (s) => fn(s, s.plugin!),
+  );
+}
+
+/** `count` ADDs one after another, each into a namespace made just before it (untimed). */
+async function addBlock(lan: Lan, s: Side, count: number): Promise<void> {
+  if (s.plugin !== undefined) {
+    for (let j = 0; j < count; j++) {
+      const { ms, attached } = await add(s.plugin, await lan.addContainer(), newId());
+      s.add.push(ms);
+      s.live.push(attached);
+    }
+    return;
+  }
+  // The router alone: the namespaces first, then one probe process makes the calls.
+  const live: Attached[] = [];
+  for (let j = 0; j < count; j++) live.push({ netns: await lan.addContainer(), id: newId(), result: undefined, address: '' });
+  const times = await routerCalls(s.direct!, [
+    { method: 'GET', path: '/health' },
+    ...live.map((a) => ({ method: 'POST' as const, path: '/cni/add', body: { id: a.id, ifname: 'eth0', netns: `/run/netns/${a.netns.name}` } })),
+  ]);
+  s.health!.push(times[0]!);
+  s.add.push(...times.slice(1));
+  s.live.push(...live);
+}
+
+/** DELs up to `count` of the side's attached containers; returns their namespaces. */
+async function delBlock(s: Side, count: number): Promise<Host[]> {
+  const batch = s.live.splice(0, count);
+  if (s.plugin !== undefined) {
+    for (const a of batch) s.del.push(await del(s.plugin, a));
+  } else {
+    s.del.push(...(await routerCalls(s.direct!, batch.map((a) => ({ method: 'POST' as const, path: '/cni/del', body: { id: a.id, ifname: 'eth0' } })))));
+  }
+  return batch.map((a) => a.netns);
 }
 
 /** A fresh namespace, ADD, DEL, namespace gone: not counted; the first ADD may wait for readiness. */
@@ -126,7 +180,7 @@ async function warmUp(lan: Lan, p: Plugin, firstWaitMs: number): Promise<void> {
         ? await waitFor(() => add(p, ns, id).then((x) => x.attached), { timeoutMs: firstWaitMs, intervalMs: 500, what: `${p.label}'s first ADD to succeed` })
         : (await add(p, ns, id)).attached;
     await del(p, a);
-    await removeNetns(ns);
+    await removeNetns([ns]);
   }
 }
 
@@ -164,31 +218,24 @@ async function weftPlugin(w: WeftHost, dir: string): Promise<Plugin | string> {
   return { label: 'weft', host: w.host, bin: join(binDir, 'weft'), cniPath: `${binDir}:${REF_BIN_DIR}`, config: { cniVersion: '1.0.0', name: 'weft', type: 'weft' } };
 }
 
-async function sequential(lan: Lan, sides: Side[], n: number, problems: string[]): Promise<void> {
-  for (let i = 0, block = 0; i < n; i += BLOCK, block++) {
+async function sequential(lan: Lan, sides: Side[], n: number, budgetMs: number, problems: string[]): Promise<void> {
+  const t0 = performance.now();
+  for (let i = 0, block = 0; i < n && (i === 0 || performance.now() - t0 < budgetMs); i += BLOCK, block++) {
     const order = block % 2 === 0 ? sides : [...sides].reverse();
-    await eachSide(order, async (s, p) => {
-      for (let j = i; j < Math.min(n, i + BLOCK); j++) {
-        const { ms, attached } = await add(p, await lan.addContainer(), newId());
-        s.add.push(ms);
-        s.live.push(attached);
-      }
-    });
+    await eachRunner(order, (s) => addBlock(lan, s, Math.min(BLOCK, n - i)));
   }
   // All N are attached at once here: their addresses must differ.
-  for (const s of sides) {
+  for (const s of sides.filter((s) => s.plugin !== undefined)) {
     const distinct = new Set(s.live.map((a) => a.address)).size;
     if (distinct !== s.live.length) problems.push(`${s.label}: ${s.live.length} containers attached at once hold only ${distinct} distinct addresses`);
   }
+  const done: Host[] = [];
   for (let block = 0; sides.some((s) => s.live.length > 0 && s.failed === undefined); block++) {
     const order = block % 2 === 0 ? sides : [...sides].reverse();
-    await eachSide(order, async (s, p) => {
-      for (const a of s.live.splice(0, BLOCK)) {
-        s.del.push(await del(p, a));
-        await removeNetns(a.netns);
-      }
-    });
+    await eachRunner(order, async (s) => void done.push(...(await delBlock(s, BLOCK))));
   }
+  // A side that failed keeps what it attached: its namespaces go with the LAN.
+  await removeNetns(done);
 }
 
 async function burst(lan: Lan, s: Side, p: Plugin, count: number): Promise<void> {
@@ -201,7 +248,7 @@ async function burst(lan: Lan, s: Side, p: Plugin, count: number): Promise<void>
   t0 = performance.now();
   const deleted = await Promise.all(s.live.splice(0).map((a) => del(p, a)));
   const delWallMs = performance.now() - t0;
-  for (const ns of namespaces) await removeNetns(ns);
+  await removeNetns(namespaces);
   s.burst = { n: count, addWallMs, delWallMs, add: stats(added.map((a) => a.ms)), del: stats(deleted) };
 }
 
@@ -225,6 +272,7 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
     w = new WeftHost(weftHost);
     const ref: Side = { label: 'bridge + host-local', add: [], del: [], version: [], live: [] };
     const weft: Side = { label: 'weft', add: [], del: [], version: [], live: [] };
+    const router: Side = { label: 'weft router alone', add: [], del: [], version: [], live: [], health: [] };
     const sides = [ref, weft];
     const refDataDir = join(tmp, 'host-local');
     const rp = referencePlugin(refHost, refDataDir);
@@ -232,12 +280,18 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
     else ref.plugin = rp;
     const wp = await weftPlugin(w, join(tmp, 'weft')).catch((err: unknown) => `router did not start: ${errorMessage(err)}`);
     if (typeof wp === 'string') weft.failed = wp;
-    else weft.plugin = wp;
+    else {
+      weft.plugin = wp;
+      router.direct = weftHost;
+    }
 
     // The reference's first ADD creates its bridge; weft's may wait for the ring to form.
     await eachSide(sides, (_s, p) => warmUp(lan!, p, p === wp ? FIRST_ADD_MS : 10_000));
+    // What is there before the samples stays (weft's vxlan port, the router's own weft:gateway
+    // address); anything more afterwards was left behind.
     const baseline = new Map<Side, string[]>();
     await eachSide(sides, async (s, p) => void baseline.set(s, await bridgePortsOf(p.host, s === ref ? REF_BRIDGE : WEFT_BRIDGE)));
+    const ipamBefore = weft.plugin !== undefined && weft.failed === undefined ? await ipamAllocations(w) : new Map<string, string>();
 
     const launcher: number[] = [];
     const nodeStart: number[] = [];
@@ -247,21 +301,10 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
       await eachSide(i % 2 === 0 ? sides : [...sides].reverse(), async (s, p) => void s.version.push(await version(p)));
     }
 
-    await sequential(lan, sides, n, problems);
+    // The router alone runs in the same blocks, so it shares the plugins' noise too.
+    await sequential(lan, [ref, weft, router], n, opts.addBudgetMs ?? ADD_BUDGET_MS, problems);
     if (burstN > 0) await eachSide(sides, (s, p) => burst(lan!, s, p, burstN));
 
-    let router: CniBenchResult['router'] = { skipped: weft.plugin === undefined ? 'no weft plugin to compare with' : (weft.failed ?? '') };
-    if (weft.plugin !== undefined && weft.failed === undefined) {
-      const namespaces: Host[] = [];
-      try {
-        for (let i = 0; i < ROUTER_SAMPLES; i++) namespaces.push(await lan.addContainer());
-        const r = await probeRouter(weftHost, namespaces);
-        router = { add: stats(r.add), del: stats(r.del), health: stats(r.health) };
-      } catch (err) {
-        router = { skipped: `failed: ${errorMessage(err)}` };
-      }
-      for (const ns of namespaces) await removeNetns(ns);
-    }
 
     // Nothing may be left behind by either plugin.
     if (ref.plugin !== undefined) {
@@ -276,13 +319,17 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
       const extra = ports.filter((p) => !baseline.get(weft)?.includes(p));
       if (extra.length > 0) problems.push(`weft: ${extra.length} veth(s) left on bridge ${WEFT_BRIDGE}: ${extra.join(' ')}`);
       const ipam = await w.json<IpamStatusJson>(['status', 'ipam']);
-      if (ipam.allocations !== 0) {
-        const held = await ipamAllocations(w).catch(() => new Map<string, string>());
-        problems.push(`weft: IPAM still holds ${ipam.allocations} allocation(s)${held.size > 0 ? `: ${[...held].map(([c, ip]) => `${ip} for ${c}`).join(', ')}` : ''}`);
+      if (ipam.allocations !== ipamBefore.size) {
+        const held = [...(await ipamAllocations(w))].filter(([c]) => !ipamBefore.has(c));
+        problems.push(`weft: IPAM holds ${ipam.allocations} allocation(s), ${ipamBefore.size} before the samples: ${held.map(([c, ip]) => `${ip} for ${c}`).join(', ')}`);
       }
     }
-    for (const s of sides) if (s.failed !== undefined && s.plugin !== undefined) problems.push(`${s.label}: ${s.failed}`);
-    return { n, launcher: stats(launcher), nodeStart: stats(nodeStart), reference: result(ref), weft: result(weft), router, problems };
+    for (const s of [ref, weft, router]) if (s.failed !== undefined && (s.plugin ?? s.direct) !== undefined) problems.push(`${s.label}: ${s.failed}`);
+    const alone: CniBenchResult['router'] =
+      router.add.length > 0 && router.del.length > 0
+        ? { add: stats(router.add), del: stats(router.del), health: stats(router.health!) }
+        : { skipped: router.failed ?? (weft.plugin === undefined ? 'no weft plugin to compare with' : 'weft stopped first') };
+    return { n, launcher: stats(launcher), nodeStart: stats(nodeStart), reference: result(ref), weft: result(weft), router: alone, problems };
   } finally {
     await w?.cleanup().catch(() => undefined);
     await lan?.cleanup();
@@ -296,7 +343,9 @@ const ratio = (a: number | undefined, b: number | undefined): string => (a === u
 export function formatCni(r: CniBenchResult): string {
   const lines: string[] = [];
   lines.push(`CNI plugin: each call execs the plugin in its host namespace (ip netns exec, env CNI_*, config on stdin), a fresh container namespace per call`);
-  lines.push(`${r.n} ADDs then ${r.n} DELs per side, sequential, blocks of ${BLOCK} alternating sides`);
+  const done = Math.min(...[r.reference, r.weft].map((s) => s.add?.n ?? r.n));
+  const cut = done < r.n ? ` (of ${r.n}: the time budget ran out)` : '';
+  lines.push(`${done} ADDs then ${done} DELs per side${cut}, sequential, blocks of ${BLOCK} alternating sides`);
   lines.push(`${''.padEnd(22)}${'ADD p50'.padEnd(11)}${'ADD p99'.padEnd(11)}${'DEL p50'.padEnd(11)}${'DEL p99'.padEnd(11)}${'VERSION p50'.padEnd(13)}burst: ADD wall / p50, DEL wall / p50`);
   for (const s of [r.reference, r.weft]) {
     if (s.add === undefined && s.skipped !== undefined) {
@@ -333,12 +382,13 @@ export function formatCni(r: CniBenchResult): string {
     const ro = r.router;
     lines.push(`weft's router alone (a client in the host, no plugin process): POST /cni/add p50 ${ms(ro.add.p50)} p99 ${ms(ro.add.p99)}, POST /cni/del p50 ${ms(ro.del.p50)} p99 ${ms(ro.del.p99)}, GET /health p50 ${ms(ro.health.p50)}`);
     if (w.add !== undefined && w.version !== undefined) {
-      const rest = w.add.p50 - w.version.p50 - ro.add.p50;
+      // Medians do not add up exactly; shares of weft's ADD p50 say where the time goes.
+      const share = (v: number): string => `${ms(v)} (${((100 * v) / w.add!.p50).toFixed(0)}%)`;
       lines.push(
-        `weft ADD p50 ${ms(w.add.p50)} ≈ process start (VERSION, launcher included) ${ms(w.version.p50)} + router ${ms(ro.add.p50)} + plugin's own work ${ms(rest)}`,
+        `weft ADD p50 ${ms(w.add.p50)}: process start (VERSION) ${share(w.version.p50)} = launcher ${ms(r.launcher.p50)} + Node ${ms(r.nodeStart.p50 - r.launcher.p50)} + loading the plugin ${ms(w.version.p50 - r.nodeStart.p50)}; router round trip ${share(ro.add.p50)}`,
       );
     }
   }
-  lines.push(r.problems.length === 0 ? 'checks: every ADD had an address; after the DELs no veth on either bridge, no host-local reservation, no weft IPAM allocation' : `CHECKS FAILED:\n  ${r.problems.join('\n  ')}`);
+  lines.push(r.problems.length === 0 ? 'checks: every ADD had an address; after the DELs no veth on either bridge, no host-local reservation, weft IPAM holds only what it held before the samples (its own gateway address)' : `CHECKS FAILED:\n  ${r.problems.join('\n  ')}`);
   return lines.join('\n');
 }
