@@ -61,6 +61,10 @@ describe('ADD', () => {
     expect(e.code).toBe(11);
     expect(e.msg).toContain('the address ring is forming');
     expect(never.calls.length).toBeGreaterThan(3);
+    // The router's own wait (it holds an ADD up to 30 s) can use up the rest: its last reason is kept.
+    const slow = new MemoryRouterApi().on('/cni/add', (_b, n) => (n === 1 ? err(503, 'a fenced minority', 'unavailable') : { kind: 'timeout' }));
+    const t = cniError(await run('ADD', CONF, slow));
+    expect([t.code, t.msg.includes('it last said: a fenced minority')]).toEqual([11, true]);
   });
 
   it('maps every failure to its code, with a message that says what to do', async () => {

@@ -163,11 +163,15 @@ async function add(ctx: Ctx): Promise<unknown> {
   const sleep = ctx.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const deadline = now() + conf.timeoutMs;
   let wait = RETRY_FIRST_MS;
+  let lastUnavailable = '';
   for (;;) {
     const left = deadline - now();
     const r = await ctx.api.call('POST', '/cni/add', req, Math.max(1, left));
     if (r.kind === 'unreachable') throw new CniError(CniCode.Io, `cannot reach the weft router at ${conf.api.text} (${r.reason}) — ${HINT_LAUNCH}`, r.reason);
-    if (r.kind === 'timeout') throw new CniError(CniCode.TryAgainLater, `the weft router at ${conf.api.text} did not finish ADD within ${conf.timeoutMs / 1000} s (timeoutSeconds); it undid what it started — try again`);
+    if (r.kind === 'timeout') {
+      const why = lastUnavailable ? `; it last said: ${lastUnavailable}` : '';
+      throw new CniError(CniCode.TryAgainLater, `the weft router at ${conf.api.text} did not finish ADD within ${conf.timeoutMs / 1000} s (timeoutSeconds)${why}; it undid what it started — try again`, lastUnavailable);
+    }
     if (r.status === 200) {
       const a = attachmentOf('ADD', r);
       return conf.prevResult ? mergeResult(conf.prevResult, a, conf.cniVersion) : toResult(a, conf.cniVersion);
@@ -178,6 +182,7 @@ async function add(ctx: Ctx): Promise<unknown> {
       if (err.code === CniCode.TryAgainLater) throw new CniError(err.code, `${err.message} (still so after ${conf.timeoutMs / 1000} s, timeoutSeconds)`, err.details);
       throw err;
     }
+    lastUnavailable = err.details;
     await sleep(wait);
     wait = Math.min(RETRY_MAX_MS, Math.round(wait * 1.5));
   }
