@@ -19,10 +19,10 @@
 // Along the way: every ADD result has an address, addresses held at once are distinct, and after
 // the DELs no veth is left on either bridge, host-local holds no reservation and weft's IPAM no
 // allocation. Everything runs in namespaces the harness creates and deletes, also on failure.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
 import { createLan, waitFor, type Host, type Lan } from '../test/harness/netns.js';
@@ -215,6 +215,8 @@ async function weftPlugin(w: WeftHost, dir: string): Promise<Plugin | string> {
   if (setup.code !== 0) return `not built (weft setup-cni exited ${setup.code}: ${(setup.stderr || setup.stdout).trim().replace(/\s+/g, ' ').slice(0, 300)})`;
   if (!existsSync(join(binDir, 'weft'))) return `not built (weft setup-cni wrote no ${binDir}/weft)`;
   await w.launch(['--ipalloc-range', WEFT_RANGE, '--ipalloc-init', 'consensus=1']);
+  const pid = await w.pid();
+  if (pid !== undefined) routerPids.add(pid);
   return { label: 'weft', host: w.host, bin: join(binDir, 'weft'), cniPath: `${binDir}:${REF_BIN_DIR}`, config: { cniVersion: '1.0.0', name: 'weft', type: 'weft' } };
 }
 
@@ -258,18 +260,40 @@ async function hostLocalReservations(dataDir: string): Promise<string[]> {
   return (await readdir(dir)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
 }
 
+// Interrupted (Ctrl-C, a CI timeout), the harness deletes the namespaces and kills what it started,
+// but a launched router runs on, detached: end it by PID, and remove the temporary files.
+const routerPids = new Set<number>();
+const tmpDirs = new Set<string>();
+
+function onSignal(signal: NodeJS.Signals): void {
+  for (const pid of routerPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+  process.exitCode = 128 + (osConstants.signals[signal] ?? 0);
+  process.exit();
+}
+
 /** ADD and DEL latency of both plugins; see the top of this file. */
 export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult> {
   const n = opts.n ?? 100;
   const burstN = opts.burst ?? 20;
   const problems: string[] = [];
   const tmp = await mkdtemp(join(tmpdir(), 'weft-cni-bench-'));
+  tmpDirs.add(tmp);
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const sig of signals) process.on(sig, onSignal);
   let lan: Lan | undefined;
   let w: WeftHost | undefined;
   try {
     lan = await createLan({ hosts: 2 });
     const [refHost, weftHost] = lan.hosts as [Host, Host];
     w = new WeftHost(weftHost);
+    tmpDirs.add(w.dataDir);
     const ref: Side = { label: 'bridge + host-local', add: [], del: [], version: [], live: [] };
     const weft: Side = { label: 'weft', add: [], del: [], version: [], live: [] };
     const router: Side = { label: 'weft router alone', add: [], del: [], version: [], live: [], health: [] };
@@ -334,6 +358,9 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
     await w?.cleanup().catch(() => undefined);
     await lan?.cleanup();
     await rm(tmp, { recursive: true, force: true });
+    for (const sig of signals) process.removeListener(sig, onSignal);
+    routerPids.clear();
+    tmpDirs.clear();
   }
 }
 
