@@ -24,6 +24,9 @@ import { Takeovers } from './takeover.js';
 import type { RingState } from './types.js';
 import { formatPeerName } from '../mesh/peer-name.js';
 
+/** IPAM status `waiting` before anything asked for an address: the ring forms on the first allocation (consensus starts then). */
+export const WAITING_FOR_FIRST_ALLOCATION = 'the first allocation to start consensus';
+
 export { DEFAULT_ALLOCATOR_TIMINGS, type AllocatorOptions, type AllocatorTimings, type IpamMeshView, type WaitOptions } from './allocator-options.js';
 export type { IpamStatus } from './status-report.js';
 export type { Conflict } from './conflicts.js';
@@ -329,7 +332,7 @@ export class Allocator implements Gossiper {
     if (!c.ring) {
       if (c.o.init.mode === 'seed') return 'the ring from a seed peer';
       const s = this.g.consensusStatus();
-      return s ? `consensus on the initial ring (${s.state}, round ${s.round}, ${s.promises} promises, ${s.accepts} accepts, quorum ${c.o.init.quorum})` : 'the first allocation to start consensus';
+      return s ? `consensus on the initial ring (${s.state}, round ${s.round}, ${s.promises} promises, ${s.accepts} accepts, quorum ${c.o.init.quorum})` : WAITING_FOR_FIRST_ALLOCATION;
     }
     if (c.needRing) return 'the ring from another peer (after a restart or a partition)';
     return this.spaces.waitingFor();

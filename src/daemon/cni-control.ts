@@ -9,6 +9,7 @@ import type { Endpoints } from '../../router/endpoints.js';
 import { routesFor } from '../../router/endpoint-keys.js';
 import type { AttachedEndpoint } from '../../router/endpoint-store.js';
 import type { IpamControl } from '../../ipam/status.js';
+import { WAITING_FOR_FIRST_ALLOCATION } from '../../ipam/allocator.js';
 import type { CniControl } from '../api/cni-routes.js';
 import type { CniAttachment, CniRoute } from '../api/protocol.js';
 
@@ -28,7 +29,8 @@ export function cniControl(o: CniControlOptions): CniControl {
   const ipamNotReady = (): string | undefined => {
     const s = o.ipam?.status();
     if (!s) return undefined;
-    if (!s.ready) return `the address ring is not formed yet (${s.waiting ?? 'waiting for the other peers'})`;
+    // Before any allocation the ring is formed by the first one: an ADD is what starts it.
+    if (!s.ready && s.waiting !== WAITING_FOR_FIRST_ALLOCATION) return `the address ring is not formed yet (${s.waiting ?? 'waiting for the other peers'})`;
     if (s.fenced) return 'this host cannot reach a majority of the address ring\'s owners, so it gives out no new addresses until it can';
     if (s.waiting) return `address allocation is waiting: ${s.waiting}`;
     return undefined;
