@@ -32,7 +32,7 @@ export function cniControl(o: CniControlOptions): CniControl {
     // Before any allocation the ring is formed by the first one: an ADD is what starts it.
     if (!s.ready && s.waiting !== WAITING_FOR_FIRST_ALLOCATION) return `the address ring is not formed yet (${s.waiting ?? 'waiting for the other peers'})`;
     if (s.fenced) return 'this host cannot reach a majority of the address ring\'s owners, so it gives out no new addresses until it can';
-    if (s.waiting) return `address allocation is waiting: ${s.waiting}`;
+    if (s.waiting && s.waiting !== WAITING_FOR_FIRST_ALLOCATION) return `address allocation is waiting: ${s.waiting}`;
     return undefined;
   };
   const attachment = (ep: AttachedEndpoint): CniAttachment => {
