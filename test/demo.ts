@@ -2,13 +2,20 @@
 // on each with only the previous host as its peer; the mesh fills in by gossip. A container on
 // each host (a network namespace, attached with `weft attach`) pings the others over the kernel
 // VXLAN overlay, with addresses from weft's IPAM ring; then UDP 6784 is blocked between h0 and h3 and their containers keep talking
-// through a relay. Shows the operator's view, stops one host and shows the others notice, then
-// cleans everything up.
+// through a relay. Then podman on h0 and h1 runs containers on the `weft` network through weft's
+// CNI plugin (`weft setup-cni`), which ping each other across the hosts. Shows the operator's
+// view, stops one host and shows the others notice, then cleans everything up.
 //
 //   h0 198.18.0.1 ◄── h1 198.18.0.2 ◄── h2 198.18.0.3 ◄── h3 198.18.0.4
 //   c0                c1                c2                c3        (addresses from IPAM, 10.32.0.0/12)
 import { blockUdpPort, canUseNetns, canUseNft, createLan, waitFor, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { canUsePodman } from './harness/runtimes/capabilities.js';
+import { privateDir } from './harness/runtimes/dirs.js';
+import { Podman } from './harness/runtimes/podman.js';
+import { STANDARD_PLUGIN_DIR } from './harness/runtimes/standard-cni.js';
 
 interface PathJson {
   nickname: string | null;
@@ -32,6 +39,8 @@ async function main(): Promise<void> {
   }
   let lan: Lan | undefined;
   const hosts: WeftHost[] = [];
+  const podmans: Podman[] = [];
+  const cniDirs: string[] = [];
   try {
     lan = await createLan({ hosts: 4 });
     hosts.push(...lan.hosts.map((h) => new WeftHost(h)));
@@ -98,6 +107,40 @@ async function main(): Promise<void> {
       console.log('(nftables is not available: skipping the relay part)');
     }
 
+    const podman = canUsePodman();
+    if (podman.ok) {
+      say('podman on h0 and h1: weft setup-cni, then podman run --network weft (the CNI plugin asks the host\'s router)');
+      const names: string[] = [];
+      for (const i of [0, 1]) {
+        const dir = privateDir(`demo-cni-${lan.hosts[i]!.name}`);
+        cniDirs.push(dir);
+        const bin = join(dir, 'bin');
+        const conf = join(dir, 'net.d');
+        mkdirSync(bin);
+        mkdirSync(conf);
+        const r = await hosts[i]!.weft(['setup-cni', '--bin-dir', bin, '--conf-dir', conf]);
+        if (r.code !== 0) throw new Error(`weft setup-cni failed: ${r.stderr}${r.stdout}`);
+        console.log(`$ weft setup-cni --bin-dir ${bin} --conf-dir ${conf}   # on ${lan.hosts[i]!.name}\n${r.stdout.trim()}`);
+        // The chained portmap plugin comes from Debian's containernetworking-plugins.
+        for (const f of readdirSync(STANDARD_PLUGIN_DIR)) if (!existsSync(join(bin, f))) symlinkSync(join(STANDARD_PLUGIN_DIR, f), join(bin, f));
+        const pm = await Podman.create(lan.hosts[i], { cniConfDir: conf, cniPluginDirs: [bin] });
+        podmans.push(pm);
+        const name = `web${i}`;
+        await pm.runDetached(['--network', 'weft', '--name', name]);
+        names.push(name);
+        console.log(`$ podman run -d --network weft --name ${name} busybox sleep 3600   # on ${lan.hosts[i]!.name}: ${await pm.ipOf(name, 'weft')}`);
+      }
+      const target = await podmans[1]!.ipOf(names[1]!, 'weft');
+      say(`podman exec ${names[0]} ping ${target}   # from h0's podman container to h1's`);
+      const r = await podmans[0]!.exec(names[0]!, ['ping', '-c', '3', '-W', '2', target]);
+      console.log(r.stdout.split('\n').filter((l) => /bytes from|packet loss/.test(l)).join('\n'));
+      say(`weft ps   # on ${lan.hosts[0]!.name}: the podman container by its name, beside the host's own overlay address`);
+      console.log((await hosts[0]!.weft(['ps'])).stdout);
+      for (const pm of podmans) await pm.cleanup();
+    } else {
+      console.log(`(podman is not usable here: skipping the CNI part — ${podman.reason})`);
+    }
+
     say(`weft ps   # on ${hosts[1]!.host.name}`);
     console.log((await hosts[1]!.weft(['ps'])).stdout);
 
@@ -113,6 +156,8 @@ async function main(): Promise<void> {
     console.log((await hosts[0]!.weft(['status', 'peers'])).stdout);
     say('demo finished; cleaning up');
   } finally {
+    for (const pm of podmans) await pm.cleanup();
+    for (const d of cniDirs) rmSync(d, { recursive: true, force: true });
     for (const h of hosts) await h.cleanup();
     await lan?.cleanup();
   }
