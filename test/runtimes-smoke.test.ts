@@ -5,11 +5,11 @@
 //   h0 198.18.0.1 ── bridge cni-smoke0 10.47.0.1/24 ─┬─ podman containers (10.47.0.x)
 //                                                     ├─ containerd pod sandboxes
 //                                                     └─ cnitool's namespace
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canUseNetns, createLan, type Host, type Lan } from './harness/netns.js';
-import { privateDir } from './harness/runtimes/dirs.js';
+import { privateDir, removePrivateDir } from './harness/runtimes/dirs.js';
 import { Podman } from './harness/runtimes/podman.js';
 import { writeBridgeConflist } from './harness/runtimes/standard-cni.js';
 import { canUseCnitool, canUseContainerd, canUsePodman } from './harness/runtimes/capabilities.js';
@@ -47,7 +47,7 @@ describe.skipIf(!netns.ok)('the runtime harness with the standard bridge + host-
   });
   afterAll(async () => {
     await lan?.cleanup();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir) removePrivateDir(dir);
   });
 
   const leases = (): string[] => readdirSync(join(ipamDir, NET)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));

@@ -1,10 +1,10 @@
 // cnitool (add, check, del through libcni) built offline from Debian's libcni sources and cached in
 // .cache/runtimes, keyed by the program's source, then run inside a namespace host.
 import { createHash } from 'node:crypto';
-import { copyFileSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecResult, Host } from '../netns.js';
-import { CACHE_DIR, HARNESS_DIR, cached, privateDir } from './dirs.js';
+import { CACHE_DIR, HARNESS_DIR, cached, privateDir, removePrivateDir } from './dirs.js';
 import { run, runOk } from './exec.js';
 
 const SOURCES = ['main.go', 'go.mod'];
@@ -25,7 +25,7 @@ export function cnitoolBinary(): Promise<string> {
         cwd: build,
       });
     } finally {
-      rmSync(build, { recursive: true, force: true });
+      removePrivateDir(build);
     }
   });
 }

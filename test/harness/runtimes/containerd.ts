@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import type { Host } from '../netns.js';
 import { waitFor } from '../netns.js';
-import { CACHE_DIR, HARNESS_DIR, cached, privateDir } from './dirs.js';
+import { CACHE_DIR, HARNESS_DIR, cached, privateDir, removePrivateDir } from './dirs.js';
 import { killMentioning, netnsPathOf, run, runOk, unmountUnder } from './exec.js';
 import { PAUSE_CHANGES, PAUSE_IMAGE, pauseRootTar } from './images.js';
 import { Podman } from './podman.js';
@@ -43,7 +43,7 @@ export function pauseImageArchive(): Promise<string> {
       await p.ok(['save', '--format', 'docker-archive', '--output', tmp, PAUSE_IMAGE]);
     } finally {
       await p.cleanup();
-      rmSync(p.opts.cniConfDir, { recursive: true, force: true });
+      removePrivateDir(p.opts.cniConfDir);
     }
   });
 }
@@ -242,7 +242,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       await run('umount', [ns]);
       rmSync(ns, { force: true });
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    removePrivateDir(this.dir);
     if (problems.length > 0) process.emitWarning(`containerd cleanup on ${this.host.name}: ${problems.join('; ')}`);
   }
 }

@@ -1,10 +1,12 @@
 // Where the runtime harness keeps things: a cache in the repository's .cache/runtimes (git-ignored;
 // images and the cnitool binary, built once and shared by test files) and one private directory per
 // runtime instance under the system temp dir, removed by that instance's cleanup.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killMentioning, mountsUnder } from './exec.js';
 
 function findRepoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -21,9 +23,36 @@ export const CACHE_DIR = resolve(REPO_ROOT, '.cache/runtimes');
 /** This directory's sources (the CRI client and the cnitool program live beside the .ts files). */
 export const HARNESS_DIR = resolve(REPO_ROOT, 'test/harness/runtimes');
 
-/** A new private directory `/tmp/weft-rt-<label>-XXXXXX`; the caller removes it. */
+const live = new Set<string>();
+let exitHook = false;
+
+/**
+ * A new private directory `/tmp/weft-rt-<label>-XXXXXX`. Its owner removes it (removePrivateDir);
+ * if the process exits first, an exit hook ends the processes tied to it (by PID: daemonised conmon,
+ * shims, containerd), unmounts what is mounted below it and deletes it.
+ */
 export function privateDir(label: string): string {
-  return mkdtempSync(join(tmpdir(), `weft-rt-${label}-`));
+  const dir = mkdtempSync(join(tmpdir(), `weft-rt-${label}-`));
+  live.add(dir);
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const d of live) removeNow(d);
+    });
+  }
+  return dir;
+}
+
+/** Deletes a private directory (its owner has already ended what ran in it). */
+export function removePrivateDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  live.delete(dir);
+}
+
+function removeNow(dir: string): void {
+  killMentioning(dir);
+  for (const p of mountsUnder(dir)) spawnSync('umount', ['-l', p], { stdio: 'ignore', timeout: 5000 });
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /**

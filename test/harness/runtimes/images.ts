@@ -2,9 +2,9 @@
 // symlink per applet), imported with `podman import`, and a pause image for containerd's sandboxes
 // (the same root plus Debian's static catatonit as its entrypoint) saved as a docker archive that
 // `ctr images import` reads. The tarballs are cached in .cache/runtimes.
-import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, cached, privateDir } from './dirs.js';
+import { CACHE_DIR, cached, privateDir, removePrivateDir } from './dirs.js';
 import { runOk } from './exec.js';
 
 export const BUSYBOX_IMAGE = 'localhost/busybox:latest';
@@ -41,7 +41,7 @@ export function busyboxTar(): Promise<string> {
       await makeRootfs(root);
       await tarOf(root, tmp);
     } finally {
-      rmSync(root, { recursive: true, force: true });
+      removePrivateDir(root);
     }
   });
 }
@@ -56,7 +56,7 @@ export function pauseRootTar(): Promise<string> {
       chmodSync(join(root, 'bin/catatonit'), 0o755);
       await tarOf(root, tmp);
     } finally {
-      rmSync(root, { recursive: true, force: true });
+      removePrivateDir(root);
     }
   });
 }

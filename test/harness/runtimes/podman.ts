@@ -5,10 +5,10 @@
 //   root namespace: nsenter --net=/run/netns/<host> podman … ──► CNI plugins run in <host>'s netns
 //   <dir>/containers.conf, storage.conf        CONTAINERS_CONF / CONTAINERS_STORAGE_CONF
 //   <dir>/graph, <dir>/run, <dir>/tmp          graphroot, runroot, tmp_dir (overlay mounts below)
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecResult, Host } from '../netns.js';
-import { privateDir } from './dirs.js';
+import { privateDir, removePrivateDir } from './dirs.js';
 import { killMentioning, run, unmountUnder, type RunOpts } from './exec.js';
 import { BUSYBOX_CHANGES, BUSYBOX_IMAGE, busyboxTar } from './images.js';
 
@@ -147,7 +147,7 @@ runroot = ${toml(this.runroot)}
       if (killed.length > 0) problems.push(`killed leftover processes ${killed.join(' ')}`);
       await unmountUnder(this.dir);
       // storage may hold immutable-looking overlay work dirs; rm -rf copes where rmSync might not
-      rmSync(this.dir, { recursive: true, force: true });
+      removePrivateDir(this.dir);
     }
     if (problems.length > 0) process.emitWarning(`podman cleanup${this.host ? ` on ${this.host.name}` : ''}: ${problems.join('; ')}`);
   }

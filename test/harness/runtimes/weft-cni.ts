@@ -5,13 +5,13 @@
 //   <dir>/bin: weft (setup-cni) + symlinks to /usr/lib/cni/* (portmap, loopback: containerd 1.6
 //              takes a single bin_dir, and the conflist chains portmap)
 //   <dir>/net.d/10-weft.conflist (network "weft")
-import { mkdirSync, readdirSync, rmSync, symlinkSync, existsSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Host, Lan } from '../netns.js';
 import { waitFor } from '../netns.js';
 import { WeftHost } from '../weft.js';
 import { ipamAllocations } from '../weft-state.js';
-import { privateDir } from './dirs.js';
+import { privateDir, removePrivateDir } from './dirs.js';
 import { STANDARD_PLUGIN_DIR } from './standard-cni.js';
 
 export const WEFT_NETWORK = 'weft';
@@ -72,7 +72,7 @@ export async function meshComplete(h: WeftCniHost, n: number): Promise<boolean> 
 export async function cleanupWeftCni(hosts: WeftCniHost[] | undefined): Promise<void> {
   for (const h of hosts ?? []) {
     await h.weft.cleanup();
-    rmSync(h.dir, { recursive: true, force: true });
+    removePrivateDir(h.dir);
   }
 }
 
