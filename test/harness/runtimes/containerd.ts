@@ -7,7 +7,7 @@
 //   cri_client.py <dir>/containerd.sock VERB …  (python3-grpcio; the API comes from the binary)
 //   ctr -a <dir>/containerd.sock -n k8s.io images import <pause image>
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Host } from '../netns.js';
 import { waitFor } from '../netns.js';
@@ -19,6 +19,8 @@ import { Podman } from './podman.js';
 const CRI_CLIENT = join(HARNESS_DIR, 'cri_client.py');
 const PYTHON = '/usr/bin/python3';
 const STOP_GRACE_MS = 5_000;
+/** containerd 1.6 puts shim sockets in /run/containerd/s whatever its config says. */
+const SHIM_SOCKET_DIRS = ['/run/containerd/s', '/run/containerd'];
 const READY_MS = 20_000;
 
 export interface ContainerdOpts {
@@ -58,6 +60,8 @@ export class Containerd {
   private exited: Promise<void> | undefined;
   private running = false;
   private readonly seenNetns = new Set<string>();
+  /** The fixed shim-socket directories that did not exist before this containerd started (removed again if empty). */
+  private readonly madeDirs = SHIM_SOCKET_DIRS.filter((d) => !existsSync(d));
   private cleaning: Promise<void> | undefined;
 
   private constructor(
@@ -95,6 +99,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      Root = ${toml(join(this.dir, 'runc'))}
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = ${toml(opts.cniBinDir)}
     conf_dir = ${toml(opts.cniConfDir)}
@@ -243,6 +251,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       rmSync(ns, { force: true });
     }
     removePrivateDir(this.dir);
+    for (const d of this.madeDirs) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // not empty (another containerd uses it) or already gone
+      }
+    }
     if (problems.length > 0) process.emitWarning(`containerd cleanup on ${this.host.name}: ${problems.join('; ')}`);
   }
 }
