@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canUseNetns, createLan, type Host, type Lan } from './harness/netns.js';
+import { canUseNetns, createLan, waitFor, type Host, type Lan } from './harness/netns.js';
 import { bridgePorts, containerEth0 } from './harness/weft-state.js';
 import { canUseCnitool } from './harness/runtimes/capabilities.js';
 import { cnitool, type CnitoolEnv } from './harness/runtimes/cnitool.js';
@@ -60,8 +60,7 @@ describe.skipIf(!can.ok)('weft CNI plugin under cnitool', () => {
     expect(result.interfaces?.some((i) => i.name === 'eth0' && i.sandbox === netnsPathOf(c))).toBe(true);
     expect((await containerEth0(c)).ips).toEqual([cidr]);
     expect(await heldAddresses(h)).toContain(ip);
-    const ping = await h.host.exec('ping', ['-c', '1', '-W', '2', ip]);
-    expect(ping.code, ping.stdout).toBe(0);
+    await waitFor(async () => (await h.host.exec('ping', ['-c', '1', '-W', '1', ip])).code === 0, { timeoutMs: 15_000, intervalMs: 100, what: `h0 to ping ${ip}` });
 
     const check = await cni('check', c);
     expect(check.code, check.stderr).toBe(0);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canUseNetns, createLan, waitFor, type Lan } from './harness/netns.js';
 import { bridgePorts } from './harness/weft-state.js';
 import { canUseContainerd } from './harness/runtimes/capabilities.js';
-import { Containerd, type PodSandbox } from './harness/runtimes/containerd.js';
+import { Containerd, type CriStatus, type PodSandbox } from './harness/runtimes/containerd.js';
 import { run } from './harness/runtimes/exec.js';
 import { cleanupWeftCni, heldAddresses, launchWeftCni, type WeftCniHost } from './harness/runtimes/weft-cni.js';
 
@@ -40,9 +40,17 @@ describe.skipIf(!can.ok)('weft CNI plugin under containerd CRI', () => {
 
   it('the CRI reports the network ready; sandboxes on two hosts get addresses and reach each other; stop and remove release', async () => {
     for (const c of ctrd) {
-      const s = await c.cri<{ status: { conditions: { type: string; status: boolean; message?: string }[] } }>('status');
-      const net = s.status.conditions.find((x) => x.type === 'NetworkReady');
-      expect(net?.status, JSON.stringify(net)).toBe(true);
+      let last: unknown;
+      await waitFor(
+        async () => {
+          const net = (await c.cri<CriStatus>('status')).status.conditions.find((x) => x.type === 'NetworkReady');
+          last = net;
+          return net?.status;
+        },
+        { timeoutMs: 15_000, intervalMs: 100, what: `the CRI on ${c.host.name} to report NetworkReady` },
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
+      });
     }
     const portsBefore = await Promise.all(hosts.map((h) => bridgePorts(h.host)));
     const t0 = Date.now();

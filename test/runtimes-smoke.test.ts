@@ -8,12 +8,12 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canUseNetns, createLan, type Host, type Lan } from './harness/netns.js';
+import { canUseNetns, createLan, waitFor, type Host, type Lan } from './harness/netns.js';
 import { privateDir, removePrivateDir } from './harness/runtimes/dirs.js';
 import { Podman } from './harness/runtimes/podman.js';
 import { writeBridgeConflist } from './harness/runtimes/standard-cni.js';
 import { canUseCnitool, canUseContainerd, canUsePodman } from './harness/runtimes/capabilities.js';
-import { Containerd } from './harness/runtimes/containerd.js';
+import { Containerd, type CriStatus } from './harness/runtimes/containerd.js';
 import { cnitool } from './harness/runtimes/cnitool.js';
 import { netnsPathOf } from './harness/runtimes/exec.js';
 import { STANDARD_PLUGIN_DIR } from './harness/runtimes/standard-cni.js';
@@ -60,10 +60,8 @@ describe.skipIf(!netns.ok)('the runtime harness with the standard bridge + host-
       const [ipA, ipB] = [await podman.ipOf(a, NET), await podman.ipOf(b, NET)];
       expect(ipA).not.toBe(ipB);
       expect(leases().sort()).toEqual([ipA, ipB].sort());
-      const ping = await podman.exec('a', ['ping', '-c', '1', '-W', '2', ipB]);
-      expect(ping.code, ping.stdout + ping.stderr).toBe(0);
-      const back = await podman.exec('b', ['ping', '-c', '1', '-W', '2', ipA]);
-      expect(back.code, back.stdout + back.stderr).toBe(0);
+      await waitFor(async () => (await podman.exec('a', ['ping', '-c', '1', '-W', '1', ipB])).code === 0, { timeoutMs: 15_000, intervalMs: 100, what: `a to ping b ${ipB}` });
+      await waitFor(async () => (await podman.exec('b', ['ping', '-c', '1', '-W', '1', ipA])).code === 0, { timeoutMs: 15_000, intervalMs: 100, what: `b to ping a ${ipA}` });
       await podman.ok(['rm', '--force', '--time', '0', 'a', 'b']);
       expect(leases()).toEqual([]);
     } finally {
@@ -74,13 +72,11 @@ describe.skipIf(!netns.ok)('the runtime harness with the standard bridge + host-
   it.skipIf(!containerdOk.ok)('containerd CRI: RunPodSandbox gets an address, StopPodSandbox releases it, RemovePodSandbox (a second DEL) is harmless', async () => {
     const ctrd = await Containerd.start(h0, { cniBinDir: STANDARD_PLUGIN_DIR, cniConfDir: confDir });
     try {
-      const status = await ctrd.cri<{ status: { conditions: { type: string; status: boolean }[] } }>('status');
-      expect(status.status.conditions.find((c) => c.type === 'NetworkReady')?.status).toBe(true);
+      await waitFor(async () => (await ctrd.cri<CriStatus>('status')).status.conditions.find((c) => c.type === 'NetworkReady')?.status, { timeoutMs: 15_000, intervalMs: 100, what: 'the CRI to report NetworkReady' });
       const pod = await ctrd.runPod('smoke-pod');
       expect(pod.ip).toMatch(/^10\.47\.0\.\d+$/);
       expect(leases()).toEqual([pod.ip]);
-      const ping = await h0.exec('ping', ['-c', '1', '-W', '2', pod.ip]);
-      expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+      await waitFor(async () => (await h0.exec('ping', ['-c', '1', '-W', '1', pod.ip])).code === 0, { timeoutMs: 15_000, intervalMs: 100, what: `h0 to ping the pod ${pod.ip}` });
       await ctrd.stopPod(pod.id);
       expect(leases()).toEqual([]);
       await ctrd.removePod(pod.id);

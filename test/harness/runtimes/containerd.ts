@@ -36,6 +36,11 @@ export interface PodSandbox {
   netns: string;
 }
 
+/** The CRI Status reply (conditions RuntimeReady and NetworkReady). */
+export interface CriStatus {
+  status: { conditions: { type: string; status: boolean; reason?: string; message?: string }[] };
+}
+
 /** The pause image as a docker archive, made once with a throwaway podman and cached. */
 export function pauseImageArchive(): Promise<string> {
   return cached(join(CACHE_DIR, 'pause-image.tar'), async (tmp) => {
