@@ -74,6 +74,9 @@ describe.skipIf(!can.ok)('weft CNI plugin under podman', () => {
     expect(ipA).not.toBe(ipB);
     expect(await heldAddresses(hosts[0]!)).toContain(ipA);
     expect(await heldAddresses(hosts[1]!)).toContain(ipB);
+    // the attachment carries podman's container name (K8S_POD_NAME), and weft ps shows it
+    const ps = await hosts[0]!.weft.weft(['ps']);
+    expect(ps.stdout).toMatch(new RegExp(`^a\\s.*${ipA.replace(/\./g, '\\.')}/`, 'm'));
     await reach(0, 'a', ipB, `a on h0 to ping b ${ipB} on h1`);
     await reach(1, 'b', ipA, `b on h1 to ping a ${ipA} on h0`);
   });
