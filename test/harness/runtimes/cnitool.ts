@@ -20,7 +20,8 @@ export function cnitoolBinary(): Promise<string> {
     try {
       for (const f of SOURCES) copyFileSync(join(src, f), join(build, f));
       await runOk('go', ['build', '-o', out, '.'], {
-        env: { GOFLAGS: '-mod=mod', GOPROXY: 'off', GOCACHE: join(CACHE_DIR, 'go-build'), GO111MODULE: 'on' },
+        // Everything go writes stays in .cache/runtimes (CI may run without HOME).
+        env: { GOFLAGS: '-mod=mod', GOPROXY: 'off', GOCACHE: join(CACHE_DIR, 'go-build'), GOPATH: join(CACHE_DIR, 'gopath'), GO111MODULE: 'on' },
         timeoutMs: 300_000,
         cwd: build,
       });
