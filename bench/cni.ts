@@ -6,10 +6,10 @@
 //   plugin), host-local 10.48.0.0/24          bridge weft; the plugin reaches 127.0.0.1:6784
 //     └─ veth ══ eth0 in <lan>cN                └─ veth ══ eth0 in <lan>cM
 //
-//   sequential  N ADDs per side (fewer if a 35 s budget runs out) in blocks of 10, alternating
+//   sequential  N ADDs per side (fewer if a 25 s budget runs out) in blocks of 10, alternating
 //               sides (and which goes first) so both share the machine's noise; then the DELs the
-//               same way. A fresh container namespace per sample, made before the call and
-//               deleted after its DEL (neither is timed).
+//               same way. A fresh container namespace per sample, made before its block and
+//               deleted after the DELs (neither is timed).
 //   burst       B ADDs of one side at once, then B DELs at once (wall time and per call).
 //   VERSION     the plugin's bare process start; `true` and `node -e 0` through the same launcher as floors.
 //   router      POST /cni/add and /cni/del timed by a client inside the weft host (no plugin
@@ -41,7 +41,7 @@ const BLOCK = 10;
 const WARMUP = 3;
 const VERSION_SAMPLES = 20;
 const FIRST_ADD_MS = 30_000;
-const ADD_BUDGET_MS = 35_000;
+const ADD_BUDGET_MS = 25_000;
 
 export interface CniOptions {
   /** Sequential ADDs (then DELs) per side. */
@@ -137,19 +137,19 @@ function eachSide(sides: Side[], fn: (s: Side, p: Plugin) => Promise<void>): Pro
   );
 }
 
-/** `count` ADDs one after another, each into a namespace made just before it (untimed). */
+/** `count` ADDs one after another, each into a fresh namespace; the block's namespaces are made first (untimed). */
 async function addBlock(lan: Lan, s: Side, count: number): Promise<void> {
+  const namespaces = await Promise.all(Array.from({ length: count }, () => lan.addContainer()));
   if (s.plugin !== undefined) {
-    for (let j = 0; j < count; j++) {
-      const { ms, attached } = await add(s.plugin, await lan.addContainer(), newId());
+    for (const ns of namespaces) {
+      const { ms, attached } = await add(s.plugin, ns, newId());
       s.add.push(ms);
       s.live.push(attached);
     }
     return;
   }
-  // The router alone: the namespaces first, then one probe process makes the calls.
-  const live: Attached[] = [];
-  for (let j = 0; j < count; j++) live.push({ netns: await lan.addContainer(), id: newId(), result: undefined, address: '' });
+  // The router alone: one probe process makes the block's calls.
+  const live: Attached[] = namespaces.map((netns) => ({ netns, id: newId(), result: undefined, address: '' }));
   const times = await routerCalls(s.direct!, [
     { method: 'GET', path: '/health' },
     ...live.map((a) => ({ method: 'POST' as const, path: '/cni/add', body: { id: a.id, ifname: 'eth0', netns: `/run/netns/${a.netns.name}` } })),
@@ -241,8 +241,7 @@ async function sequential(lan: Lan, sides: Side[], n: number, budgetMs: number, 
 }
 
 async function burst(lan: Lan, s: Side, p: Plugin, count: number): Promise<void> {
-  const namespaces: Host[] = [];
-  for (let i = 0; i < count; i++) namespaces.push(await lan.addContainer());
+  const namespaces = await Promise.all(Array.from({ length: count }, () => lan.addContainer()));
   let t0 = performance.now();
   const added = await Promise.all(namespaces.map((ns) => add(p, ns, newId())));
   const addWallMs = performance.now() - t0;
