@@ -168,6 +168,19 @@ describe.skipIf(!can.ok)('weft CNI plugin under podman', () => {
     expect(await heldAddresses(hosts[1]!)).toEqual(heldBefore);
   }, 180_000);
 
+  it('podman rm while the router is down succeeds, and the router releases the address once it is back', async () => {
+    await run(0, 'orphan');
+    const ipO = await ip(0, 'orphan');
+    const h = hosts[0]!;
+    const r = await h.weft.stop();
+    expect(r.code, r.stderr).toBe(0);
+    const rm = await podman[0]!.podman(['rm', '--force', '--time', '0', 'orphan']);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect((await podman[0]!.podman(['container', 'exists', 'orphan'])).code).toBe(1);
+    await h.weft.launch(h.launchArgs);
+    await waitFor(async () => !(await heldAddresses(h)).includes(ipO), { timeoutMs: 20_000, intervalMs: 200, what: `h0's router, back, to release ${ipO} of the container removed while it was down` });
+  }, 60_000);
+
   for (const how of ['weft stop', 'kill -9'] as const) {
     it(`routers restarted (${how}) under running containers: they keep connectivity, and podman rm afterwards releases`, async () => {
       const name = how === 'weft stop' ? 'r-stop' : 'r-kill';
