@@ -6,10 +6,12 @@
 //   plugin), host-local 10.48.0.0/24          bridge weft; the plugin reaches 127.0.0.1:6784
 //     └─ veth ══ eth0 in <lan>cN                └─ veth ══ eth0 in <lan>cM
 //
-//   sequential  N ADDs per side (fewer if a 25 s budget runs out) in blocks of 10, alternating
-//               sides (and which goes first) so both share the machine's noise; then the DELs the
-//               same way. A fresh container namespace per sample, made before its block and
-//               deleted after the DELs (neither is timed).
+//   sequential  N = 100 ADDs per side in blocks of 10, alternating sides (and which goes first)
+//               so both share the machine's noise; then the DELs the same way. No new block after
+//               25 s of ADDs, so the part stays under ~2 min on a loaded machine
+//               (WEFT_BENCH_CNI_BUDGET_S=300 for all 100). A fresh container namespace per sample,
+//               made before its block and deleted after the DELs (neither is timed).
+//               The weft side reports "not built" until dist/cni/weft-cni.js and setup-cni exist.
 //   burst       B ADDs of one side at once, then B DELs at once (wall time and per call).
 //   VERSION     the plugin's bare process start; `true` and `node -e 0` through the same launcher as floors.
 //   router      POST /cni/add and /cni/del timed by a client inside the weft host (no plugin
@@ -18,7 +20,8 @@
 //
 // Along the way: every ADD result has an address, addresses held at once are distinct, and after
 // the DELs no veth is left on either bridge, host-local holds no reservation and weft's IPAM no
-// allocation. Everything runs in namespaces the harness creates and deletes, also on failure.
+// allocation beyond its own. Everything runs in namespaces the harness creates and deletes, also on
+// failure; an interrupted run ends the router by PID.
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -325,7 +328,9 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
     }
 
     // The router alone runs in the same blocks, so it shares the plugins' noise too.
-    await sequential(lan, [ref, weft, router], n, opts.addBudgetMs ?? ADD_BUDGET_MS, problems);
+    const envBudget = Number(process.env.WEFT_BENCH_CNI_BUDGET_S);
+    const budgetMs = opts.addBudgetMs ?? (Number.isFinite(envBudget) && envBudget > 0 ? envBudget * 1000 : ADD_BUDGET_MS);
+    await sequential(lan, [ref, weft, router], n, budgetMs, problems);
     if (burstN > 0) await eachSide(sides, (s, p) => burst(lan!, s, p, burstN));
 
 
@@ -411,7 +416,7 @@ export function formatCni(r: CniBenchResult): string {
       // Medians do not add up exactly; shares of weft's ADD p50 say where the time goes.
       const share = (v: number): string => `${ms(v)} (${((100 * v) / w.add!.p50).toFixed(0)}%)`;
       lines.push(
-        `weft ADD p50 ${ms(w.add.p50)}: process start (VERSION) ${share(w.version.p50)} = launcher ${ms(r.launcher.p50)} + Node ${ms(r.nodeStart.p50 - r.launcher.p50)} + loading the plugin ${ms(w.version.p50 - r.nodeStart.p50)}; router round trip ${share(ro.add.p50)}`,
+        `weft ADD p50 ${ms(w.add.p50)}: process start (VERSION) ${share(w.version.p50)} = launcher ${ms(r.launcher.p50)} + Node ${ms(r.nodeStart.p50 - r.launcher.p50)} + loading the plugin ${ms(w.version.p50 - r.nodeStart.p50)}; router round trip ${share(ro.add.p50)}; the rest ${share(Math.max(0, w.add.p50 - w.version.p50 - ro.add.p50))} (the plugin's cold HTTP client and parsing, and waiting for a CPU next to the router)`,
       );
     }
   }
