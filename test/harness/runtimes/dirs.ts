@@ -2,10 +2,11 @@
 // images and the cnitool binary, built once and shared by test files) and one private directory per
 // runtime instance under the system temp dir, removed by that instance's cleanup.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pidAlive } from '../netns.js';
 import { killMentioning, mountsUnder } from './exec.js';
 
 function findRepoRoot(): string {
@@ -24,22 +25,28 @@ export const CACHE_DIR = resolve(REPO_ROOT, '.cache/runtimes');
 export const HARNESS_DIR = resolve(REPO_ROOT, 'test/harness/runtimes');
 
 const live = new Set<string>();
-let exitHook = false;
+let swept = false;
+const PREFIX = 'weft-rt-';
+/** `weft-rt-<creator pid base36>-<label>-XXXXXX`: the creator's PID tells a leftover from a live test's dir. */
+const NAME = /^weft-rt-([0-9a-z]{1,7})-/;
 
 /**
- * A new private directory `/tmp/weft-rt-<label>-XXXXXX`. Its owner removes it (removePrivateDir);
- * if the process exits first, an exit hook ends the processes tied to it (by PID: daemonised conmon,
- * shims, containerd), unmounts what is mounted below it and deletes it.
+ * A new private directory `/tmp/weft-rt-<pid>-<label>-XXXXXX`. Its owner removes it
+ * (removePrivateDir). If the process exits first, an exit hook ends the processes tied to it (by
+ * PID: daemonised conmon, shims, containerd), unmounts what is mounted below it and deletes it; if
+ * the process was killed outright, the first privateDir() of a later run does the same for every
+ * such directory whose creator is gone.
  */
 export function privateDir(label: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `weft-rt-${label}-`));
-  live.add(dir);
-  if (!exitHook) {
-    exitHook = true;
+  if (!swept) {
+    swept = true;
+    sweepStaleDirs();
     process.on('exit', () => {
       for (const d of live) removeNow(d);
     });
   }
+  const dir = mkdtempSync(join(tmpdir(), `${PREFIX}${process.pid.toString(36)}-${label}-`));
+  live.add(dir);
   return dir;
 }
 
@@ -47,6 +54,19 @@ export function privateDir(label: string): string {
 export function removePrivateDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   live.delete(dir);
+}
+
+/** Removes the private directories of runs whose process no longer exists; returns them. */
+export function sweepStaleDirs(): string[] {
+  const stale = readdirSync(tmpdir())
+    .filter((n) => {
+      const m = NAME.exec(n);
+      return m !== null && !pidAlive(parseInt(m[1]!, 36));
+    })
+    .map((n) => join(tmpdir(), n));
+  for (const d of stale) removeNow(d);
+  if (stale.length > 0) process.emitWarning(`runtime harness: removed ${stale.length} private dirs of runs that died (${stale.join(', ')})`);
+  return stale;
 }
 
 function removeNow(dir: string): void {
