@@ -1,10 +1,19 @@
 // The CNI part of the local API (see protocol.ts for the paths): what the CNI plugin (src/cni/)
 // asks of the router. Bodies are checked here field by field, so a plugin of another version
 // gets a clear refusal rather than a half-made attachment; the work is the endpoints owner's.
+//
+// POST /cni/exec runs a whole plugin invocation here, for the native forwarder installed as the
+// plugin (native/weft-cni.c): the CNI_* variables arrive as X-Cni-* headers, the network
+// configuration as the body, and the answer is the plugin's stdout with its exit code in
+// X-Cni-Exit. The same code as the Node plugin runs (src/cni/plugin.ts), its calls to the router
+// dispatched in this process instead of over HTTP, so a container start pays no Node start-up.
 import { checkHostCidr } from '../../lib/ip.js';
+import type { Logger } from '../../lib/log.js';
+import { runPlugin } from '../cni/plugin.js';
+import type { Reply as PluginReply, RouterApi } from '../cni/router-client.js';
 import type { Result } from '../../lib/result.js';
 import type { CniAddRequest, CniAttachment, CniCheckRequest, CniDelResponse, CniGcRequest, CniGcResponse, CniKey, ReadyResponse } from './protocol.js';
-import type { RequestContext, Route } from './routes.js';
+import { replyForError, type Reply, type RequestContext, type Route } from './routes.js';
 
 /** What the CNI routes need (src/daemon/cni-control.ts). */
 export interface CniControl {
@@ -15,7 +24,7 @@ export interface CniControl {
   ready(): ReadyResponse;
 }
 
-export function cniRoutes(cni: CniControl): [string, Route][] {
+export function cniRoutes(cni: CniControl, log: Logger): [string, Route][] {
   const post = <T>(parse: (b: unknown) => Result<T>, fn: (v: T, req: RequestContext) => Promise<unknown>): Route => ({
     method: 'POST',
     async handle(body, req) {
@@ -24,13 +33,50 @@ export function cniRoutes(cni: CniControl): [string, Route][] {
       return { status: 200, body: await fn(v.value, req) };
     },
   });
-  return [
+  const routes: [string, Route][] = [
     ['/readyz', { method: 'GET', handle: () => { const r = cni.ready(); return { status: r.ready ? 200 : 503, body: r }; } }],
     ['/cni/add', post(parseAdd, (v, { signal }) => cni.add(v, { signal }))],
     ['/cni/del', post((b) => parseKey(b, []), (v, { signal }) => cni.del(v, { signal }))],
     ['/cni/check', post(parseCheck, (v, { signal }) => cni.check(v, { signal }))],
     ['/cni/gc', post(parseGc, (v, { signal }) => cni.gc(v, { signal }))],
   ];
+  const table = new Map(routes);
+  routes.push(['/cni/exec', { method: 'POST', handle: (body, req) => exec(table, body, req, log) }]);
+  return routes;
+}
+
+/** The X-Cni-* headers a forwarder sends, and the variables they stand for. */
+const ENV_HEADERS = ['command', 'containerid', 'netns', 'ifname', 'args', 'path'] as const;
+
+async function exec(table: Map<string, Route>, body: unknown, req: RequestContext, log: Logger): Promise<Reply> {
+  const env: Record<string, string> = {};
+  for (const h of ENV_HEADERS) {
+    const v = req.headers[`x-cni-${h}`];
+    if (typeof v === 'string') env[`CNI_${h.toUpperCase()}`] = v;
+  }
+  // The router's own routes, called in this process: what the plugin would have sent over HTTP.
+  const inProcess: RouterApi = {
+    async call(method, path, callBody, timeoutMs): Promise<PluginReply> {
+      const route = table.get(path);
+      if (!route || route.method !== method) return { kind: 'reply', status: 404, body: { error: `no such API path: ${path}` } };
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const signal = AbortSignal.any([req.signal, deadline]);
+      let reply: Reply;
+      try {
+        reply = await route.handle(callBody, { signal, headers: {} });
+      } catch (err) {
+        if (deadline.aborted) return { kind: 'timeout' };
+        reply = replyForError(err, signal, log);
+      }
+      return { kind: 'reply', status: reply.status, body: reply.body };
+    },
+  };
+  const out = await runPlugin({ env, stdin: JSON.stringify(body) }, { routerFor: () => inProcess });
+  const headers: Record<string, string> = { 'X-Cni-Exit': String(out.code) };
+  // One line of plain text, as a header value must be.
+  const note = out.stderr.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 1000);
+  if (note) headers['X-Cni-Stderr'] = note;
+  return { status: 200, raw: { text: out.stdout, headers } };
 }
 
 // CNI_IFNAME is a Linux interface name; CNI_CONTAINERID is alphanumeric with _ . - (the spec's rule).

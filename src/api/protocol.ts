@@ -22,6 +22,10 @@
 //   POST /cni/del   CniKey          → CniDelResponse  (nothing attached is not an error)
 //   POST /cni/check CniCheckRequest → CniAttachment   (409 ErrorResponse saying what differs)
 //   POST /cni/gc    CniGcRequest    → CniGcResponse
+//   POST /cni/exec  a whole plugin call from the native forwarder (native/weft-cni.c): CNI_* as
+//                   X-Cni-Command|Containerid|Netns|Ifname|Args|Path headers, the network config as
+//                   the body → 200 with the plugin's stdout as the body, its exit code in X-Cni-Exit
+//                   and a one-line note in X-Cni-Stderr (src/api/cni-routes.ts)
 //   anything else              → 404/405 ErrorResponse; bad input → 400; body > 64 KiB → 413
 //   an ErrorResponse carries `code` (lib/errors.ts WeftErrorCode) so a client can tell
 //   "try again later" ('unavailable', HTTP 503) from bad input ('usage', 400) and a missing

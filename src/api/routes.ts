@@ -1,6 +1,8 @@
 // What each API path does, as plain functions of (control, request body) → reply; the HTTP
 // plumbing lives in server.ts. See protocol.ts for the list of paths.
 import { VERSION } from '../../lib/constants.js';
+import { WeftError, errorMessage } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import type { MeshControl } from '../../mesh/status.js';
 import type { Result } from '../../lib/result.js';
 import { parsePeerAddresses } from './address.js';
@@ -13,6 +15,8 @@ export interface Reply {
   status: number;
   /** JSON-encoded; omitted for 204. */
   body?: unknown;
+  /** Instead of body: this text as it is, with these headers (POST /cni/exec answers with a plugin's stdout). */
+  raw?: { text: string; headers: Record<string, string> };
   /** Runs once the reply has been written (used by /stop). */
   after?: () => void;
 }
@@ -21,6 +25,8 @@ export interface Reply {
 export interface RequestContext {
   /** Aborts when the client closes its connection before the reply is sent (interrupted, gave up). */
   signal: AbortSignal;
+  /** The request's headers, names in lower case. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 export interface Route {
@@ -97,4 +103,15 @@ export function parseTargetsRequest(body: unknown, allowReplace: boolean): Resul
   const peers = parsePeerAddresses(b.peers);
   if (!peers.ok) return peers;
   return { ok: true, value: { peers: peers.value, replace: b.replace === true } };
+}
+
+/** The errors a client can act on, by HTTP status (the rest are 500). */
+const STATUS_OF: Partial<Record<string, number>> = { usage: 400, 'not-found': 404, mismatch: 409, unavailable: 503 };
+
+/** What a handler's failure answers: the errors a client can act on by their status, the rest 500 (logged). */
+export function replyForError(err: unknown, signal: AbortSignal, log: Logger): Reply {
+  if (err instanceof WeftError && STATUS_OF[err.code] !== undefined) return { status: STATUS_OF[err.code]!, body: { error: err.message, code: err.code } };
+  if (signal.aborted) return { status: 499, body: { error: `cancelled: ${errorMessage(err)}`, code: 'aborted' } };
+  log.error({ err }, 'API handler failed');
+  return { status: 500, body: { error: `weft could not do that: ${errorMessage(err)}`, ...(err instanceof WeftError ? { code: err.code } : {}) } };
 }

@@ -209,3 +209,48 @@ describe('API server: data-plane requests', () => {
     expect(dp.calls).toEqual([]);
   });
 });
+
+describe('POST /cni/exec (the native forwarder\'s call)', () => {
+  const attachment = {
+    id: 'c1', ifname: 'eth0', netns: '/proc/self/ns/net', mac: '0a:58:0a:20:00:05', hostIfname: 'vethwe00000001', hostMac: 'ee:00:00:00:00:01', mtu: 1410,
+    cidrs: ['10.32.0.5/12'], gateway: '10.32.0.1', routes: [{ dst: '10.32.0.0/12' }, { dst: '0.0.0.0/0', gw: '10.32.0.1' }],
+  };
+  const cni = {
+    added: [] as unknown[],
+    add: async (req: unknown) => (cni.added.push(req), attachment),
+    del: async () => ({ released: false }),
+    check: async () => attachment,
+    gc: async () => ({ released: [] }),
+    ready: () => ({ ready: false, reasons: ['the address ring is not formed yet (test)'] }),
+  };
+  const cniServer = async (): Promise<ApiServer> => {
+    const s = await startApiServer({ control: new FakeMeshControl(), cni, addr: '127.0.0.1:0', log: silentLogger(), onStop: () => undefined });
+    servers.push(s);
+    return s;
+  };
+  const conf = { cniVersion: '1.0.0', name: 'weft', type: 'weft' };
+  const env = (command: string): Record<string, string> => ({
+    'Content-Type': 'application/json', 'X-Cni-Command': command, 'X-Cni-Containerid': 'c1', 'X-Cni-Netns': '/proc/self/ns/net', 'X-Cni-Ifname': 'eth0', 'X-Cni-Args': 'IgnoreUnknown=1;K8S_POD_NAME=web',
+  });
+
+  it('ADD runs the plugin in the router: the CNI result in the caller\'s version, exit code in X-Cni-Exit', async () => {
+    const s = await cniServer();
+    const r = await call(s, 'POST', '/cni/exec', conf, env('ADD'));
+    expect(r.status).toBe(200);
+    expect(r.headers['x-cni-exit']).toBe('0');
+    expect(r.json).toMatchObject({ cniVersion: '1.0.0', ips: [{ address: '10.32.0.5/12', gateway: '10.32.0.1', interface: 1 }], interfaces: [{ name: 'vethwe00000001' }, { name: 'eth0', sandbox: '/proc/self/ns/net' }] });
+    expect(cni.added).toContainEqual(expect.objectContaining({ id: 'c1', ifname: 'eth0', names: { pod: 'web' } }));
+  });
+
+  it('DEL of nothing succeeds with no output; STATUS not ready is CNI error 50 with the reason; a missing variable is error 4', async () => {
+    const s = await cniServer();
+    const del = await call(s, 'POST', '/cni/exec', conf, env('DEL'));
+    expect([del.status, del.headers['x-cni-exit'], del.json]).toEqual([200, '0', undefined]);
+    const status = await call(s, 'POST', '/cni/exec', { ...conf, cniVersion: '1.1.0' }, env('STATUS'));
+    expect(status.headers['x-cni-exit']).toBe('1');
+    expect(status.json).toMatchObject({ code: 50, msg: expect.stringMatching(/not formed yet/) });
+    const missing = await call(s, 'POST', '/cni/exec', conf, { 'Content-Type': 'application/json', 'X-Cni-Command': 'ADD' });
+    expect(missing.headers['x-cni-exit']).toBe('1');
+    expect(missing.json).toMatchObject({ code: 4 });
+  });
+});

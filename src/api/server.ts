@@ -13,7 +13,7 @@ import type { IpamControl } from '../../ipam/status.js';
 import { formatHostPort, parseHostPort } from './address.js';
 import { readJsonBody } from './body.js';
 import { MAX_BODY_BYTES, REQUEST_ID_HEADER, type RequestsStatus } from './protocol.js';
-import { apiRoutes, type Reply, type Route } from './routes.js';
+import { apiRoutes, replyForError, type Reply, type Route } from './routes.js';
 import { cniRoutes, type CniControl } from './cni-routes.js';
 
 export interface ApiServerOptions {
@@ -57,7 +57,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     return { inFlight: [...inFlight].map((r) => ({ path: r.path, ageMs: now - r.since, ...(r.id === undefined ? {} : { id: r.id }) })) };
   };
   const routes = apiRoutes(opts.control, onStop, opts.dataplane, opts.ipam, requests);
-  if (opts.cni) for (const [path, route] of cniRoutes(opts.cni)) routes.set(path, route);
+  if (opts.cni) for (const [path, route] of cniRoutes(opts.cni, log)) routes.set(path, route);
   else routes.set('/readyz', { method: 'GET', handle: () => ({ status: 503, body: { ready: false, reasons: ['the router runs without a data plane (--no-dataplane): it cannot attach containers'] } }) });
   const server = createServer((req, res) => void serve(routes, req, res, log, inFlight));
 
@@ -126,9 +126,6 @@ async function serve(routes: Map<string, Route>, req: IncomingMessage, res: Serv
   send(res, reply);
 }
 
-/** The errors a client can act on, by HTTP status (the rest are 500). */
-const STATUS_OF: Partial<Record<string, number>> = { usage: 400, 'not-found': 404, mismatch: 409, unavailable: 503 };
-
 async function handle(route: Route, req: IncomingMessage, log: Logger, signal: AbortSignal): Promise<Reply> {
   let body: unknown;
   if (route.method === 'POST') {
@@ -137,19 +134,22 @@ async function handle(route: Route, req: IncomingMessage, log: Logger, signal: A
     body = r.value;
   }
   try {
-    return await route.handle(body, { signal });
+    return await route.handle(body, { signal, headers: req.headers });
   } catch (err) {
-    if (err instanceof WeftError && STATUS_OF[err.code] !== undefined) return { status: STATUS_OF[err.code]!, body: { error: err.message, code: err.code } };
-    if (signal.aborted) return { status: 499, body: { error: `cancelled: ${errorMessage(err)}`, code: 'aborted' } };
-    log.error({ err }, 'API handler failed');
-    return { status: 500, body: { error: `weft could not do that: ${errorMessage(err)}`, ...(err instanceof WeftError ? { code: err.code } : {}) } };
+    return replyForError(err, signal, log);
   }
 }
+
 
 function send(res: ServerResponse, reply: Reply): void {
   if (reply.after !== undefined) res.once('finish', reply.after);
   // A body that was not read (refused early) would otherwise be drained over a kept-alive socket.
   if (reply.status === 413) res.setHeader('Connection', 'close');
+  if (reply.raw !== undefined) {
+    res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(reply.raw.text), ...reply.raw.headers });
+    res.end(reply.raw.text);
+    return;
+  }
   if (reply.body === undefined) {
     res.writeHead(reply.status).end();
     return;
