@@ -5,7 +5,7 @@
 // reply is written (a CLI interrupted or giving up): long handlers pass it on and stop.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WeftError, errorMessage } from '../../lib/errors.js';
+import { WeftError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { MeshControl } from '../../mesh/status.js';
 import type { DataplaneControl } from '../../router/status.js';
