@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Host } from '../netns.js';
 import { waitFor } from '../netns.js';
 import { CACHE_DIR, HARNESS_DIR, cached, privateDir, removePrivateDir } from './dirs.js';
-import { killMentioning, netnsPathOf, run, runOk, unmountUnder } from './exec.js';
+import { endMentioning, netnsPathOf, run, runOk, unmountUnder } from './exec.js';
 import { PAUSE_CHANGES, PAUSE_IMAGE, pauseRootTar } from './images.js';
 import { Podman } from './podman.js';
 
@@ -246,7 +246,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       }
     }
     await this.stop();
-    const killed = killMentioning(this.dir);
+    const killed = await endMentioning(this.dir);
     if (killed.length > 0) problems.push(`killed leftover processes ${killed.join(' ')}`);
     await unmountUnder(this.dir);
     for (const ns of this.seenNetns) {

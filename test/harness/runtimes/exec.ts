@@ -120,6 +120,16 @@ export function killMentioning(marker: string): number[] {
   return killed;
 }
 
+/**
+ * Gives the processes that mention `marker` up to graceMs to exit on their own (conmon outlives
+ * `podman rm` by a moment), then SIGKILLs those still there. Returns the PIDs it had to kill.
+ */
+export async function endMentioning(marker: string, graceMs = 5_000): Promise<number[]> {
+  const until = Date.now() + graceMs;
+  while (pidsMentioning(marker).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  return killMentioning(marker);
+}
+
 /** Mount points at or below `dir` (from /proc/self/mountinfo), deepest first. */
 export function mountsUnder(dir: string): string[] {
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecResult, Host } from '../netns.js';
 import { privateDir, removePrivateDir } from './dirs.js';
-import { killMentioning, run, unmountUnder, type RunOpts } from './exec.js';
+import { endMentioning, run, unmountUnder, type RunOpts } from './exec.js';
 import { BUSYBOX_CHANGES, BUSYBOX_IMAGE, busyboxTar } from './images.js';
 
 export interface PodmanOpts {
@@ -143,7 +143,7 @@ runroot = ${toml(this.runroot)}
     if (existsSync(this.dir)) {
       const rm = await this.podman(['rm', '--all', '--force', '--time', '0'], { timeoutMs: 60_000 });
       if (rm.code !== 0) problems.push(`podman rm --all: ${rm.stderr.trim()}`);
-      const killed = killMentioning(this.dir);
+      const killed = await endMentioning(this.dir);
       if (killed.length > 0) problems.push(`killed leftover processes ${killed.join(' ')}`);
       await unmountUnder(this.dir);
       // storage may hold immutable-looking overlay work dirs; rm -rf copes where rmSync might not
