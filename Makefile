@@ -16,7 +16,7 @@ help:
 
 # Debian packages: the Go toolchain and weaveworks/mesh for the interop peer, iproute2/iptables
 # for the namespace tests. Installed only when missing (needs root, as the tests do).
-$(STAMP)/apt:
+$(STAMP)/apt: Makefile
 	@mkdir -p $(STAMP)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -40,6 +40,13 @@ native/build/weft_native.node: native/weft_native.c
 	@if [ -z "$(NODE_INCLUDE)" ]; then echo "Node's headers (node_api.h) were not found; install the nodejs headers (Debian: libnode-dev) or set NODE_INCLUDE"; exit 1; fi
 	cc -O2 -Wall -Wextra -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<
 
+# The CNI plugin's native forwarder (docs/cni.md): a standalone program on libc alone, installed by
+# `weft setup-cni` as the plugin so a container start pays no Node start. Without a C compiler the
+# build goes on and setup-cni installs the Node plugin alone, as it says.
+native/build/weft-cni: native/weft-cni.c
+	@mkdir -p native/build
+	@if command -v cc >/dev/null; then cc -O2 -Wall -Wextra -o $@ $<; else echo "no C compiler (cc): the CNI plugin's native forwarder is not built; weft setup-cni installs the Node plugin alone"; fi
+
 # The CNI plugin: one self-contained CommonJS file (it starts faster than ESM, and an installed copy
 # without a .js extension is loaded as CommonJS anyway); the package.json beside it says so to Node.
 CNI_SOURCES := $(filter-out %.test.ts,$(wildcard src/cni/*.ts)) src/api/protocol.ts
@@ -49,7 +56,7 @@ dist/cni/weft-cni.js: $(CNI_SOURCES) node_modules/.package-lock.json
 	@echo '{"type":"commonjs"}' > dist/cni/package.json
 	@chmod 755 $@
 
-build: node_modules/.package-lock.json native/build/weft_native.node dist/cni/weft-cni.js
+build: node_modules/.package-lock.json native/build/weft_native.node native/build/weft-cni dist/cni/weft-cni.js
 	npx tsc -p tsconfig.build.json
 
 test: deps build

@@ -13,6 +13,8 @@ import type { CliContext } from './context.js';
 const here = dirname(fileURLToPath(import.meta.url));
 /** The bundle `make build` writes (dist/cni/weft-cni.js), from the built CLI or from its source. */
 export const PLUGIN_BUNDLE = resolve(here, here.includes('/dist/') ? '../../cni/weft-cni.js' : '../../dist/cni/weft-cni.js');
+/** The native forwarder `make build` compiles (native/build/weft-cni) when there is a C compiler. */
+export const PLUGIN_SHIM = resolve(here, here.includes('/dist/') ? '../../../native/build/weft-cni' : '../../native/build/weft-cni');
 
 interface SetupCniOptions {
   binDir: string;
@@ -45,6 +47,7 @@ export function registerSetupCni(program: Command, ctx: CliContext): void {
       try {
         r = await install({
           bundlePath: PLUGIN_BUNDLE,
+          shimPath: PLUGIN_SHIM,
           binDir: resolve(opts.binDir),
           confDir: resolve(opts.confDir),
           nodePath: ctx.self.execPath,
@@ -63,6 +66,10 @@ export function registerSetupCni(program: Command, ctx: CliContext): void {
         return;
       }
       const line = (what: string, i: Installed): string => `${i.changed ? 'wrote' : 'unchanged'} ${i.path} (${what})\n`;
-      ctx.stdout(line('the CNI plugin', r.plugin) + line(`network "weft", cniVersion ${version.value}`, r.conflist));
+      const plugin =
+        r.plugin.kind === 'native'
+          ? line('the CNI plugin: the native forwarder to the router', r.plugin) + (r.fallback ? line('the Node plugin it falls back to when the router does not answer', r.fallback) : '')
+          : line(`the CNI plugin in Node: ${PLUGIN_SHIM} is not built, so each call starts Node (~0.1 s) — install a C compiler (cc) and run \`make build\`, then this again`, r.plugin);
+      ctx.stdout(plugin + line(`network "weft", cniVersion ${version.value}`, r.conflist));
     });
 }

@@ -41,7 +41,7 @@ describe('setup-cni install', () => {
   it('installs atomically and is idempotent', async () => {
     const bundlePath = join(dir, 'weft-cni.js');
     await writeFile(bundlePath, '#!/usr/bin/env node\nconsole.log(1);\n');
-    const o = { bundlePath, binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), nodePath: '/usr/bin/node', cniVersion: '1.0.0' as const, api: '127.0.0.1:6784', masquerade: true, portmap: true };
+    const o = { bundlePath, shimPath: join(dir, 'not-built'), binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), nodePath: '/usr/bin/node', cniVersion: '1.0.0' as const, api: '127.0.0.1:6784', masquerade: true, portmap: true };
     const first = await install(o);
     expect([first.plugin.changed, first.conflist.changed]).toEqual([true, true]);
     expect((await stat(join(dir, 'bin', 'weft'))).mode & 0o777).toBe(0o755);
@@ -54,5 +54,34 @@ describe('setup-cni install', () => {
     expect([changed.plugin.changed, changed.conflist.changed]).toEqual([false, true]);
     expect(await readdir(join(dir, 'net.d'))).toEqual(['10-weft.conflist']);
     await expect(install({ ...o, bundlePath: join(dir, 'missing.js') })).rejects.toThrow('make build');
+  });
+
+  it('without a built forwarder the Node plugin is BIN_DIR/weft; with one, the forwarder is, and the Node plugin beside it', async () => {
+    const bundlePath = join(dir, 'weft-cni.js');
+    const shimPath = join(dir, 'weft-cni');
+    await writeFile(bundlePath, '#!/usr/bin/env node\nconsole.log(1);\n');
+    const o = { bundlePath, shimPath, binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), nodePath: '/usr/bin/node', cniVersion: '1.0.0' as const, api: '127.0.0.1:6784', masquerade: true, portmap: true };
+    const node = await install(o);
+    expect(node.plugin).toMatchObject({ kind: 'node', changed: true });
+    expect(node.fallback).toBeUndefined();
+    expect(await readdir(join(dir, 'bin'))).toEqual(['weft']);
+
+    // Not text: every byte must survive (an ELF with bytes that are not UTF-8).
+    const elf = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0xff, 0xfe, 0x00, 0x80, 0x0a]);
+    await writeFile(shimPath, elf);
+    const native = await install(o);
+    expect(native.plugin).toMatchObject({ kind: 'native', changed: true, path: join(dir, 'bin', 'weft') });
+    expect(native.fallback).toEqual({ path: join(dir, 'bin', 'weft-cni.js'), changed: true });
+    expect(native.conflist.changed).toBe(false);
+    expect((await readFile(join(dir, 'bin', 'weft'))).equals(elf)).toBe(true);
+    expect(await readFile(join(dir, 'bin', 'weft-cni.js'), 'utf8')).toBe('#!/usr/bin/node\nconsole.log(1);\n');
+    for (const f of ['weft', 'weft-cni.js']) expect((await stat(join(dir, 'bin', f))).mode & 0o777).toBe(0o755);
+    expect((await readdir(join(dir, 'bin'))).sort()).toEqual(['weft', 'weft-cni.js']);
+
+    const again = await install(o);
+    expect([again.plugin.changed, again.fallback?.changed, again.conflist.changed]).toEqual([false, false, false]);
+    // A new node: only the fallback's #! changes.
+    const moved = await install({ ...o, nodePath: '/opt/node/bin/node' });
+    expect([moved.plugin.changed, moved.fallback?.changed]).toEqual([false, true]);
   });
 });

@@ -1,12 +1,16 @@
 // What `weft setup-cni` installs: the plugin executable in the runtime's plugin directory and a
-// conflist naming it, both replaced atomically (temp file, fsync, rename) and only when their
-// content changes, so running it again is a no-op.
+// conflist naming it, all replaced atomically (temp file, fsync, rename) and only when their
+// content changes, so running it again is a no-op. The executable is the native forwarder
+// (native/weft-cni.c: no Node start per call) with the Node plugin beside it as its fallback, or,
+// where the forwarder is not built (no C compiler), the Node plugin itself.
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir } from '../../lib/durable-file.js';
 import { SUPPORTED_VERSIONS, isSupported, type CniVersion } from './version.js';
 
 export const PLUGIN_NAME = 'weft';
+/** The Node plugin beside the forwarder: the name native/weft-cni.c execs when the router cannot answer. */
+export const FALLBACK_NAME = 'weft-cni.js';
 export const CONFLIST_NAME = '10-weft.conflist';
 export const DEFAULT_BIN_DIR = '/opt/cni/bin';
 export const DEFAULT_CONF_DIR = '/etc/cni/net.d';
@@ -43,6 +47,8 @@ export function withShebang(bundle: string, nodePath: string): string {
 export interface InstallOptions extends ConflistOptions {
   /** The built plugin (dist/cni/weft-cni.js). */
   bundlePath: string;
+  /** The built native forwarder (native/build/weft-cni); when it does not exist the bundle is the plugin. */
+  shimPath: string;
   binDir: string;
   confDir: string;
   /** The node the plugin runs with (absolute). */
@@ -56,23 +62,27 @@ export interface Installed {
 }
 
 export interface InstallResult {
-  plugin: Installed;
+  /** BIN_DIR/weft: the forwarder, or the Node plugin when the forwarder is not built. */
+  plugin: Installed & { kind: 'native' | 'node' };
+  /** BIN_DIR/weft-cni.js, the forwarder's fallback; absent when the Node plugin is BIN_DIR/weft. */
+  fallback?: Installed;
   conflist: Installed & { config: Record<string, unknown> };
 }
 
-async function readOrUndefined(path: string): Promise<string | undefined> {
+async function readOrUndefined(path: string): Promise<Buffer | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
 }
 
-/** Replaces dir/name with text (mode as given, whatever the umask) unless it already holds exactly that. */
-async function replaceIfChanged(dir: string, name: string, text: string, mode: number): Promise<Installed> {
+/** Replaces dir/name with content (mode as given, whatever the umask) unless it already holds exactly that. */
+async function replaceIfChanged(dir: string, name: string, content: string | Buffer, mode: number): Promise<Installed> {
   const path = join(dir, name);
-  if ((await readOrUndefined(path)) === text) {
+  const bytes = typeof content === 'string' ? Buffer.from(content) : content;
+  if ((await readOrUndefined(path))?.equals(bytes)) {
     // Same bytes: leave the file (and whoever is executing it) alone, but make the mode right.
     const f = await open(path, 'r');
     try {
@@ -89,7 +99,7 @@ async function replaceIfChanged(dir: string, name: string, text: string, mode: n
   try {
     const f = await open(tmp, 'w', mode);
     try {
-      await f.writeFile(text);
+      await f.writeFile(bytes);
       await f.chmod(mode);
       await f.sync();
     } finally {
@@ -107,8 +117,18 @@ async function replaceIfChanged(dir: string, name: string, text: string, mode: n
 export async function install(o: InstallOptions): Promise<InstallResult> {
   const bundle = await readOrUndefined(o.bundlePath);
   if (bundle === undefined) throw new Error(`the CNI plugin ${o.bundlePath} is not built — run \`make build\``);
-  const plugin = await replaceIfChanged(o.binDir, PLUGIN_NAME, withShebang(bundle, o.nodePath), 0o755);
+  const node = withShebang(bundle.toString('utf8'), o.nodePath);
+  const shim = await readOrUndefined(o.shimPath);
+  // Executables before the conflist that names them; the fallback before the forwarder that execs it.
+  let plugin: InstallResult['plugin'];
+  let fallback: Installed | undefined;
+  if (shim === undefined) {
+    plugin = { ...(await replaceIfChanged(o.binDir, PLUGIN_NAME, node, 0o755)), kind: 'node' };
+  } else {
+    fallback = await replaceIfChanged(o.binDir, FALLBACK_NAME, node, 0o755);
+    plugin = { ...(await replaceIfChanged(o.binDir, PLUGIN_NAME, shim, 0o755)), kind: 'native' };
+  }
   const config = buildConflist(o);
   const conflist = await replaceIfChanged(o.confDir, CONFLIST_NAME, `${JSON.stringify(config, null, 2)}\n`, 0o644);
-  return { plugin, conflist: { ...conflist, config } };
+  return { plugin, ...(fallback && { fallback }), conflist: { ...conflist, config } };
 }
