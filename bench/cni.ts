@@ -13,7 +13,9 @@
 //               made before its block and deleted after the DELs (neither is timed).
 //               The weft side reports "not built" until dist/cni/weft-cni.js and setup-cni exist.
 //   burst       B ADDs of one side at once, then B DELs at once (wall time and per call).
-//   VERSION     the plugin's bare process start; `true` and `node -e 0` through the same launcher as floors.
+//   VERSION     the plugin's bare process start (with weft's native forwarder: its start plus a round
+//               trip to the router, which answers VERSION); `true` and `node -e 0` through the same
+//               launcher as floors.
 //   router      POST /cni/add and /cni/del timed by a client inside the weft host (no plugin
 //               process), in the same blocks as a third side, and GET /health as the HTTP floor:
 //               where weft's ADD spends its time.
@@ -82,6 +84,8 @@ export interface CniBenchResult {
   launcher: Stats;
   /** `ip netns exec HOST node -e 0`: the least a Node plugin's process start can be. */
   nodeStart: Stats;
+  /** What setup-cni installed as BIN_DIR/weft: the native forwarder, or the Node plugin (no C compiler). */
+  weftKind?: 'native' | 'node';
   reference: SideResult;
   weft: SideResult;
   /** weft's router alone, or why it was not measured. */
@@ -305,8 +309,10 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
     if (typeof rp === 'string') ref.failed = rp;
     else ref.plugin = rp;
     const wp = await weftPlugin(w, join(tmp, 'weft')).catch((err: unknown) => `router did not start: ${errorMessage(err)}`);
+    let weftKind: CniBenchResult['weftKind'];
     if (typeof wp === 'string') weft.failed = wp;
     else {
+      weftKind = existsSync(join(dirname(wp.bin), 'weft-cni.js')) ? 'native' : 'node';
       weft.plugin = wp;
       router.direct = weftHost;
     }
@@ -357,7 +363,7 @@ export async function runCniBench(opts: CniOptions = {}): Promise<CniBenchResult
       router.add.length > 0 && router.del.length > 0
         ? { add: stats(router.add), del: stats(router.del), health: stats(router.health!) }
         : { skipped: router.failed ?? (weft.plugin === undefined ? 'no weft plugin to compare with' : 'weft stopped first') };
-    return { n, launcher: stats(launcher), nodeStart: stats(nodeStart), reference: result(ref), weft: result(weft), router: alone, problems };
+    return { n, launcher: stats(launcher), nodeStart: stats(nodeStart), ...(weftKind && { weftKind }), reference: result(ref), weft: result(weft), router: alone, problems };
   } finally {
     await w?.cleanup().catch(() => undefined);
     await lan?.cleanup();
@@ -406,6 +412,7 @@ export function formatCni(r: CniBenchResult): string {
     const met = Math.max(addRatio, netAdd) <= 3;
     lines.push(`goal: weft's ADD within 3× of the reference: ${met ? 'met' : 'NOT met'} (p50 ${addRatio.toFixed(2)}× as measured, ${netAdd.toFixed(2)}× without the launcher)`);
   }
+  if (r.weftKind !== undefined) lines.push(`weft's plugin as installed by setup-cni: ${r.weftKind === 'native' ? 'the native forwarder (native/weft-cni.c), the Node plugin beside it as its fallback' : 'the Node plugin (the native forwarder is not built: no C compiler)'}`);
   lines.push(`launcher floor (ip netns exec HOST true), in every number above: p50 ${ms(r.launcher.p50)}, p99 ${ms(r.launcher.p99)}; with a bare Node start (node -e 0): p50 ${ms(r.nodeStart.p50)}`);
   if ('skipped' in r.router) {
     lines.push(`weft's router alone: not measured (${r.router.skipped})`);
@@ -415,9 +422,15 @@ export function formatCni(r: CniBenchResult): string {
     if (w.add !== undefined && w.version !== undefined) {
       // Medians do not add up exactly; shares of weft's ADD p50 say where the time goes.
       const share = (v: number): string => `${ms(v)} (${((100 * v) / w.add!.p50).toFixed(0)}%)`;
-      lines.push(
-        `weft ADD p50 ${ms(w.add.p50)}: process start (VERSION) ${share(w.version.p50)} = launcher ${ms(r.launcher.p50)} + Node ${ms(r.nodeStart.p50 - r.launcher.p50)} + loading the plugin ${ms(w.version.p50 - r.nodeStart.p50)}; router round trip ${share(ro.add.p50)}; the rest ${share(Math.max(0, w.add.p50 - w.version.p50 - ro.add.p50))} (the plugin's cold HTTP client and parsing, and waiting for a CPU next to the router)`,
-      );
+      if (r.weftKind === 'native') {
+        lines.push(
+          `weft ADD p50 ${ms(w.add.p50)} through the native forwarder (BIN_DIR/weft → POST /cni/exec; no Node start): launcher ${share(r.launcher.p50)}; the router's /cni/add alone ${share(ro.add.p50)}; the rest ${share(Math.max(0, w.add.p50 - r.launcher.p50 - ro.add.p50))} (the forwarder's start and connection, the plugin code run in the router, waiting for a CPU)`,
+        );
+      } else {
+        lines.push(
+          `weft ADD p50 ${ms(w.add.p50)}: process start (VERSION) ${share(w.version.p50)} = launcher ${ms(r.launcher.p50)} + Node ${ms(r.nodeStart.p50 - r.launcher.p50)} + loading the plugin ${ms(w.version.p50 - r.nodeStart.p50)}; router round trip ${share(ro.add.p50)}; the rest ${share(Math.max(0, w.add.p50 - w.version.p50 - ro.add.p50))} (the plugin's cold HTTP client and parsing, and waiting for a CPU next to the router)`,
+        );
+      }
     }
   }
   lines.push(r.problems.length === 0 ? 'checks: every ADD had an address; after the DELs no veth on either bridge, no host-local reservation, weft IPAM holds only what it held before the samples (its own gateway address)' : `CHECKS FAILED:\n  ${r.problems.join('\n  ')}`);
