@@ -1,6 +1,6 @@
 // weft-cni: the CNI plugin's native forwarder, installed by `weft setup-cni` as BIN_DIR/weft.
-// A container runtime starts the plugin once per container; a Node process costs ~100 ms to start,
-// this one ~1 ms. It does no CNI work itself: it hands the whole invocation to the router, which
+// A container runtime starts the plugin once per container; a Node process costs 100-150 ms to
+// start, this one with its round trip to the router a few ms. It does no CNI work itself: it hands the whole invocation to the router, which
 // runs the same plugin code (src/cni/plugin.ts) in its own process, and prints what comes back.
 // Protocol and measurements: docs/cni.md ("The native forwarder").
 //
