@@ -5,7 +5,9 @@
 //
 // Backoff per target: first try at once; after a failure the next try is at a random point in
 // [i/2, 3i/2), i starting at 2 s and growing ×1.5 up to 6 min; a connection that lasted a
-// minute resets it. Connect-to-self and name collisions are never retried.
+// minute resets it. Connect-to-self and name collisions are never retried; a peer that refused
+// us because its connection limit is reached (it says so in its feature map) is asked again
+// after at least 30 s.
 import * as C from '../lib/constants.js';
 import type { Clock, Timer } from '../lib/clock.js';
 import { errorMessage, isPermanent } from '../lib/errors.js';
@@ -13,6 +15,8 @@ import type { PeerSummary } from './peer.js';
 import type { PeerName } from './peer-name.js';
 import type { TargetStatus } from './status.js';
 import { joinHostPort, splitHostPort } from './transport.js';
+import { PeerRefusedError } from './handshake.js';
+import { CONN_LIMIT_BACKOFF_MS } from './limits.js';
 
 export interface MakerHost {
   readonly ourName: PeerName;
@@ -36,6 +40,8 @@ export interface MakerOptions {
   factor?: number;
   maxMs?: number;
   resetAfterMs?: number;
+  /** The least wait after a peer refused us because its connection limit was reached. */
+  connLimitMs?: number;
   /** How long refresh() waits to coalesce a burst of changes. */
   refreshMs?: number;
   /**
@@ -78,6 +84,7 @@ export class ConnectionMaker {
       resetAfterMs: C.BACKOFF_RESET_AFTER_MS,
       refreshMs: C.MAKER_REFRESH_MS,
       yieldMs: C.DISCOVERY_YIELD_MS,
+      connLimitMs: CONN_LIMIT_BACKOFF_MS,
       ...opts,
     };
   }
@@ -128,7 +135,11 @@ export class ConnectionMaker {
     t.state = 'waiting';
     t.lastError = errorMessage(err);
     if (isPermanent(err)) this.tryNever(t);
-    else this.tryLater(t);
+    else {
+      // A full peer stays full for a while: asking again in 2 s only adds to its load.
+      if (err instanceof PeerRefusedError && err.code === 'conn-limit') t.interval = Math.max(t.interval, this.o.connLimitMs);
+      this.tryLater(t);
+    }
     this.refresh();
   }
 

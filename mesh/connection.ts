@@ -70,9 +70,9 @@ export class MeshConnection {
   /** Runs the intro on a fresh transport connection. Rejects (and destroys the socket) on failure. */
   static async open(
     conn: Conn,
-    p: Omit<IntroParams, 'stream' | 'reader'> & { connId: bigint; timings?: ConnectionTimings },
+    p: Omit<IntroParams, 'stream' | 'reader'> & { connId: bigint; timings?: ConnectionTimings; /** One already reading the stream (the accept queue starts it). */ reader?: StreamReader },
   ): Promise<MeshConnection> {
-    const reader = new StreamReader(conn.stream);
+    const reader = p.reader ?? new StreamReader(conn.stream);
     try {
       const r = await doIntro({ ...p, stream: conn.stream, reader });
       const plan = negotiateLiveness(
@@ -110,6 +110,11 @@ export class MeshConnection {
   /** The heartbeat interval and read deadline this connection uses. */
   get livenessPlan(): LivenessPlan {
     return this.liveness.plan;
+  }
+
+  /** Milliseconds since the peer was last heard from. */
+  get silentMs(): number {
+    return this.liveness.silentMs;
   }
 
   get closed(): boolean {

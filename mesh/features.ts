@@ -4,6 +4,7 @@ import { FEATURE_WEFT_CAPS, FEATURE_WEFT_HEARTBEAT, FEATURE_WEFT_VERSION, HEARTB
 import { gobDecode, gobEncode, T, type GobType } from './gob/index.js';
 import { formatPeerName, parsePeerName, PEER_NAME_FLAVOUR, type PeerName } from './peer-name.js';
 import type { Result } from '../lib/result.js';
+import { FEATURE_WEFT_REFUSED } from './limits.js';
 
 export interface LocalIdentity {
   name: PeerName;
@@ -23,6 +24,11 @@ export interface RemoteFeatures {
   weftCaps: string[];
   /** The heartbeat interval a weft peer offers (ms); undefined for Go peers, older weft, or a bad value. */
   weftHeartbeatMs: number | undefined;
+  /**
+   * A weft acceptor that refuses us says why here instead of only closing: `<code> <message>`,
+   * e.g. "conn-limit connection limit reached (2)". Undefined when it accepted (and from Go peers).
+   */
+  weftRefused: { code: string; message: string } | undefined;
 }
 
 const FEATURES_TYPE: GobType = { kind: 'map', key: T.string, elem: T.string };
@@ -31,7 +37,12 @@ const UINT64_MAX = (1n << 64n) - 1n;
 export function encodeFeatures(
   self: LocalIdentity,
   connId: bigint,
-  extra: { version: string; caps: string[]; /** Omitted: we do not offer fast heartbeats. */ heartbeatMs?: number },
+  extra: {
+    version: string;
+    caps: string[];
+    /** Omitted: we do not offer fast heartbeats. */ heartbeatMs?: number;
+    /** Set: we refuse this connection (sent only to weft peers, who read it). */ refused?: { code: string; message: string };
+  },
 ): Buffer {
   const m = new Map<string, string>([
     ['PeerNameFlavour', PEER_NAME_FLAVOUR],
@@ -45,6 +56,7 @@ export function encodeFeatures(
   ]);
   if (self.shortId !== undefined) m.set('ShortID', String(self.shortId));
   if (extra.heartbeatMs !== undefined) m.set(FEATURE_WEFT_HEARTBEAT, String(extra.heartbeatMs));
+  if (extra.refused) m.set(FEATURE_WEFT_REFUSED, `${extra.refused.code} ${extra.refused.message}`);
   return gobEncode([FEATURES_TYPE, m]);
 }
 
@@ -96,6 +108,7 @@ export function decodeFeatures(bytes: Uint8Array): FeaturesResult {
       weftVersion: get(FEATURE_WEFT_VERSION),
       weftCaps: (get(FEATURE_WEFT_CAPS) ?? '').split(' ').filter(Boolean),
       weftHeartbeatMs: parseHeartbeat(get(FEATURE_WEFT_HEARTBEAT)),
+      weftRefused: parseRefused(get(FEATURE_WEFT_REFUSED)),
     },
   };
 }
@@ -108,4 +121,14 @@ function parseHeartbeat(s: string | undefined): number | undefined {
   if (s === undefined || !/^\d{1,6}$/.test(s)) return undefined;
   const v = Number(s);
   return v >= 1 && v <= HEARTBEAT_INTERVAL_MS ? v : undefined;
+}
+
+/** "<code> <message>": a code of lower-case letters and dashes, a printable message (≤ 500 chars kept). */
+function parseRefused(s: string | undefined): { code: string; message: string } | undefined {
+  if (s === undefined) return undefined;
+  const m = /^([a-z-]{1,40}) (.+)$/s.exec(s);
+  if (!m) return { code: 'closed', message: 'refused the connection (no reason given)' };
+  // Control characters would let a peer forge log lines.
+  const message = [...m[2]!.slice(0, 500)].map((c) => (c < ' ' || c === '\u007f' ? '?' : c)).join('');
+  return { code: m[1]!, message };
 }

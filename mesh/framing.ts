@@ -29,10 +29,13 @@ export class Framer {
     return out;
   }
 
-  /** Reads one frame and returns the plain message; rejects on oversize or failed decryption. */
-  async read(reader: StreamReader): Promise<Buffer> {
+  /**
+   * Reads one frame and returns the plain message; rejects on oversize or failed decryption. The
+   * intro passes a lower limit (`maxBytes`): the length is checked before any of the body is read.
+   */
+  async read(reader: StreamReader, maxBytes = this.maxBytes): Promise<Buffer> {
     const len = (await reader.read(4)).readUInt32BE(0);
-    if (len > this.maxBytes) throw new WeftError('frame-too-large', `incoming message exceeds maximum size: ${len} > ${this.maxBytes}`);
+    if (len > maxBytes) throw new WeftError('frame-too-large', `incoming message exceeds maximum size: ${len} > ${maxBytes}`);
     const body = await reader.read(len);
     this.bytesRead += 4 + len;
     if (!this.opener) return body;

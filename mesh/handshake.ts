@@ -2,15 +2,20 @@
 //   1. each side writes "weave" + min version + max version and reads the other's 7 bytes;
 //   2. each writes an encryption flag (0, or 1 + a fresh X25519 public key) and reads the other's;
 //   3. from here messages are length-framed (and sealed if encrypted); the first one each way is
-//      the gob feature map.
-// Everything runs under one deadline. Failures are WeftErrors whose code says what went wrong.
+//      the gob feature map. An acceptor that vets (inbound connections) reads the dialler's map
+//      first and, if it refuses, tells a weft dialler why in its own (feature `WeftRefused`);
+//      the dialler fails its intro with that reason instead of "connection closed by peer".
+// Everything runs under one deadline. Until the intro completes nobody is authenticated, so the
+// feature map is the only frame read and it may be at most MAX_INTRO_FRAME_BYTES.
+// Failures are WeftErrors whose code says what went wrong.
 import type { Duplex } from 'node:stream';
 import { HEADER_TIMEOUT_MS, PROTOCOL_NAME } from '../lib/constants.js';
 import type { Clock } from '../lib/clock.js';
-import { WeftError } from '../lib/errors.js';
+import { WeftError, type WeftErrorCode } from '../lib/errors.js';
 import { formSessionKey, generateKeyPair, TcpOpener, TcpSealer } from '../crypto/session.js';
 import { decodeFeatures, type RemoteFeatures } from './features.js';
 import { Framer } from './framing.js';
+import { MAX_INTRO_FRAME_BYTES } from './limits.js';
 import type { StreamReader } from './stream-reader.js';
 
 export interface IntroParams {
@@ -26,6 +31,13 @@ export interface IntroParams {
   maxVersion: number;
   clock: Clock;
   timeoutMs?: number;
+  /** The largest feature-map frame accepted (MAX_INTRO_FRAME_BYTES). */
+  maxIntroFrameBytes?: number;
+  /**
+   * Acceptors: decides on the remote's features before ours are sent. A refusal fails the intro
+   * with that error; a weft remote first gets `features(err)`, which carries the reason.
+   */
+  vet?: { check(remote: RemoteFeatures): WeftError | undefined; features(refusal: WeftError): Buffer };
 }
 
 export interface IntroResult {
@@ -89,17 +101,46 @@ async function intro(p: IntroParams): Promise<IntroResult> {
     throw new WeftError('protocol', `bad encryption flag ${flag}`);
   }
 
-  p.stream.write(framer.frame(p.features));
+  if (!p.vet) p.stream.write(framer.frame(p.features));
   let msg: Buffer;
   try {
-    msg = await framer.read(p.reader);
+    msg = await framer.read(p.reader, p.maxIntroFrameBytes ?? MAX_INTRO_FRAME_BYTES);
   } catch (err) {
+    // An acceptor that could not read the dialler's map still answers with its own, as it would
+    // without vetting: with a wrong password the dialler then sees the mismatch too.
+    if (p.vet) p.stream.write(framer.frame(p.features));
     if (err instanceof WeftError && err.code === 'decrypt-failed') {
       throw new WeftError('password-mismatch', 'password mismatch: could not decrypt the peer\'s first message — both ends need the same --password', { cause: err });
     }
     throw err;
   }
   const f = decodeFeatures(msg);
-  if (!f.ok) throw new WeftError('protocol', f.reason);
+  if (!f.ok) {
+    if (p.vet) p.stream.write(framer.frame(p.features));
+    throw new WeftError('protocol', f.reason);
+  }
+  if (p.vet) {
+    const refusal = p.vet.check(f.value);
+    // Go peers ignore unknown keys but would not know to look: they just see the close.
+    p.stream.write(framer.frame(refusal && f.value.weftVersion !== undefined ? p.vet.features(refusal) : p.features));
+    if (refusal) throw refusal;
+  } else if (f.value.weftRefused) {
+    throw refusedError(f.value.weftRefused);
+  }
   return { version, features: f.value, framer, ...(sessionKey ? { sessionKey } : {}) };
+}
+
+/** The codes a refusing peer may give that change what we do next; anything else is a plain close. */
+const REFUSAL_CODES = new Set<string>(['conn-limit', 'name-collision', 'connect-to-self', 'unknown-peer', 'duplicate-connection', 'unavailable']);
+
+/** The remote said why it refused us (feature WeftRefused); the code is the remote's. */
+export class PeerRefusedError extends WeftError {
+  constructor(code: WeftErrorCode, message: string) {
+    super(code, `the peer refused the connection: ${message}`);
+    this.name = 'PeerRefusedError';
+  }
+}
+
+function refusedError(r: { code: string; message: string }): PeerRefusedError {
+  return new PeerRefusedError(REFUSAL_CODES.has(r.code) ? (r.code as WeftErrorCode) : 'closed', r.message);
 }

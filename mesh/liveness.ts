@@ -75,6 +75,11 @@ export class LivenessMonitor {
     this.deadline = this.clock.setTimeout(this.onDeadline, this.plan.readDeadlineMs);
   }
 
+  /** Milliseconds since bytes last arrived. */
+  get silentMs(): number {
+    return this.clock.now() - this.lastHeard;
+  }
+
   /** Bytes arrived from the peer (any, not only whole messages: a large frame in flight is life). */
   heard(): void {
     this.lastHeard = this.clock.now();

@@ -16,7 +16,7 @@ import type { Logger } from '../lib/log.js';
 import { Channels } from './channels.js';
 import { ConnectionMaker } from './connection-maker.js';
 import { MeshConnection, type ConnectionTimings } from './connection.js';
-import { encodeFeatures } from './features.js';
+import { encodeFeatures, type RemoteFeatures } from './features.js';
 import type { GossipChannel, Gossiper } from './gossip.js';
 import { GossipSender } from './gossip-sender.js';
 import { isPlaceholder, type ConnectionSummary, type PeerSummary } from './peer.js';
@@ -24,10 +24,12 @@ import { formatPeerName, type PeerName } from './peer-name.js';
 import type { Peers } from './peers.js';
 import { Tag } from './protocol.js';
 import type { Routes } from './routes.js';
-import { TokenBucket } from './token-bucket.js';
+import { AcceptGate } from './accept-gate.js';
+import { ALIVE_WITHIN_MS, INBOUND_HANDSHAKE_TIMEOUT_MS } from './limits.js';
+import { StreamReader } from './stream-reader.js';
 import { TOPOLOGY_CHANNEL } from './topology-gossiper.js';
 import { Topology } from './topology.js';
-import type { Conn, Listener, Transport } from './transport.js';
+import { splitHostPort, type Conn, type Listener, type Transport } from './transport.js';
 import { RouterStatusView } from './router-status.js';
 import type { ConnectionStatus, MeshControl, PeerStatus, RouterStatus } from './status.js';
 
@@ -37,6 +39,8 @@ export interface RouterTimings extends ConnectionTimings {
   gcDeferMs?: number;
   routesDeferMs?: number;
   handshakeTimeoutMs?: number;
+  /** Inbound: from accept to the end of the intro, queueing included. */
+  inboundHandshakeTimeoutMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
 }
@@ -56,6 +60,8 @@ export interface RouterOptions {
   random?: () => number;
   log: Logger;
   timings?: RouterTimings;
+  /** Bounds on inbound connections in their handshake (defaults in limits.ts). */
+  acceptLimits?: { maxPending?: number; maxPerHost?: number };
 }
 
 /** A connection attempt or handshake in progress, or one that failed recently (for status). */
@@ -66,6 +72,8 @@ interface Attempt {
   target: string | undefined;
   /** The transport connection, once there is one. */
   conn?: Conn;
+  /** Inbound: the intro has begun (it reports its own end). */
+  started?: boolean;
 }
 
 interface Failure {
@@ -77,6 +85,7 @@ interface Failure {
 }
 
 const FAILURE_MEMORY_MS = 5 * 60_000;
+const SHED_LOG_MS = 10_000;
 const MAX_FAILURES = 100;
 
 export interface RouterEvents {
@@ -121,7 +130,10 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   private failures: Failure[] = [];
   private readonly maker: ConnectionMaker;
   private readonly channels: Channels;
-  private readonly accept: TokenBucket;
+  private readonly accept: AcceptGate;
+  /** Sheds since the last summary line (one per SHED_LOG_MS, not one per connection). */
+  private shedSinceLog = 0;
+  private shedLogAt = 0;
   private readonly random: () => number;
   private readonly t: Required<RouterTimings>;
   private listener: Listener | undefined;
@@ -144,6 +156,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       gcDeferMs: C.GC_DEFER_MS,
       routesDeferMs: C.ROUTES_DEFER_MS,
       handshakeTimeoutMs: C.HEADER_TIMEOUT_MS,
+      inboundHandshakeTimeoutMs: Math.min(INBOUND_HANDSHAKE_TIMEOUT_MS, o.timings?.handshakeTimeoutMs ?? C.HEADER_TIMEOUT_MS),
       heartbeatMs: C.HEARTBEAT_INTERVAL_MS,
       readDeadlineMs: C.READ_DEADLINE_MS,
       fastHeartbeatMs: C.FAST_HEARTBEAT_INTERVAL_MS,
@@ -152,7 +165,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       backoffMaxMs: C.BACKOFF_MAX_MS,
       ...o.timings,
     };
-    this.accept = new TokenBucket(o.clock, C.ACCEPT_BURST, C.ACCEPT_TOKEN_MS);
+    this.accept = new AcceptGate({ clock: o.clock, timeoutMs: this.t.inboundHandshakeTimeoutMs, ...o.acceptLimits });
     this.topology = new Topology({
       self: { name: o.name, nickname: o.nickname, uid: this.uid },
       clock: o.clock,
@@ -229,6 +242,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     // net.Server.close() resolves only once every accepted socket is gone, so the sockets go first.
     const closing = this.listener?.close();
     for (const c of [...this.conns.values()]) c.close(new WeftError('closed', 'router stopping'));
+    this.accept.clear('router stopping');
     for (const a of this.attempts) a.conn?.stream.destroy();
     await closing;
     this.o.log.info('router stopped');
@@ -311,6 +325,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       connLimit: this.o.connLimit,
       conns: this.conns as ReadonlyMap<PeerName, MeshConnection>,
       attempts: this.attempts as ReadonlySet<Attempt>,
+      accept: { pending: this.accept.pending, ...this.accept.stats },
       failures: this.recentFailures(),
       targets: this.maker.status(),
       dropped: this.dropped,
@@ -359,38 +374,95 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     }
   }
 
+  /**
+   * An inbound connection waits in the accept gate (bounded, per source address too) and then
+   * runs its intro; it leaves the gate the moment it completes, fails or the socket closes — a
+   * closed socket never waits for its turn. The reader starts at once so that a close is seen.
+   */
   private onInbound(conn: Conn): void {
     if (this.state !== 'running') return void conn.stream.destroy();
-    const wait = this.accept.take();
+    const host = splitHostPort(conn.remoteAddr, 0)?.host ?? conn.remoteAddr;
+    const reader = new StreamReader(conn.stream);
     const attempt: Attempt = { address: conn.remoteAddr, outbound: false, state: 'handshaking', target: undefined, conn };
+    let shedReason: string | undefined;
+    // Set once admitted; the intro (which start() may begin inside admit) ends later.
+    let release = (): void => undefined;
+    const ticket = this.accept.admit(host, {
+      start: (deadlineMs) => {
+        attempt.started = true;
+        this.handshake(conn, false, true, attempt, { reader, timeoutMs: deadlineMs })
+          .catch((err: unknown) => {
+            this.attempts.delete(attempt);
+            const reason = shedReason ?? errorMessage(err);
+            this.recordFailure({ address: conn.remoteAddr, outbound: false, peer: undefined, reason, at: this.o.clock.now() });
+            if (shedReason !== undefined) this.noteShed(reason);
+            else this.o.log.info({ address: conn.remoteAddr, err: reason }, 'inbound connection failed');
+          })
+          .finally(() => release());
+      },
+      shed: (reason) => {
+        shedReason = reason;
+        // A connection still waiting has no intro to report it: account for it here.
+        if (this.attempts.delete(attempt) && !attempt.started) {
+          this.recordFailure({ address: conn.remoteAddr, outbound: false, peer: undefined, reason, at: this.o.clock.now() });
+          this.noteShed(reason);
+        }
+        reader.fail(new WeftError('timeout', reason));
+        conn.stream.destroy();
+      },
+    });
+    if ('refused' in ticket) {
+      conn.stream.destroy();
+      this.noteShed(ticket.refused);
+      return;
+    }
+    release = () => ticket.done();
     this.attempts.add(attempt);
-    const go = (): void => {
-      this.handshake(conn, false, true, attempt).catch((err: unknown) => {
-        this.attempts.delete(attempt);
-        this.recordFailure({ address: conn.remoteAddr, outbound: false, peer: undefined, reason: errorMessage(err), at: this.o.clock.now() });
-        this.o.log.info({ address: conn.remoteAddr, err: errorMessage(err) }, 'inbound connection failed');
-      });
+    const gone = (): void => {
+      if (attempt.started) return; // the intro sees the close itself
+      this.attempts.delete(attempt);
+      ticket.done();
     };
-    if (wait === 0) go();
-    else this.o.clock.setTimeout(go, wait);
+    conn.stream.once('close', gone);
+    conn.stream.once('end', gone);
   }
 
-  private async handshake(conn: Conn, outbound: boolean, acceptNewPeer: boolean, attempt: Attempt): Promise<void> {
+  /** Shedding is what a flood looks like: one summary line per SHED_LOG_MS, not one per socket. */
+  private noteShed(reason: string): void {
+    this.shedSinceLog++;
+    const now = this.o.clock.now();
+    if (now - this.shedLogAt < SHED_LOG_MS) return;
+    this.o.log.warn({ shed: this.shedSinceLog, pending: this.accept.pending, last: reason }, 'shedding inbound connections that have not completed a handshake');
+    this.shedSinceLog = 0;
+    this.shedLogAt = now;
+  }
+
+  /** Inbound connections come with their reader (started at accept) and what is left of their deadline. */
+  private async handshake(conn: Conn, outbound: boolean, acceptNewPeer: boolean, attempt: Attempt, inbound?: { reader: StreamReader; timeoutMs: number }): Promise<void> {
     const connId = randomUid();
-    const mc = await MeshConnection.open(conn, {
-      outbound,
-      connId,
-      features: encodeFeatures(
+    const features = (refused?: WeftError): Buffer =>
+      encodeFeatures(
         { name: this.name, nickname: this.o.nickname, uid: this.uid, shortId: this.peers.self.shortId },
         connId,
         // The offer must match what the connection negotiates with (timings below).
-        { version: C.VERSION, caps: [], ...(this.t.fastHeartbeatMs > 0 ? { heartbeatMs: this.t.fastHeartbeatMs } : {}) },
-      ),
+        {
+          version: C.VERSION,
+          caps: [],
+          ...(this.t.fastHeartbeatMs > 0 ? { heartbeatMs: this.t.fastHeartbeatMs } : {}),
+          ...(refused ? { refused: { code: refused.code, message: refused.message } } : {}),
+        },
+      );
+    const mc = await MeshConnection.open(conn, {
+      outbound,
+      connId,
+      features: features(),
       password: this.o.password,
       minVersion: C.WEFT_MIN_VERSION,
       maxVersion: C.PROTOCOL_MAX_VERSION,
       clock: this.o.clock,
-      timeoutMs: this.t.handshakeTimeoutMs,
+      timeoutMs: inbound?.timeoutMs ?? this.t.handshakeTimeoutMs,
+      // An acceptor decides before it answers, so a refused weft dialler learns why.
+      ...(inbound ? { reader: inbound.reader, vet: { check: (remote: RemoteFeatures) => this.refusal(remote), features } } : {}),
       timings: {
         heartbeatMs: this.t.heartbeatMs,
         readDeadlineMs: this.t.readDeadlineMs,
@@ -410,15 +482,40 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     }
   }
 
+  /**
+   * Why we would refuse a peer with these features, before any state changes (an acceptor asks
+   * this before it sends its own features, so that it can tell a weft dialler the reason).
+   * Duplicate connections are not refused here: register() breaks the tie.
+   */
+  private refusal(remote: RemoteFeatures, remoteAddr?: string): WeftError | undefined {
+    const who = `${formatPeerName(remote.name)}(${remote.nickname})`;
+    const at = remoteAddr === undefined ? '' : ` at ${remoteAddr}`;
+    if (remote.name === this.name) {
+      return remote.uid === this.uid
+        ? new WeftError('connect-to-self', 'cannot connect to ourself')
+        : new WeftError('name-collision', `peer name collision: ${who}${at} has our name ${formatPeerName(this.name)} — give one of the routers another --name`);
+    }
+    const dup = this.conns.get(remote.name);
+    // Same name, another incarnation, and the one we have is alive: two routers share a name. (A
+    // restarted router's old connection falls silent and times out; the restart then gets in.)
+    if (dup && dup.remote.uid !== remote.uid && dup.silentMs < ALIVE_WITHIN_MS) {
+      return new WeftError(
+        'unavailable',
+        `peer name collision: ${formatPeerName(this.name)} is already connected to a live ${who} at ${dup.remoteAddr} — two routers share the name ${formatPeerName(remote.name)}; give one another --name`,
+      );
+    }
+    if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit && !dup) {
+      return new WeftError('conn-limit', `connection limit reached (${this.o.connLimit}) at ${formatPeerName(this.name)}(${this.o.nickname})`);
+    }
+    return undefined;
+  }
+
   /** Validates a connection whose intro completed and adds it; returns why not otherwise. */
   private register(mc: MeshConnection, acceptNewPeer: boolean, target: string | undefined): WeftError | undefined {
     const remote = mc.remote;
     const who = `${formatPeerName(remote.name)}(${remote.nickname})`;
-    if (remote.name === this.name) {
-      return remote.uid === this.uid
-        ? new WeftError('connect-to-self', 'cannot connect to ourself')
-        : new WeftError('name-collision', `peer name collision: ${who} at ${mc.remoteAddr} has our name — give one of the routers another --name`);
-    }
+    const refused = this.refusal(remote, mc.remoteAddr);
+    if (refused) return refused;
     const known = this.peers.get(remote.name);
     if (!acceptNewPeer && known === undefined) {
       return new WeftError('unknown-peer', `found unknown remote name ${who} at ${mc.remoteAddr}`);

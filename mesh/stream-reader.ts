@@ -1,19 +1,33 @@
 // Pull-style reads of exact byte counts from a stream: the handshake reads 7, then 1, then 32
 // bytes; the frame loop reads 4 then the frame. One read may be outstanding at a time.
+//
+// The reader holds at most `highWater` bytes beyond what the pending read asks for: past that it
+// pauses the stream (the kernel's receive window then throttles the sender) and resumes only when
+// a read wants more than is buffered. So a peer that sends faster than we read, or before the
+// handshake asks for anything, costs us a bounded amount of memory, never what it chose to send.
 import type { Duplex } from 'node:stream';
 import { WeftError } from '../lib/errors.js';
+import { READER_HIGH_WATER_BYTES } from './limits.js';
 
 export class StreamReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private want: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private ended: Error | undefined;
+  private paused = false;
 
-  constructor(stream: Duplex) {
+  constructor(
+    private readonly stream: Duplex,
+    private readonly highWater = READER_HIGH_WATER_BYTES,
+  ) {
     stream.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
       this.satisfy();
+      if (this.buffered >= this.highWater && !this.paused && !this.ended) {
+        this.paused = true;
+        stream.pause();
+      }
     });
     const end = (why: string) => () => this.fail(new WeftError('closed', why));
     stream.on('end', end('connection closed by peer'));
@@ -21,23 +35,38 @@ export class StreamReader {
     stream.on('error', (err: Error) => this.fail(new WeftError('io', err.message, { cause: err })));
   }
 
+  /** Bytes received and not yet read. */
+  get pending(): number {
+    return this.buffered;
+  }
+
   /** Resolves with exactly n bytes, or rejects once the stream ends first. */
   read(n: number): Promise<Buffer> {
     if (this.want) return Promise.reject(new Error('StreamReader: concurrent read'));
     if (this.buffered >= n) return Promise.resolve(this.take(n));
     if (this.ended) return Promise.reject(this.ended);
+    this.resume();
     return new Promise((resolve, reject) => {
       this.want = { n, resolve, reject };
     });
   }
 
-  /** Fails the pending and all later reads (used for deadlines and shutdown). */
+  /** Fails the pending and all later reads (used for deadlines and shutdown); drops the buffer. */
   fail(err: Error): void {
     if (this.ended) return;
     this.ended = err;
+    // Whatever is buffered will never be read: let it go now rather than with the socket.
+    this.chunks = [];
+    this.buffered = 0;
     const w = this.want;
     this.want = undefined;
     w?.reject(err);
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.stream.resume();
   }
 
   private satisfy(): void {

@@ -26,4 +26,19 @@ export class TokenBucket {
     this.tokens -= 1;
     return this.tokens >= 0 ? 0 : Math.ceil(-this.tokens * this.tokenMs);
   }
+
+  /**
+   * Takes a token if one is there (returns 0); otherwise takes nothing and returns how many
+   * milliseconds until one will be. Waiters that give up cost no future tokens.
+   */
+  tryTake(): number {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.capacity, this.tokens + (now - this.last) / this.tokenMs);
+    this.last = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((1 - this.tokens) * this.tokenMs));
+  }
 }
