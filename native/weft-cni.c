@@ -182,7 +182,7 @@ static bool router_addr(struct sockaddr_in *sa, char *text, size_t text_size) {
     if (q >= end || *q != ':') continue;  // "api" as a value, not a key
     q = skip_ws(q + 1, end);
     if (q >= end || *q != '"') return false;
-    const char *start = ++q;
+    ++q;
     unsigned oct[4], port;
     for (int i = 0; i < 4; i++) {
       if (q == NULL || (i > 0 && (q >= end || *q++ != '.'))) return false;
@@ -191,9 +191,9 @@ static bool router_addr(struct sockaddr_in *sa, char *text, size_t text_size) {
     if (q == NULL || q >= end || *q++ != ':') return false;
     q = parse_uint(q, end, 5, 65535, &port);
     if (q == NULL || port == 0 || q >= end || *q != '"') return false;
-    if ((size_t)(q - start) >= text_size) return false;
-    memcpy(text, start, (size_t)(q - start));
-    text[q - start] = '\0';
+    // The Host header: canonical, so "127.000.0.1:06784" still names the router's own address,
+    // which the API requires (src/api/local-only.ts).
+    snprintf(text, text_size, "%u.%u.%u.%u:%u", oct[0], oct[1], oct[2], oct[3], port);
     sa->sin_addr.s_addr = htonl(oct[0] << 24 | oct[1] << 16 | oct[2] << 8 | oct[3]);
     sa->sin_port = htons((unsigned short)port);
     return true;

@@ -103,7 +103,9 @@ export class ApiClient {
           headers: {
             Connection: 'close',
             ...(opts.requestId === undefined ? {} : { [REQUEST_ID_HEADER]: opts.requestId }),
-            ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
+            // Every POST says JSON, body or not: the API refuses a POST without it (415), as it
+            // would a web page's form post (src/api/local-only.ts). Host is node's: host:port.
+            ...(method === 'POST' ? { 'Content-Type': 'application/json', 'Content-Length': payload?.length ?? 0 } : {}),
           },
         },
         (res) => {

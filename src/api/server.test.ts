@@ -18,12 +18,17 @@ async function start(control = new FakeMeshControl(), onStop = (): void => undef
   return s;
 }
 
-/** One raw HTTP exchange; body may be a string (sent as is) or a value (sent as JSON). */
-function call(server: ApiServer, method: string, path: string, body?: unknown, headers: Record<string, string | number> = {}) {
+/**
+ * One raw HTTP exchange; body may be a string (sent as is) or a value (sent as JSON). A POST says
+ * Content-Type: application/json unless headers set one (or `null` to send none).
+ */
+function call(server: ApiServer, method: string, path: string, body?: unknown, headers: Record<string, string | number | null> = {}) {
   const [host, port] = server.address.split(':');
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const sent: Record<string, string | number> = method === 'POST' && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type') ? { 'Content-Type': 'application/json' } : {};
+  for (const [k, v] of Object.entries(headers)) if (v !== null) sent[k] = v;
   return new Promise<{ status: number; json: unknown; headers: Record<string, unknown> }>((resolve, reject) => {
-    const req = request({ host, port: Number(port), method, path, agent: false, headers }, (res) => {
+    const req = request({ host, port: Number(port), method, path, agent: false, headers: sent }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -133,6 +138,87 @@ describe('API server', () => {
     await called;
     expect((await call(s, 'POST', '/stop')).status).toBe(202);
     expect(stops).toBe(1);
+  });
+
+  describe('only from a local program (issue 13: a web page must not drive the router)', () => {
+    // The request a web page at http://evil.example made the router obey: a form-style POST
+    // after DNS rebinding, Host and Origin the attacker's.
+    const crossSite = { 'Content-Type': 'text/plain', Origin: 'http://evil.example', Host: 'evil.example' };
+
+    it('refuses the cross-site request with 403 and a reason, and changes nothing', async () => {
+      const control = new FakeMeshControl();
+      const s = await start(control);
+      const r = await call(s, 'POST', '/connect', JSON.stringify({ peers: ['198.18.0.66'] }), crossSite);
+      expect(r.status).toBe(403);
+      expect((r.json as { error: string }).error).toBe("requests with an Origin header (http://evil.example) are refused: a web page cannot use weft's local API; use the weft CLI");
+      expect(r.headers.connection).toBe('close');
+      expect(control.calls).toEqual([]);
+    });
+
+    it.each([
+      ['a foreign Host', { Host: 'evil.example:6784' }, /^Host "evil\.example:6784" is not this API's address \(127\.0\.0\.1:\d+, localhost:\d+\): requests for other names are refused \(DNS rebinding\); connect to the address weft listens on$/],
+      ['the right name on another port', { Host: 'localhost:1' }, /^Host "localhost:1" is not this API's address/],
+      ['an Origin, even our own', { Origin: 'http://127.0.0.1:6784' }, /^requests with an Origin header \(http:\/\/127\.0\.0\.1:6784\) are refused/],
+      ['Sec-Fetch-Site: cross-site', { 'Sec-Fetch-Site': 'cross-site' }, /^requests a browser marks Sec-Fetch-Site: cross-site are refused/],
+    ])('refuses %s with 403, on POST and GET alike', async (_what, headers, error) => {
+      const control = new FakeMeshControl();
+      const s = await start(control);
+      const post = await call(s, 'POST', '/connect', { peers: ['198.18.0.66'] }, headers);
+      expect(post.status).toBe(403);
+      expect((post.json as { error: string }).error).toMatch(error);
+      const get = await call(s, 'GET', '/status', undefined, headers);
+      expect(get.status).toBe(403);
+      expect(get.json).not.toHaveProperty('name');
+      expect(control.calls).toEqual([]);
+    });
+
+    it('accepts its own address, localhost on its port, any case, and Sec-Fetch-Site none or same-origin', async () => {
+      const control = new FakeMeshControl();
+      const s = await start(control);
+      const port = s.address.split(':')[1]!;
+      const accepted: Record<string, string>[] = [{}, { Host: `LOCALHOST:${port}` }, { Host: s.address }, { 'Sec-Fetch-Site': 'none' }, { 'Sec-Fetch-Site': 'same-origin' }];
+      for (const headers of accepted) {
+        expect((await call(s, 'GET', '/health', undefined, headers)).status).toBe(200);
+      }
+      expect((await call(s, 'POST', '/connect', { peers: ['198.18.0.2'] }, { Host: `localhost:${port}` })).status).toBe(204);
+      expect(control.calls).toHaveLength(1);
+    });
+
+    it.each([
+      ['text/plain', { 'Content-Type': 'text/plain' }, 'the request has Content-Type text/plain: send JSON with Content-Type: application/json'],
+      ['a form', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'the request has Content-Type application/x-www-form-urlencoded: send JSON with Content-Type: application/json'],
+      ['no type', { 'Content-Type': null }, 'the request has no Content-Type: send JSON with Content-Type: application/json'],
+    ])('refuses a POST with %s with 415, before reading it', async (_what, headers, error) => {
+      const control = new FakeMeshControl();
+      let stops = 0;
+      const s = await start(control, () => void stops++);
+      expect(await call(s, 'POST', '/connect', JSON.stringify({ peers: ['198.18.0.66'] }), headers)).toMatchObject({ status: 415, json: { error }, headers: { connection: 'close' } });
+      expect((await call(s, 'POST', '/stop', undefined, headers)).status).toBe(415);
+      expect(control.calls).toEqual([]);
+      expect(stops).toBe(0);
+      // JSON with parameters is JSON.
+      expect((await call(s, 'POST', '/connect', { peers: ['198.18.0.2'] }, { 'Content-Type': 'Application/JSON; charset=utf-8' })).status).toBe(204);
+    });
+
+    it('on [::1], accepts [::1]:PORT and localhost:PORT, and refuses 127.0.0.1:PORT (not its address)', async (ctx) => {
+      const s = await startApiServer({ control: new FakeMeshControl(), addr: '[::1]:0', log: silentLogger(), onStop: () => undefined }).catch(() => undefined);
+      if (s === undefined) return ctx.skip(); // no IPv6 loopback here
+      servers.push(s);
+      const port = Number(s.address.slice(s.address.lastIndexOf(':') + 1));
+      const get = (host: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request({ host: '::1', port, path: '/health', agent: false, headers: { Host: host } }, (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(s.address).toBe(`[::1]:${port}`);
+      expect(await get(`[::1]:${port}`)).toBe(200);
+      expect(await get(`localhost:${port}`)).toBe(200);
+      expect(await get(`127.0.0.1:${port}`)).toBe(403);
+    });
   });
 
   it('says what to do when the address is in use', async () => {

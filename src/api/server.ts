@@ -1,5 +1,6 @@
 // The local HTTP API the CLI talks to: JSON over node:http, bound to one loopback address.
-// Requests flow: node:http → method/path lookup (routes.ts) → bounded JSON body (body.ts) →
+// Requests flow: node:http → only from a local program: own Host, no Origin (local-only.ts; 403)
+// → method/path lookup (routes.ts) → JSON content type, bounded body (body.ts; 415, 413, 400) →
 // handler → JSON reply. A handler that throws gives 500; nothing a client sends stops the server.
 // Each request gets an AbortSignal that aborts when the client closes its connection before the
 // reply is written (a CLI interrupted or giving up): long handlers pass it on and stop.
@@ -12,6 +13,7 @@ import type { DataplaneControl } from '../../router/status.js';
 import type { IpamControl } from '../../ipam/status.js';
 import { formatHostPort, parseHostPort } from './address.js';
 import { readJsonBody } from './body.js';
+import { foreignRequest, ownHostNames } from './local-only.js';
 import { MAX_BODY_BYTES, REQUEST_ID_HEADER, type RequestsStatus } from './protocol.js';
 import { apiRoutes, replyForError, type Reply, type Route } from './routes.js';
 import { cniRoutes, type CniControl } from './cni-routes.js';
@@ -59,7 +61,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const routes = apiRoutes(opts.control, onStop, opts.dataplane, opts.ipam, requests);
   if (opts.cni) for (const [path, route] of cniRoutes(opts.cni, log)) routes.set(path, route);
   else routes.set('/readyz', { method: 'GET', handle: () => ({ status: 503, body: { ready: false, reasons: ['the router runs without a data plane (--no-dataplane): it cannot attach containers'] } }) });
-  const server = createServer((req, res) => void serve(routes, req, res, log, inFlight));
+  // Filled in once bound (the port may be 0 until then); no request is served before that.
+  const guard: Guard = { own: new Set(), port: 0, wildcard: host === '0.0.0.0' || host === '::', refused: 0 };
+  const server = createServer((req, res) => void serve(routes, req, res, log, inFlight, guard));
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => reject(listenError(opts.addr, err));
@@ -70,7 +74,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     });
   });
   server.on('error', (err) => log.error({ err }, 'HTTP API server error'));
-  const address = formatHostPort({ host, port: (server.address() as AddressInfo).port });
+  const port = (server.address() as AddressInfo).port;
+  const address = formatHostPort({ host, port });
+  guard.own = ownHostNames(host, port);
+  guard.port = port;
   log.info({ address }, 'HTTP API listening');
 
   let closed: Promise<void> | undefined;
@@ -86,17 +93,33 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
 }
 
+/** What a request's Host may say, and how many requests were refused for coming from elsewhere. */
+interface Guard {
+  own: Set<string>;
+  port: number;
+  wildcard: boolean;
+  refused: number;
+}
+
 interface InFlight {
   path: string;
   since: number;
   id: string | undefined;
 }
 
-async function serve(routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, log: Logger, inFlight: Set<InFlight>): Promise<void> {
+async function serve(routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, log: Logger, inFlight: Set<InFlight>, guard: Guard): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://api').pathname.replace(/\/+$/, '') || '/';
   const route = routes.get(path);
+  const foreign = foreignRequest(req.headers, guard.own, guard.port, guard.wildcard);
   let reply: Reply;
-  if (route === undefined) {
+  if (foreign !== undefined) {
+    // The first refusal is worth a warning (a web page is trying the API); the rest would flood the log.
+    guard.refused++;
+    const fields = { method: req.method, path, host: req.headers.host, origin: req.headers.origin, refused: guard.refused };
+    if (guard.refused === 1) log.warn(fields, `API request refused: ${foreign}`);
+    else log.debug(fields, 'API request refused: not from a local program');
+    reply = { status: 403, body: { error: foreign } };
+  } else if (route === undefined) {
     reply = { status: 404, body: { error: `no such API path: ${path}` } };
   } else if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
     res.setHeader('Allow', route.method);
@@ -144,7 +167,7 @@ async function handle(route: Route, req: IncomingMessage, log: Logger, signal: A
 function send(res: ServerResponse, reply: Reply): void {
   if (reply.after !== undefined) res.once('finish', reply.after);
   // A body that was not read (refused early) would otherwise be drained over a kept-alive socket.
-  if (reply.status === 413) res.setHeader('Connection', 'close');
+  if (reply.status === 413 || reply.status === 415 || reply.status === 403) res.setHeader('Connection', 'close');
   if (reply.raw !== undefined) {
     res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(reply.raw.text), ...reply.raw.headers });
     res.end(reply.raw.text);

@@ -39,7 +39,9 @@ export class HttpRouterApi implements RouterApi {
           port: this.port,
           path,
           method,
-          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+          // Every POST says JSON (the API refuses one without, 415); node sets Host to host:port,
+          // which the API requires to be its own address (src/api/local-only.ts).
+          headers: method === 'POST' ? { 'content-type': 'application/json', 'content-length': payload?.length ?? 0 } : {},
           // One request per process: no keep-alive pool to hold the event loop open.
           agent: false,
         },
