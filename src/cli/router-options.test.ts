@@ -94,7 +94,49 @@ describe('parseRouterOptions', () => {
       dataDir: '/tmp/e',
       password: Buffer.from('x'),
     });
-    expect(parse({ password: '' }, [], env).password).toBeUndefined();
+    expect(parse({}, [], {}).password).toBeUndefined();
+  });
+
+  it('refuses an empty password, from --password or WEFT_PASSWORD, saying how to run unencrypted (issue 13)', () => {
+    expect(usageError(() => parse({ password: '' }))).toBe(
+      '--password is empty, which would run without encryption — give the password (env WEFT_PASSWORD keeps it out of ps), or leave --password out to run unencrypted',
+    );
+    // An empty option is refused even when the environment has one: it was typed on purpose.
+    expect(usageError(() => parse({ password: '' }, [], { WEFT_PASSWORD: 'pw' }))).toMatch(/^--password is empty/);
+    expect(usageError(() => parse({}, [], { WEFT_PASSWORD: '' }))).toBe(
+      'WEFT_PASSWORD is set but empty, which would run without encryption — set it to the password, or unset it to run unencrypted',
+    );
+  });
+
+  it.each([
+    [
+      'VXLAN on the ESP port (password)',
+      { vxlanPort: '6783', password: 'pw' },
+      '--vxlan-port 6783 is the mesh port: with a password, encrypted traffic (ESP) uses UDP 6783, so VXLAN cannot — leave --vxlan-port out for 6784, or move the mesh with --port',
+    ],
+    [
+      'VXLAN on the mesh port moved to it (no password)',
+      { port: '7000', vxlanPort: '7000' },
+      '--vxlan-port 7000 is the mesh port: UDP 7000 is where encrypted traffic (ESP) goes once a password is set, so VXLAN must use another — leave --vxlan-port out for 6784, or move the mesh with --port',
+    ],
+    [
+      'the API on the mesh port',
+      { httpAddr: '127.0.0.1:6783' },
+      '--http-addr port 6783 is the mesh port: both are TCP on every address — give the API another port (default 127.0.0.1:6784), or move the mesh with --port',
+    ],
+    ['the API on the mesh host and port', { host: '198.18.0.1', httpAddr: '198.18.0.1:6783' }, /^--http-addr port 6783 is the mesh port: both are TCP on 198\.18\.0\.1 — /],
+  ])('refuses a port clash: %s (exit code 2)', (_what, raw, message) => {
+    const m = usageError(() => parse(raw));
+    if (typeof message === 'string') expect(m).toBe(message);
+    else expect(m).toMatch(message);
+  });
+
+  it.each([
+    ['VXLAN on the mesh port without a data plane', { vxlanPort: '6783', password: 'pw', dataplane: false }],
+    ['VXLAN and the API on the same number (UDP and TCP)', { vxlanPort: '6784' }],
+    ['the API on the mesh port number of another address', { host: '198.18.0.1', httpAddr: '127.0.0.1:6783' }],
+  ])('allows what does not clash: %s', (_what, raw) => {
+    expect(() => parse(raw)).not.toThrow();
   });
 
   it.each([

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as C from '../../lib/constants.js';
 import { WeftError } from '../../lib/errors.js';
-import { defaultOptions, type DaemonOptions, type IpallocInit } from '../daemon/options.js';
+import { defaultOptions, portClashes, type DaemonOptions, type IpallocInit } from '../daemon/options.js';
 import { isHostname, parseHostPort, parsePeerAddresses, parsePort } from '../api/address.js';
 import { isIPv6 } from 'node:net';
 import { parsePeerName } from '../../mesh/peer-name.js';
@@ -94,7 +94,16 @@ export function parseRouterOptions(
     else o.dataDir = resolve(dataDir);
   }
   const password = raw.password ?? env.WEFT_PASSWORD;
-  if (password !== undefined && password !== '') o.password = Buffer.from(password, 'utf8');
+  // An empty password would mean no encryption: whoever typed one meant to encrypt, so refuse.
+  if (password === '') {
+    problems.push(
+      raw.password !== undefined
+        ? '--password is empty, which would run without encryption — give the password (env WEFT_PASSWORD keeps it out of ps), or leave --password out to run unencrypted'
+        : 'WEFT_PASSWORD is set but empty, which would run without encryption — set it to the password, or unset it to run unencrypted',
+    );
+  } else if (password !== undefined) {
+    o.password = Buffer.from(password, 'utf8');
+  }
   if (raw.name !== undefined) {
     if (parsePeerName(raw.name) === undefined) {
       problems.push(`--name "${raw.name}" is not a peer name; write six hex bytes like 02:aa:bb:cc:dd:ee, or leave it out to use the one kept in the data dir`);
@@ -163,6 +172,11 @@ export function parseRouterOptions(
   if (targets.ok) o.peers = targets.value;
   else problems.push(`${targets.reason}; peers are written as 192.0.2.1, 192.0.2.1:6783, [2001:db8::1]:6783 or host.example`);
 
+  // Only when each port parsed: a clash with a port that was refused above would be noise.
+  if (problems.length === 0) {
+    const api = parseHostPort(o.httpAddr, { requirePort: true });
+    if (api.ok) problems.push(...portClashes(o, api.value.host, api.value.port!));
+  }
   if (problems.length > 0) throw new WeftError('usage', problems.join('\n'));
   return o;
 }

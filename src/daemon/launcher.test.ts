@@ -1,6 +1,6 @@
 // The launcher against a stand-in router: a tiny node script that, depending on its mode,
 // serves /health on the port it is given (127.0.0.1), dies at once, or hangs without answering.
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { FakeMeshControl } from '../api/fake-control.js';
 import { startApiServer } from '../api/server.js';
 import { WeftError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
-import { launchRouter, type LaunchSpec } from './launcher.js';
+import { launchRouter, prepareDataDir, type LaunchSpec } from './launcher.js';
 import { freePort } from '../../test/harness/ports.js';
 
 const FAKE_ROUTER = `
@@ -130,10 +130,11 @@ describe('launchRouter', () => {
   });
 
   it('stops a router that does not answer in time and says so', async () => {
-    const s = await spec('hang', { timeoutMs: 300 });
+    // Long enough for the stand-in's first line even on a loaded machine (0.3 s was not).
+    const s = await spec('hang', { timeoutMs: 2000 });
     const err = await launchRouter(s).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'timeout' });
-    const m = /^the weft router \(pid (\d+)\) did not answer on (\S+) within 0\.3 s, so it was stopped\.\nLast lines of (\S+):\n {2}INFO fake router starting\nRun `weft router`/.exec(
+    const m = /^the weft router \(pid (\d+)\) did not answer on (\S+) within 2 s, so it was stopped\.\nLast lines of (\S+):\n {2}INFO fake router starting\nRun `weft router`/.exec(
       (err as Error).message,
     );
     expect(m).not.toBeNull();
@@ -145,5 +146,41 @@ describe('launchRouter', () => {
   it('reports a program that cannot be started', async () => {
     const s = await spec('serve', { command: join(dir, 'no-such-node') });
     await expect(launchRouter(s)).rejects.toThrow(/could not start .*no-such-node: spawn .* ENOENT/);
+  });
+});
+
+// issue 13: `--data-dir /proc/nonexistent` spun at 100 % CPU with no output (Node's recursive
+// mkdir retries ENOENT forever there). Each case must end, with the reason, well within the
+// test's time limit.
+describe('prepareDataDir', () => {
+  it('creates the missing directories, mode 0700, and leaves nothing else behind', async () => {
+    const d = join(dir, 'a', 'b', 'c');
+    await prepareDataDir(d);
+    for (const p of [join(dir, 'a'), join(dir, 'a', 'b'), d]) expect((await stat(p)).mode & 0o777).toBe(0o700);
+    expect(await readdir(d)).toEqual([]);
+    await prepareDataDir(d); // already there: fine
+  });
+
+  it.each([
+    ['a directory the kernel will not create', '/proc/nonexistent/weft', 'cannot use /proc/nonexistent/weft as the data dir: cannot create /proc/nonexistent (the file system there does not allow it)'],
+    ['a directory that takes no files', '/proc', 'cannot use /proc as the data dir: cannot create files in it'],
+  ])('refuses %s at once, saying what to do', async (_what, d, reason) => {
+    const err = await prepareDataDir(d).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WeftError);
+    expect((err as WeftError).code).toBe('io');
+    expect((err as Error).message).toContain(reason);
+    expect((err as Error).message).toMatch(/ — pass --data-dir \(or WEFT_DATA_DIR\) with a directory you can write, or run as root$/);
+  });
+
+  it('refuses a file in the way', async () => {
+    await writeFile(join(dir, 'f'), '');
+    await expect(prepareDataDir(join(dir, 'f', 'data'))).rejects.toThrow(`cannot use ${join(dir, 'f', 'data')} as the data dir: ${join(dir, 'f')} is a file, not a directory — pass --data-dir`);
+  });
+
+  it('makes launchRouter fail before it starts anything', async () => {
+    const s = { ...(await spec('serve')), logFile: '/proc/nonexistent/weft.log' };
+    await expect(launchRouter(s)).rejects.toThrow(/^cannot use \/proc\/nonexistent as the data dir: cannot create \/proc\/nonexistent/);
+    // Nothing was spawned: nothing answers on the address.
+    await expect(fetch(`http://${s.httpAddr}/health`)).rejects.toThrow();
   });
 });

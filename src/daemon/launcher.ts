@@ -1,13 +1,15 @@
 // `weft launch`: start the router in the background and report once it answers.
 //
 //   GET /health answers? → already running, stop here
+//   the data dir can be created and written? (else fail at once, saying so)
 //   spawn detached, stdout+stderr appended to the log file, unref
 //   poll GET /health until it answers with the child's pid
 //     child exits first → its new log lines + what to do
 //     time runs out     → SIGTERM the child, its new log lines + what to do
 import { spawn } from 'node:child_process';
-import { mkdir, open, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, stat, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import type { HealthResponse } from '../api/protocol.js';
 import { WeftError } from '../../lib/errors.js';
@@ -111,17 +113,77 @@ export async function launchRouter(spec: LaunchSpec): Promise<Launched> {
   }
 }
 
-/** Creates the log's directory and returns the log's current size (where this run's lines start). */
+/** Prepares the log's directory (the data dir) and returns the log's current size (where this run's lines start). */
 async function openLog(file: string): Promise<number> {
-  try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    return await stat(file).then(
-      (s) => s.size,
-      () => 0,
+  await prepareDataDir(dirname(file));
+  return stat(file).then(
+    (s) => s.size,
+    () => 0,
+  );
+}
+
+/**
+ * Creates dir (and its missing parents, mode 0700) and proves a file can be created in it, or
+ * throws an 'io' WeftError saying what to do — before anything is started, so a bad --data-dir
+ * fails at once. Walks down itself instead of mkdir({ recursive }): Node 20's recursive mkdir
+ * retries forever, at 100 % CPU, when the kernel answers ENOENT for a directory whose parent
+ * exists (/proc/x, /sys/x) — the spin issue 13 found.
+ */
+export async function prepareDataDir(dir: string): Promise<void> {
+  const fail = (what: string, err?: unknown): WeftError =>
+    new WeftError(
+      'io',
+      `cannot use ${dir} as the data dir: ${what}${err === undefined ? '' : ` (${describeFsError(err)})`} — pass --data-dir (or WEFT_DATA_DIR) with a directory you can write, or run as root`,
+      { cause: err },
     );
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    let s: Stats | undefined;
+    try {
+      s = await stat(d);
+    } catch (err) {
+      // ENOTDIR: a file further up, found as the walk goes on.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fail(`cannot look at ${d}`, err);
+    }
+    if (s !== undefined) {
+      if (!s.isDirectory()) throw fail(`${d} is a file, not a directory`);
+      break;
+    }
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      await mkdir(d, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fail(`cannot create ${d}`, err);
+    }
+  }
+  const probe = join(dir, `.weft-write-test-${process.pid}`);
+  try {
+    await (await open(probe, 'wx', 0o600)).close();
+    await unlink(probe);
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new WeftError('io', `cannot create ${dirname(file)} for the log (${why}) — run as root or pass --data-dir`, { cause: err });
+    throw fail('cannot create files in it', err);
+  }
+}
+
+function describeFsError(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ENOTDIR':
+      return 'not a directory';
+    case 'ENOENT':
+      return 'the file system there does not allow it';
+    case 'ENOSPC':
+      return 'no space left';
+    default:
+      return (err as Error).message;
   }
 }
 

@@ -63,3 +63,25 @@ export function defaultOptions(): DaemonOptions {
     espEngine: 'auto',
   };
 }
+
+/**
+ * The ports these options would make two sockets share, each as a sentence saying how to fix it
+ * ([] when none). The mesh listens on TCP `port`; with a password the data plane's ESP takes UDP
+ * `port` too (docs/encryption.md), and VXLAN takes UDP `vxlanPort`; the API takes TCP on its
+ * address. A clash would not fail at start: the data plane would retry EADDRINUSE forever.
+ */
+export function portClashes(o: DaemonOptions, httpHost: string, httpPort: number): string[] {
+  const out: string[] = [];
+  if (o.dataplane && o.vxlanPort === o.port) {
+    out.push(
+      o.password !== undefined
+        ? `--vxlan-port ${o.vxlanPort} is the mesh port: with a password, encrypted traffic (ESP) uses UDP ${o.port}, so VXLAN cannot — leave --vxlan-port out for ${C.VXLAN_PORT}, or move the mesh with --port`
+        : `--vxlan-port ${o.vxlanPort} is the mesh port: UDP ${o.port} is where encrypted traffic (ESP) goes once a password is set, so VXLAN must use another — leave --vxlan-port out for ${C.VXLAN_PORT}, or move the mesh with --port`,
+    );
+  }
+  const wildcard = (h: string): boolean => h === '' || h === '0.0.0.0' || h === '::';
+  if (httpPort === o.port && (wildcard(o.host) || wildcard(httpHost) || o.host === httpHost)) {
+    out.push(`--http-addr port ${httpPort} is the mesh port: both are TCP on ${o.host === '' ? 'every address' : o.host} — give the API another port (default ${C.HTTP_ADDR}), or move the mesh with --port`);
+  }
+  return out;
+}
