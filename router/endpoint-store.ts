@@ -63,6 +63,10 @@ export class EndpointStore {
     } catch (err) {
       throw new WeftError('io', `${join(this.dir, FILE)} is not valid JSON (${errorMessage(err)}); fix it, or move it away to start without the stored endpoints`, { cause: err });
     }
+    // `null`, a number or a list is valid JSON but not the object save() writes (null crashed below).
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      throw new WeftError('io', `${join(this.dir, FILE)} does not hold a JSON object; fix it, or move it away to start without the stored endpoints`);
+    }
     const out: StoredEndpoints = { attached: Array.isArray(v.attached) ? v.attached : [], exposed: Array.isArray(v.exposed) ? v.exposed.filter((c): c is string => typeof c === 'string') : [] };
     if (typeof v.gateway === 'string') out.gateway = v.gateway;
     if (v.masquerade === true) out.masquerade = true;
