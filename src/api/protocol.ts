@@ -27,6 +27,9 @@
 //                   the body → 200 with the plugin's stdout as the body, its exit code in X-Cni-Exit
 //                   and a one-line note in X-Cni-Stderr (src/api/cni-routes.ts)
 //   anything else              → 404/405 ErrorResponse; bad input → 400; body > 64 KiB → 413
+//   only from a local program (local-only.ts), checked before anything else, GET or POST:
+//   Host not the API's own address, any Origin, Sec-Fetch-Site other than none/same-origin → 403;
+//   a POST without Content-Type: application/json (even with no body) → 415
 //   an ErrorResponse carries `code` (lib/errors.ts WeftErrorCode) so a client can tell
 //   "try again later" ('unavailable', HTTP 503) from bad input ('usage', 400) and a missing
 //   namespace ('not-found', 404)
