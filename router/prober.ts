@@ -5,12 +5,21 @@
 // failAfterMs without that; `unknown` before. Only every fullEvery-th probe (and the first) is
 // padded to the MTU, the rest are minimal: at 300 ms per peer, full-size probes to 1,000 peers
 // would be ~5 MB/s per host, minimal ones are ~0.2 MB/s.
+//
+// What is trusted (issue 13): anyone on the underlay can send frames to our VXLAN port.
+//   probe in: answered only if its sender is a peer we know and it names one of that peer's
+//     announced addresses for the ack (the responder never sees the outer source address); the
+//     ack is minimal-size, so never larger than the probe: no reflection to third parties and no
+//     amplification.
+//   ack in: counts only if it echoes an outstanding probe's seq, peer, probed address and random
+//     16-byte nonce; anything else is counted as dropped by reason and changes nothing. The ack
+//     says how many bytes the probe arrived with, which is what proves the full-MTU path.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock, Timer } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
-import { decodeProbeFrame, encodeProbeDatagram, type Probe } from './probe-codec.js';
+import { decodeProbeFrame, encodeProbeDatagram, ETH_HEADER, NONCE_BYTES, probeFrameLength, VXLAN_HEADER, type Probe } from './probe-codec.js';
 import type { ProbeTransport } from './probe-transport.js';
-import { formatMac } from './addresses.js';
 
 export interface ProbeTarget {
   name: PeerName;
@@ -46,6 +55,17 @@ export interface ProberOptions {
   fullEvery?: number;
   /** Called when some peer's state or working address changed. */
   onChange: () => void;
+  /** Source of probe nonces (default crypto.randomBytes); injected by tests. */
+  random?: (n: number) => Buffer;
+}
+
+interface SentProbe {
+  at: number;
+  to: PeerName;
+  addr: string;
+  nonce: Buffer;
+  /** Bytes after the Ethernet header when padded to the MTU; undefined for a minimal probe. */
+  full?: number;
 }
 
 interface AddressState {
@@ -64,12 +84,12 @@ interface TargetState {
 
 export class Prober {
   private readonly targets = new Map<PeerName, TargetState>();
-  private readonly sent = new Map<number, { at: number; full: boolean; to: PeerName; addr: string }>();
+  private readonly sent = new Map<number, SentProbe>();
   private seq = 0;
   private round = 0;
   private timer: Timer | undefined;
   private stopped = false;
-  readonly counters = { sent: 0, received: 0, acked: 0, dropped: {} as Record<string, number> };
+  readonly counters = { sent: 0, received: 0, acked: 0, answered: 0, dropped: {} as Record<string, number> };
 
   constructor(private readonly o: ProberOptions) {
     o.transport.receive((f) => this.onFrame(f));
@@ -145,8 +165,10 @@ export class Prober {
 
   private send(t: ProbeTarget, addr: string, replyTo: string, now: number, full: boolean): void {
     const seq = (this.seq = (this.seq + 1) >>> 0);
-    this.sent.set(seq, { at: now, full, to: t.name, addr });
-    const p: Probe = { kind: 'probe', from: this.o.self, to: t.name, seq, replyTo, probed: addr, mtu: full ? this.o.mtu : 0 };
+    const nonce = (this.o.random ?? randomBytes)(NONCE_BYTES);
+    const mtu = full ? this.o.mtu : 0;
+    this.sent.set(seq, { at: now, to: t.name, addr, nonce, full: full ? probeFrameLength(mtu) - ETH_HEADER : undefined });
+    const p: Probe = { kind: 'probe', from: this.o.self, to: t.name, seq, nonce, replyTo, probed: addr, mtu, received: 0 };
     this.o.transport.send(addr, this.o.port, encodeProbeDatagram(p, { vni: this.o.vni, dstMac: t.bridgeMac, srcMac: this.o.bridgeMac }));
     this.counters.sent++;
   }
@@ -177,42 +199,53 @@ export class Prober {
     if (changed) this.o.onChange();
   }
 
+  private drop(reason: string): void {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
+  }
+
   private onFrame(frame: Buffer): void {
     if (this.stopped) return;
     this.counters.received++;
     const d = decodeProbeFrame(frame);
-    if (!d.ok) {
-      this.counters.dropped[d.reason] = (this.counters.dropped[d.reason] ?? 0) + 1;
-      return;
-    }
+    if (!d.ok) return this.drop(d.reason);
     const p = d.value;
-    if (p.to !== this.o.self) {
-      this.counters.dropped['not for us'] = (this.counters.dropped['not for us'] ?? 0) + 1;
-      return;
-    }
-    if (p.kind === 'probe') {
-      const srcMac = frame.subarray(6, 12);
-      const ack: Probe = { ...p, kind: 'ack', from: this.o.self, to: p.from, replyTo: p.probed };
-      const dstMac = formatMac(srcMac);
-      this.o.transport.send(p.replyTo, this.o.port, encodeProbeDatagram(ack, { vni: this.o.vni, dstMac, srcMac: this.o.bridgeMac }));
-      return;
-    }
-    const s = this.targets.get(p.from);
+    if (p.to !== this.o.self) return this.drop('not for us');
+    if (p.kind === 'probe') return this.answer(p, frame.length);
+    this.onAck(p);
+  }
+
+  /** Answers a probe that arrived as a frameLength-byte frame. */
+  private answer(p: Probe, frameLength: number): void {
+    const peer = this.targets.get(p.from)?.target;
+    if (!peer) return this.drop('probe from unknown peer');
+    // Never an address the peer did not announce: that would reflect to anyone the sender names.
+    if (!peer.addresses.includes(p.replyTo)) return this.drop('probe reply address not its sender\'s');
+    const ack: Probe = { kind: 'ack', from: this.o.self, to: p.from, seq: p.seq, nonce: p.nonce, replyTo: p.probed, probed: p.probed, mtu: p.mtu, received: frameLength - ETH_HEADER };
+    const datagram = encodeProbeDatagram(ack, { vni: this.o.vni, dstMac: peer.bridgeMac, srcMac: this.o.bridgeMac });
+    // Holds by construction (an ack is the shortest valid probe frame); kept as the invariant.
+    if (datagram.length > VXLAN_HEADER + frameLength) return this.drop('ack would be larger than its probe');
+    this.o.transport.send(p.replyTo, this.o.port, datagram);
+    this.counters.answered++;
+  }
+
+  private onAck(p: Probe): void {
     const sent = this.sent.get(p.seq);
-    // An ack counts only from the peer and for the address the probe went to.
-    if (!s || !sent || sent.to !== p.from || sent.addr !== p.replyTo) {
-      this.counters.dropped['unexpected ack'] = (this.counters.dropped['unexpected ack'] ?? 0) + 1;
-      return;
-    }
+    if (!sent) return this.drop('ack for no outstanding probe');
+    // An ack counts only from the peer and for the address the probe went to (its replyTo
+    // echoes the address we probed), and only with the probe's nonce. A mismatch leaves the
+    // probe outstanding: a forger must not be able to cancel the real answer.
+    if (sent.to !== p.from || sent.addr !== p.replyTo) return this.drop('ack from wrong peer or address');
+    if (!timingSafeEqual(sent.nonce, p.nonce)) return this.drop('ack nonce mismatch');
+    const s = this.targets.get(p.from);
     this.sent.delete(p.seq);
+    if (!s) return this.drop('ack from a peer no longer probed');
     this.counters.acked++;
     const now = this.o.clock.now();
-    // The ack's replyTo echoes the address we probed.
-    const a = s.addrs.get(p.replyTo) ?? {};
+    const a = s.addrs.get(sent.addr) ?? {};
     a.lastAck = now;
-    if (sent.full) a.lastFullAck = now;
+    if (sent.full !== undefined && p.received >= sent.full) a.lastFullAck = now;
     a.rttMs = now - sent.at;
-    s.addrs.set(p.replyTo, a);
+    s.addrs.set(sent.addr, a);
     if (s.status.state !== 'up') this.evaluate(now);
   }
 }
