@@ -1,17 +1,18 @@
 // Admission of inbound connections up to the end of their handshake. Nobody is authenticated
 // yet, so this is where load is shed rather than queued:
 //
-//   accept ─► admit(host) ── per-host bound hit ──► refused (closed at once)
-//               │  total bound hit ──► the oldest pending connection is evicted to make room
+//   accept ─► admit(host) ── host already has maxPerHost pending ──► refused (closed at once)
+//               │  maxPending reached ──► evict the oldest connection of the host with the most
 //               ▼
-//            waiting ── a token (the accept rate: mesh's limiter, which also slows password
-//               │       guessing) ──► running: the intro
+//            intro starts at once (an idle socket costs a slot, never a turn)
+//               │  valid header read ─► turn(): the accept rate (mesh's limiter, which also
+//               │  slows password guessing), granted round-robin by source address
 //               └── done() on success, failure or the socket closing: gone at once
-//   deadline from admission (queueing included) ──► shed('did not complete within …')
+//   deadline from admission ──► shed('did not complete within …')
 //
-// A real handshake takes a few round trips, so an honest peer is through long before a flood
-// can push it out; one source address can never hold more than maxPerHost of the slots, so a
-// second host always gets in. Established connections never pass through here.
+// A second host keeps its share however busy the first one is: it can never be evicted while
+// another host has more connections pending, and it waits for a turn behind at most one
+// connection of every other host. Established connections never pass through here.
 import type { Clock, Timer } from '../lib/clock.js';
 import * as C from '../lib/constants.js';
 import { INBOUND_HANDSHAKE_TIMEOUT_MS, MAX_PENDING_HANDSHAKES, MAX_PENDING_HANDSHAKES_PER_HOST } from './limits.js';
@@ -29,20 +30,23 @@ export interface AcceptGateOptions {
 
 /** What the gate does to one admitted connection. */
 export interface GateHooks {
-  /** Begin the intro; it must be over within deadlineMs (what is left of the timeout). */
-  start(deadlineMs: number): void;
-  /** Close the connection now, for this reason; done() is implied. */
+  /** Close the connection now, for this reason (the slot is already free). */
   shed(reason: string): void;
 }
 
 export interface Ticket {
+  /** The intro must be over within this many ms of now. */
+  remainingMs(): number;
+  /**
+   * Resolves when this connection may go on with its intro (the accept rate), or once it is done
+   * or shed (its reads fail then); never rejects.
+   */
+  turn(): Promise<void>;
   /** The connection finished its intro, failed or closed: free its slot. Safe to call twice. */
   done(): void;
 }
 
 export interface GateStats {
-  /** In the handshake or waiting for it. */
-  pending: number;
   admitted: number;
   refusedPerHost: number;
   evicted: number;
@@ -53,18 +57,20 @@ interface Entry {
   host: string;
   since: number;
   hooks: GateHooks;
-  running: boolean;
   deadline: Timer;
+  /** Set while waiting for a turn. */
+  granted?: () => void;
 }
 
 export class AcceptGate {
   private readonly entries = new Set<Entry>();
-  private readonly waiting = new Set<Entry>();
   private readonly perHost = new Map<string, number>();
+  /** Hosts with connections waiting for a turn, in round-robin order. */
+  private readonly turns = new Map<string, Entry[]>();
   private readonly bucket: TokenBucket;
   private pump: Timer | undefined;
   private readonly o: Required<AcceptGateOptions>;
-  readonly stats: Omit<GateStats, 'pending'> = { admitted: 0, refusedPerHost: 0, evicted: 0, timedOut: 0 };
+  readonly stats: GateStats = { admitted: 0, refusedPerHost: 0, evicted: 0, timedOut: 0 };
 
   constructor(opts: AcceptGateOptions) {
     this.o = {
@@ -78,6 +84,7 @@ export class AcceptGate {
     this.bucket = new TokenBucket(opts.clock, this.o.burst, this.o.tokenMs);
   }
 
+  /** Connections admitted and not yet done. */
   get pending(): number {
     return this.entries.size;
   }
@@ -89,17 +96,11 @@ export class AcceptGate {
       this.stats.refusedPerHost++;
       return { refused: `${n} handshakes from ${host} already in progress` };
     }
-    if (this.entries.size >= this.o.maxPending) {
-      const oldest = this.entries.values().next().value!;
-      this.remove(oldest);
-      this.stats.evicted++;
-      oldest.hooks.shed(`evicted: ${this.o.maxPending} handshakes in progress and this one the oldest`);
-    }
+    if (this.entries.size >= this.o.maxPending) this.evict();
     const e: Entry = {
       host,
       since: this.o.clock.now(),
       hooks,
-      running: false,
       deadline: this.o.clock.setTimeout(() => {
         if (!this.remove(e)) return;
         this.stats.timedOut++;
@@ -107,11 +108,13 @@ export class AcceptGate {
       }, this.o.timeoutMs),
     };
     this.entries.add(e);
-    this.waiting.add(e);
-    this.perHost.set(host, n + 1);
+    this.perHost.set(host, (this.perHost.get(host) ?? 0) + 1);
     this.stats.admitted++;
-    this.startWaiting();
-    return { done: () => void this.remove(e) };
+    return {
+      remainingMs: () => Math.max(1, e.since + this.o.timeoutMs - this.o.clock.now()),
+      turn: () => this.turn(e),
+      done: () => void this.remove(e),
+    };
   }
 
   /** Sheds every pending connection (the router is stopping). */
@@ -124,31 +127,70 @@ export class AcceptGate {
     }
   }
 
+  /** Makes room: the oldest connection of the host with the most pending. */
+  private evict(): void {
+    let most = 0;
+    for (const n of this.perHost.values()) most = Math.max(most, n);
+    for (const e of this.entries) {
+      if (this.perHost.get(e.host) !== most) continue;
+      this.remove(e);
+      this.stats.evicted++;
+      e.hooks.shed(`evicted: ${this.o.maxPending} handshakes in progress, ${most} of them from ${e.host}`);
+      return;
+    }
+  }
+
+  private turn(e: Entry): Promise<void> {
+    if (!this.entries.has(e)) return Promise.resolve(); // shed already: the intro is failing
+    return new Promise((resolve) => {
+      e.granted = resolve;
+      const q = this.turns.get(e.host);
+      if (q) q.push(e);
+      else this.turns.set(e.host, [e]);
+      this.grant();
+    });
+  }
+
   private remove(e: Entry): boolean {
     if (!this.entries.delete(e)) return false;
-    this.waiting.delete(e);
     e.deadline.cancel();
+    if (e.granted) {
+      const q = this.turns.get(e.host);
+      const i = q?.indexOf(e) ?? -1;
+      if (i >= 0) q!.splice(i, 1);
+      if (q?.length === 0) this.turns.delete(e.host);
+      // Let the intro go on: its socket is closed or being shed, so its next read fails.
+      const go = e.granted;
+      e.granted = undefined;
+      go();
+    }
     const n = (this.perHost.get(e.host) ?? 1) - 1;
     if (n > 0) this.perHost.set(e.host, n);
     else this.perHost.delete(e.host);
     return true;
   }
 
-  /** Starts waiting connections, oldest first, as the rate allows. */
-  private startWaiting(): void {
+  /** Grants turns as the rate allows: one host after the other, each host's oldest first. */
+  private grant(): void {
     if (this.pump) return;
-    for (const e of this.waiting) {
+    for (;;) {
+      const first = this.turns.entries().next();
+      if (first.done) return;
       const wait = this.bucket.tryTake();
       if (wait > 0) {
         this.pump = this.o.clock.setTimeout(() => {
           this.pump = undefined;
-          this.startWaiting();
+          this.grant();
         }, wait);
         return;
       }
-      this.waiting.delete(e);
-      e.running = true;
-      e.hooks.start(Math.max(1, e.since + this.o.timeoutMs - this.o.clock.now()));
+      const [host, q] = first.value;
+      const e = q.shift()!;
+      this.turns.delete(host);
+      if (q.length > 0) this.turns.set(host, q); // to the back of the rotation
+      const go = e.granted!;
+      e.granted = undefined;
+      go();
     }
   }
 }

@@ -46,4 +46,13 @@ describe('feature map', () => {
       }),
     );
   });
+
+  it('a refusal travels as "<code> <message>"; a malformed one is a plain close, control characters are masked', () => {
+    const self = { name: 0x0e0000000001n, nickname: 'a', uid: 42n, shortId: undefined };
+    const f = decoded(encodeFeatures(self, 3n, { version: '9.9', caps: [], refused: { code: 'conn-limit', message: 'connection limit reached (2)' } }));
+    expect(f.weftRefused).toEqual({ code: 'conn-limit', message: 'connection limit reached (2)' });
+    expect(decoded(encodeFeatures(self, 3n, { version: '9.9', caps: [] })).weftRefused).toBeUndefined();
+    expect(decoded(goMap({ WeftRefused: 'no-message' })).weftRefused).toEqual({ code: 'closed', message: 'refused the connection (no reason given)' });
+    expect(decoded(goMap({ WeftRefused: 'x evil\nINFO forged' })).weftRefused).toEqual({ code: 'x', message: 'evil?INFO forged' });
+  });
 });

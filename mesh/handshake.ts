@@ -38,6 +38,11 @@ export interface IntroParams {
    * with that error; a weft remote first gets `features(err)`, which carries the reason.
    */
   vet?: { check(remote: RemoteFeatures): WeftError | undefined; features(refusal: WeftError): Buffer };
+  /**
+   * Acceptors: resolves when the intro may go on past a valid header (the accept rate). A peer
+   * that never sends one never takes a turn from one that does.
+   */
+  pace?: () => Promise<void>;
 }
 
 export interface IntroResult {
@@ -81,6 +86,7 @@ async function intro(p: IntroParams): Promise<IntroResult> {
     throw new WeftError('version-mismatch', `remote version range [${theirs[0]},${theirs[1]}] is incompatible with ours [${p.minVersion},${p.maxVersion}]`);
   }
   if (version !== 2) throw new WeftError('version-mismatch', `protocol version ${version} is not supported (weft speaks version 2)`);
+  await p.pace?.();
 
   const usePassword = p.password !== undefined && p.password.length > 0;
   const keys = usePassword ? generateKeyPair() : undefined;

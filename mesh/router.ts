@@ -72,8 +72,6 @@ interface Attempt {
   target: string | undefined;
   /** The transport connection, once there is one. */
   conn?: Conn;
-  /** Inbound: the intro has begun (it reports its own end). */
-  started?: boolean;
 }
 
 interface Failure {
@@ -375,9 +373,9 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   }
 
   /**
-   * An inbound connection waits in the accept gate (bounded, per source address too) and then
-   * runs its intro; it leaves the gate the moment it completes, fails or the socket closes — a
-   * closed socket never waits for its turn. The reader starts at once so that a close is seen.
+   * An inbound connection holds a slot in the accept gate (bounded, per source address too)
+   * while it runs its intro, which starts at once: the reader sees a close at once and the slot
+   * is freed; past a valid header the intro waits for its turn at the accept rate.
    */
   private onInbound(conn: Conn): void {
     if (this.state !== 'running') return void conn.stream.destroy();
@@ -385,28 +383,9 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     const reader = new StreamReader(conn.stream);
     const attempt: Attempt = { address: conn.remoteAddr, outbound: false, state: 'handshaking', target: undefined, conn };
     let shedReason: string | undefined;
-    // Set once admitted; the intro (which start() may begin inside admit) ends later.
-    let release = (): void => undefined;
     const ticket = this.accept.admit(host, {
-      start: (deadlineMs) => {
-        attempt.started = true;
-        this.handshake(conn, false, true, attempt, { reader, timeoutMs: deadlineMs })
-          .catch((err: unknown) => {
-            this.attempts.delete(attempt);
-            const reason = shedReason ?? errorMessage(err);
-            this.recordFailure({ address: conn.remoteAddr, outbound: false, peer: undefined, reason, at: this.o.clock.now() });
-            if (shedReason !== undefined) this.noteShed(reason);
-            else this.o.log.info({ address: conn.remoteAddr, err: reason }, 'inbound connection failed');
-          })
-          .finally(() => release());
-      },
       shed: (reason) => {
         shedReason = reason;
-        // A connection still waiting has no intro to report it: account for it here.
-        if (this.attempts.delete(attempt) && !attempt.started) {
-          this.recordFailure({ address: conn.remoteAddr, outbound: false, peer: undefined, reason, at: this.o.clock.now() });
-          this.noteShed(reason);
-        }
         reader.fail(new WeftError('timeout', reason));
         conn.stream.destroy();
       },
@@ -416,15 +395,19 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       this.noteShed(ticket.refused);
       return;
     }
-    release = () => ticket.done();
     this.attempts.add(attempt);
-    const gone = (): void => {
-      if (attempt.started) return; // the intro sees the close itself
-      this.attempts.delete(attempt);
-      ticket.done();
-    };
-    conn.stream.once('close', gone);
-    conn.stream.once('end', gone);
+    // A closed socket leaves the gate now, even while it waits for a turn (its reader failed first).
+    conn.stream.once('close', () => ticket.done());
+    this.handshake(conn, false, true, attempt, { reader, timeoutMs: ticket.remainingMs(), pace: () => ticket.turn() })
+      .catch((err: unknown) => {
+        this.attempts.delete(attempt);
+        const reason = shedReason ?? errorMessage(err);
+        this.recordFailure({ address: conn.remoteAddr, outbound: false, peer: undefined, reason, at: this.o.clock.now() });
+        if (shedReason !== undefined) this.noteShed(reason);
+        else this.o.log.info({ address: conn.remoteAddr, err: reason }, 'inbound connection failed');
+      })
+      // The slot is free the moment the intro ends, or the socket closes (the reader ends it).
+      .finally(() => ticket.done());
   }
 
   /** Shedding is what a flood looks like: one summary line per SHED_LOG_MS, not one per socket. */
@@ -438,7 +421,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   }
 
   /** Inbound connections come with their reader (started at accept) and what is left of their deadline. */
-  private async handshake(conn: Conn, outbound: boolean, acceptNewPeer: boolean, attempt: Attempt, inbound?: { reader: StreamReader; timeoutMs: number }): Promise<void> {
+  private async handshake(conn: Conn, outbound: boolean, acceptNewPeer: boolean, attempt: Attempt, inbound?: { reader: StreamReader; timeoutMs: number; pace: () => Promise<void> }): Promise<void> {
     const connId = randomUid();
     const features = (refused?: WeftError): Buffer =>
       encodeFeatures(
@@ -462,7 +445,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       clock: this.o.clock,
       timeoutMs: inbound?.timeoutMs ?? this.t.handshakeTimeoutMs,
       // An acceptor decides before it answers, so a refused weft dialler learns why.
-      ...(inbound ? { reader: inbound.reader, vet: { check: (remote: RemoteFeatures) => this.refusal(remote), features } } : {}),
+      ...(inbound ? { reader: inbound.reader, pace: inbound.pace, vet: { check: (remote: RemoteFeatures) => this.refusal(remote), features } } : {}),
       timings: {
         heartbeatMs: this.t.heartbeatMs,
         readDeadlineMs: this.t.readDeadlineMs,

@@ -24,7 +24,8 @@ export class StreamReader {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
       this.satisfy();
-      if (this.buffered >= this.highWater && !this.paused && !this.ended) {
+      // A read still waiting needs more than is here: keep the data coming until it is satisfied.
+      if (this.buffered >= this.highWater && !this.want && !this.paused && !this.ended) {
         this.paused = true;
         stream.pause();
       }
