@@ -7,6 +7,7 @@ import { espPacket } from './esp-packet.js';
 import { features } from './features.js';
 import { gob } from './gob.js';
 import { gossip } from './gossip.js';
+import { handshake } from './handshake.js';
 import { ipamConsensus, ipamMessages, ipamRing, ipamUsed } from './ipam.js';
 import { netlink } from './netlink.js';
 import { peerRecords } from './peer-records.js';
@@ -14,7 +15,7 @@ import { probe } from './probe.js';
 import { topology } from './topology.js';
 
 export const TARGETS: readonly FuzzTarget[] = [
-  features, gob, topology, gossip,
+  handshake, features, gob, topology, gossip,
   peerRecords, probe, espMessages, netlink, espPacket,
   ipamMessages, ipamRing, ipamUsed, ipamConsensus,
   ipamStore, endpoints, peerName, apiBody,
