@@ -33,7 +33,7 @@ it('a peer at its connection limit tells a weft dialler so, and the dialler back
   await router(A, `${NET}2`, 10, [`${NET}1`]);
   await waitFor(() => r.status().connections.established === 1, { timeoutMs: 10_000, what: 'A connects' });
   const b = await router(B, `${NET}3`, 10, [`${NET}1`]);
-  const t = await waitFor(() => target(b)?.lastError && target(b), { timeoutMs: 10_000, what: "B's attempt to fail" });
+  const t = await waitFor(() => (target(b)?.lastError ? target(b) : undefined), { timeoutMs: 10_000, what: "B's attempt to fail" });
   expect(t.lastError).toMatch(/^the peer refused the connection: connection limit reached \(1\)/);
   // A full peer is asked again after ≥ 30 s ×[0.5, 1.5), not after the usual 2 s.
   expect(t.retryInMs).toBeGreaterThan(10_000);
@@ -46,7 +46,7 @@ it('a router with a copied peer name is told of the collision by a third peer', 
   await router(A, `${NET}2`, 10, [`${NET}1`]);
   await waitFor(() => r.status().connections.established === 1, { timeoutMs: 10_000, what: 'A connects' });
   const c = await router(A, `${NET}4`, 10, [`${NET}1`]); // same name, another UID
-  const t = await waitFor(() => target(c)?.lastError && target(c), { timeoutMs: 10_000, what: "C's attempt to fail" });
+  const t = await waitFor(() => (target(c)?.lastError ? target(c) : undefined), { timeoutMs: 10_000, what: "C's attempt to fail" });
   expect(t.lastError).toMatch(/peer name collision: .* two routers share the name 0e:00:00:00:00:e2/);
   // The real A keeps its connection.
   await new Promise((res) => setTimeout(res, 500));
