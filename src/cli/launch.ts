@@ -21,6 +21,7 @@ export function registerLaunch(program: Command, ctx: CliContext): void {
       env: childEnv(opts, ctx.env),
       httpAddr: opts.httpAddr,
       logFile: join(opts.dataDir, LOG_FILE),
+      onSlow: (pid) => ctx.stderr(`weft: the router (pid ${pid}) is still starting; waiting for it to answer on ${opts.httpAddr} (up to 2 min)\n`),
     });
     ctx.stdout(`${launched.health.name}\n`);
   });

@@ -131,9 +131,12 @@ describe('launchRouter', () => {
 
   it('stops a router that does not answer in time and says so', async () => {
     // Long enough for the stand-in's first line even on a loaded machine (0.3 s was not).
-    const s = await spec('hang', { timeoutMs: 2000 });
+    const slow: number[] = [];
+    const s = await spec('hang', { timeoutMs: 2000, slowMs: 200, onSlow: (p) => slow.push(p) });
     const err = await launchRouter(s).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'timeout' });
+    // Still running after slowMs: the caller was told once that the router is still starting.
+    expect(slow).toHaveLength(1);
     const m = /^the weft router \(pid (\d+)\) did not answer on (\S+) within 2 s, so it was stopped\.\nLast lines of (\S+):\n {2}INFO fake router starting\nRun `weft router`/.exec(
       (err as Error).message,
     );

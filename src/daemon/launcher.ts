@@ -24,8 +24,15 @@ export interface LaunchSpec {
   httpAddr: string;
   /** Appended to; its directory is created with mode 0700. */
   logFile: string;
-  /** How long the router gets to answer (default 10 s). */
+  /**
+   * How long a router that is still running gets to answer (default 120 s). A router that fails
+   * exits at once and is reported then; one that is merely slow to start (a loaded or emulated
+   * machine: module loading alone took over 10 s in a TCG VM under load) is waited for.
+   */
   timeoutMs?: number;
+  /** Called once when the router has not answered after slowMs (default 3 s): the CLI says it still waits. */
+  onSlow?: (pid: number) => void;
+  slowMs?: number;
   /** Pause between /health probes (default 100 ms). */
   pollMs?: number;
   /** Log lines shown when the start fails (default 20). */
@@ -38,7 +45,7 @@ export interface Launched {
 }
 
 export async function launchRouter(spec: LaunchSpec): Promise<Launched> {
-  const timeoutMs = spec.timeoutMs ?? 10_000;
+  const timeoutMs = spec.timeoutMs ?? 120_000;
   const pollMs = spec.pollMs ?? 100;
   const client = new ApiClient(spec.httpAddr, { timeoutMs: 1000 });
   const running = await client.health();
@@ -76,7 +83,13 @@ export async function launchRouter(spec: LaunchSpec): Promise<Launched> {
   }
 
   const deadline = Date.now() + timeoutMs;
+  const slowAt = Date.now() + (spec.slowMs ?? 3_000);
+  let slowSaid = false;
   for (;;) {
+    if (!slowSaid && exit === undefined && Date.now() >= slowAt) {
+      slowSaid = true;
+      spec.onSlow?.(pid);
+    }
     if (exit === undefined) {
       const health = await client.health().catch(() => undefined);
       if (health !== undefined && health.pid === pid) return { pid, health };
