@@ -121,6 +121,8 @@ export class Dataplane {
   private adoptUntil = 0;
   /** Relay devices found at start (destination → its address), served while adopting. */
   private adoptedServing = new Map<PeerName, string>();
+  /** Peers' underlay addresses found in the kernel at start (head-end entries): probes asking for acks there are answered before gossip names their sender. */
+  private readonly adoptedPeerAddresses = new Set<string>();
   private mtuValue = 0;
   private bridgeMac = '';
   private addresses: string[] = [];
@@ -164,6 +166,7 @@ export class Dataplane {
     // still wanted: a restart must not interrupt flows.
     const before = await o.kernel.read([BRIDGE, VXLAN_DEV]);
     for (const e of before.fdb) this.adopted.add(entryKey(e));
+    for (const e of before.fdb) if (e.dev === VXLAN_DEV && isZeroMac(e.mac) && e.dst) this.adoptedPeerAddresses.add(e.dst);
     for (const e of before.neigh) this.adopted.add(entryKey(e));
     const relayDevs = (await o.kernel.linkNames()).filter((n) => /^wx-[0-9a-f]{12}$/.test(n));
     if (relayDevs.length > 0) {
@@ -193,6 +196,7 @@ export class Dataplane {
       intervalMs: o.probeIntervalMs,
       failAfterMs: o.probeFailAfterMs,
       onChange: () => this.markDirty(),
+      adoptedPeerAddresses: this.adoptedPeerAddresses,
     });
     this.records.attach(o.mesh.newGossip(DATAPLANE_CHANNEL, this.records));
     // Routes, not the topology change that precedes their recompute: nextHop() is what we read.

@@ -206,6 +206,19 @@ describe('Prober answering and counting', () => {
     expect(p.counters.dropped).toEqual({ 'probe from unknown peer': 1, "probe reply address not its sender's": 2 });
   });
 
+  it('answers a sender gossip has not named yet only at an address of a known or adopted peer (a restart)', () => {
+    const q = prober(B, MAC_B, B1, tap, clock, { n: 0 }, { adoptedPeerAddresses: new Set([A1]) });
+    tap.rx!(frameOf({ ...probeFromA, replyTo: '198.18.0.200' }, MAC_B, MAC_A));
+    expect(tap.sent).toEqual([]);
+    expect(q.counters.dropped).toEqual({ 'probe from unknown peer': 1 });
+    tap.rx!(frameOf(probeFromA, MAC_B, MAC_A));
+    expect(tap.sent.map((s) => s.addr)).toEqual([A1]);
+    expect(decapsulate(tap.sent[0]!.datagram, VNI)!.subarray(0, 6).toString('hex')).toBe('020000000001');
+    q.setTargets([{ name: C, addresses: ['198.18.0.3'], bridgeMac: '02:00:00:00:00:03' }]);
+    tap.rx!(frameOf({ ...probeFromA, replyTo: '198.18.0.3' }, MAC_B, MAC_A));
+    expect(tap.sent.map((s) => s.addr)).toEqual([A1, '198.18.0.3']);
+  });
+
   it('answers a minimal probe claiming a 65000-byte MTU with no more bytes than arrived', () => {
     p.setTargets([{ name: A, addresses: [A1], bridgeMac: MAC_A }]);
     const small = frameOf({ ...probeFromA, mtu: 0 }, MAC_B, MAC_A);

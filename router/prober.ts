@@ -7,8 +7,9 @@
 // would be ~5 MB/s per host, minimal ones are ~0.2 MB/s.
 //
 // What is trusted (issue 13): anyone on the underlay can send frames to our VXLAN port.
-//   probe in: answered only if its sender is a peer we know and it names one of that peer's
-//     announced addresses for the ack (the responder never sees the outer source address); the
+//   probe in: answered only at an address its sender announced (a sender gossip has not named
+//     yet: an address of a known peer), never elsewhere (the responder never sees the outer
+//     source address, so the probe names where the ack goes); the
 //     ack is minimal-size, so never larger than the probe: no reflection to third parties and no
 //     amplification.
 //   ack in: counts only if it echoes an outstanding probe's seq, peer, probed address and random
@@ -20,6 +21,7 @@ import type { Logger } from '../lib/log.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { decodeProbeFrame, encodeProbeDatagram, ETH_HEADER, NONCE_BYTES, probeFrameLength, VXLAN_HEADER, type Probe } from './probe-codec.js';
 import type { ProbeTransport } from './probe-transport.js';
+import { formatMac } from './addresses.js';
 
 export interface ProbeTarget {
   name: PeerName;
@@ -55,6 +57,12 @@ export interface ProberOptions {
   fullEvery?: number;
   /** Called when some peer's state or working address changed. */
   onChange: () => void;
+  /**
+   * Underlay addresses of peers the kernel already forwards to (adopted at a restart): a probe from
+   * a peer gossip has not named yet is answered if it asks for the ack at one of these or at an
+   * address of a peer we know, so a restarted router answers before the first gossip arrives.
+   */
+  adoptedPeerAddresses?: ReadonlySet<string>;
   /** Source of probe nonces (default crypto.randomBytes); injected by tests. */
   random?: (n: number) => Buffer;
 }
@@ -85,6 +93,8 @@ interface TargetState {
 export class Prober {
   private readonly targets = new Map<PeerName, TargetState>();
   private readonly sent = new Map<number, SentProbe>();
+  /** Every address of every target. */
+  private peerAddresses = new Set<string>();
   private seq = 0;
   private round = 0;
   private timer: Timer | undefined;
@@ -118,6 +128,7 @@ export class Prober {
       for (const a of s.addrs.keys()) if (!t.addresses.includes(a)) s.addrs.delete(a);
     }
     for (const name of this.targets.keys()) if (!keep.has(name)) this.targets.delete(name);
+    this.peerAddresses = new Set(targets.flatMap((t) => t.addresses));
   }
 
   /** A full-size probe must have been answered this recently (three full rounds plus the fail time). */
@@ -210,18 +221,22 @@ export class Prober {
     if (!d.ok) return this.drop(d.reason);
     const p = d.value;
     if (p.to !== this.o.self) return this.drop('not for us');
-    if (p.kind === 'probe') return this.answer(p, frame.length);
+    if (p.kind === 'probe') return this.answer(p, frame);
     this.onAck(p);
   }
 
-  /** Answers a probe that arrived as a frameLength-byte frame. */
-  private answer(p: Probe, frameLength: number): void {
+  /** Answers a probe that arrived as `frame`. */
+  private answer(p: Probe, frame: Buffer): void {
     const peer = this.targets.get(p.from)?.target;
-    if (!peer) return this.drop('probe from unknown peer');
-    // Never an address the peer did not announce: that would reflect to anyone the sender names.
-    if (!peer.addresses.includes(p.replyTo)) return this.drop('probe reply address not its sender\'s');
+    // Never an address the peer did not announce (nor, for a sender gossip has not named yet, an
+    // address of no peer): that would reflect to anyone the sender names.
+    if (peer && !peer.addresses.includes(p.replyTo)) return this.drop('probe reply address not its sender\'s');
+    if (!peer && !this.peerAddresses.has(p.replyTo) && !this.o.adoptedPeerAddresses?.has(p.replyTo)) return this.drop('probe from unknown peer');
+    const frameLength = frame.length;
     const ack: Probe = { kind: 'ack', from: this.o.self, to: p.from, seq: p.seq, nonce: p.nonce, replyTo: p.probed, probed: p.probed, mtu: p.mtu, received: frameLength - ETH_HEADER };
-    const datagram = encodeProbeDatagram(ack, { vni: this.o.vni, dstMac: peer.bridgeMac, srcMac: this.o.bridgeMac });
+    // A known peer's announced bridge MAC; else the frame's source, which a weft prober sets to its bridge's.
+    const dstMac = peer?.bridgeMac ?? formatMac(frame.subarray(6, 12));
+    const datagram = encodeProbeDatagram(ack, { vni: this.o.vni, dstMac, srcMac: this.o.bridgeMac });
     // Holds by construction (an ack is the shortest valid probe frame); kept as the invariant.
     if (datagram.length > VXLAN_HEADER + frameLength) return this.drop('ack would be larger than its probe');
     this.o.transport.send(p.replyTo, this.o.port, datagram);
