@@ -27,3 +27,5 @@ export const ALIVE_WITHIN_MS = 2_500;
 export const CONN_LIMIT_BACKOFF_MS = 30_000;
 /** The feature key a weft peer uses to say why it refuses a weft dialler (Go peers never see it). */
 export const FEATURE_WEFT_REFUSED = 'WeftRefused';
+/** The mesh port's accept queue (Node's default is 511); the kernel caps it at somaxconn. */
+export const LISTEN_BACKLOG = 4096;

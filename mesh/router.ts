@@ -380,13 +380,14 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   private onInbound(conn: Conn): void {
     if (this.state !== 'running') return void conn.stream.destroy();
     const host = splitHostPort(conn.remoteAddr, 0)?.host ?? conn.remoteAddr;
-    const reader = new StreamReader(conn.stream);
     const attempt: Attempt = { address: conn.remoteAddr, outbound: false, state: 'handshaking', target: undefined, conn };
     let shedReason: string | undefined;
+    // eslint-disable-next-line prefer-const -- the gate may shed before the reader exists
+    let reader: StreamReader | undefined;
     const ticket = this.accept.admit(host, {
       shed: (reason) => {
         shedReason = reason;
-        reader.fail(new WeftError('timeout', reason));
+        reader?.fail(new WeftError('timeout', reason));
         conn.stream.destroy();
       },
     });
@@ -395,6 +396,8 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       this.noteShed(ticket.refused);
       return;
     }
+    // Admitted: from now on a close must be seen even while nothing is read.
+    reader = new StreamReader(conn.stream);
     this.attempts.add(attempt);
     // A closed socket leaves the gate now, even while it waits for a turn (its reader failed first).
     conn.stream.once('close', () => ticket.done());

@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { WeftError } from '../lib/errors.js';
+import { LISTEN_BACKLOG } from './limits.js';
 
 export interface Conn {
   /** The byte stream; `destroy()` closes it. */
@@ -77,7 +78,10 @@ export const tcpTransport: Transport = {
               : new WeftError('io', `cannot listen on ${where}: ${err.message}`, { cause: err }),
         );
       });
-      server.listen({ host: host || undefined, port }, () => {
+      // A deep accept queue (the kernel caps it at net.core.somaxconn): under a connection flood
+      // a full queue drops an honest peer's SYN, which then waits out TCP's 1 s, 3 s, 7 s
+      // retransmissions; queued, it waits only for the router to take the flood off the queue.
+      server.listen({ host: host || undefined, port, backlog: LISTEN_BACKLOG }, () => {
         server.removeAllListeners('error');
         server.on('error', () => undefined);
         let closed = false;
