@@ -11,9 +11,10 @@ export const MAX_PENDING_HANDSHAKES_PER_HOST = 8;
  */
 export const INBOUND_HANDSHAKE_TIMEOUT_MS = 5_000;
 /**
- * The largest frame accepted before the intro completes: the feature map. Go mesh sends ~250
- * bytes (Weave's adds `Overlays`), weft ~330; a 255-character nickname of 3-byte characters adds
- * 765. 8 KiB leaves ample room and is 1/1280 of the 10 MiB allowed afterwards.
+ * The largest frame accepted before the intro completes: the feature map. With 20-digit UIDs and a
+ * 15-character nickname, weft's encodes to 216 bytes and Weave's (Go mesh plus `Overlays`) to
+ * 192; a 255-character nickname of 3-byte characters adds at most 765. 8 KiB leaves ample room
+ * and is 1/1280 of the 10 MiB allowed afterwards (+16 bytes of seal when encrypted).
  */
 export const MAX_INTRO_FRAME_BYTES = 8 * 1024;
 /** A StreamReader pauses the socket once it holds this much beyond what it was asked for. */
