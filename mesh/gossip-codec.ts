@@ -31,7 +31,9 @@ export function decodeGossip(body: Uint8Array, unicast: boolean): GossipDecode {
   const dst = unicast ? v[2] : undefined;
   const payload = v[want - 1];
   if (typeof channel !== 'string') return { ok: false, reason: 'gossip channel name is not a string' };
-  if (typeof src !== 'bigint' || (unicast && typeof dst !== 'bigint')) return { ok: false, reason: 'gossip peer name is not an integer' };
+  // A PeerName is a uint64: a gob int (possibly negative) is no name, and could not be relayed.
+  const uint = (i: number): boolean => r.value[i]!.type.kind === 'uint';
+  if (typeof src !== 'bigint' || !uint(1) || (unicast && (typeof dst !== 'bigint' || !uint(2)))) return { ok: false, reason: 'gossip peer name is not an unsigned integer' };
   if (!(payload instanceof Uint8Array)) return { ok: false, reason: 'gossip payload is not bytes' };
   return { ok: true, value: { channel, src, dst: dst as bigint | undefined, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.length) } };
 }
