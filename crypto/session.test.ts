@@ -60,3 +60,12 @@ describe('session key and message sealing', () => {
     expect(new TcpOpener(key, false).open(fromDialler)?.toString()).toBe('x');
   });
 });
+
+describe('a public key of small order', () => {
+  it('is refused with a clear protocol error, not libsodium\'s "status: -1"', () => {
+    const ours = generateKeyPair();
+    for (const key of [Buffer.alloc(32), Buffer.concat([Buffer.from([1]), Buffer.alloc(31)])]) {
+      expect(() => boxBeforeNm(key, ours.secretKey)).toThrow(/small order .* refused/);
+    }
+  });
+});
