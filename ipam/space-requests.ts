@@ -26,6 +26,8 @@ interface PendingAsk {
 
 /** Donors with no advertised free space asked before giving up. */
 const BLIND_ASKS = 3;
+/** Denials that say "not now" rather than "never": the search waits and asks again. */
+const TRANSIENT_DENIALS: ReadonlySet<string> = new Set(['resting', 'fenced', 'no-ring']);
 
 export class SpaceRequests {
   private readonly asks = new Map<number, PendingAsk>();
@@ -94,7 +96,10 @@ export class SpaceRequests {
       tried.add(donor.peer);
       if (!donor.advertised) blind++;
       const answer = await this.ask(donor.peer);
-      if (answer.outcome === 'denied' && answer.reason === 'resting') resting = true;
+      // A donor that cannot give *now* may a moment later: its space rests after a takeover, or it
+      // is between fencing states (fenced, or unfenced and re-reading the ring) — a flapping
+      // connection on a loaded host does that. Ask again until giveUpAt rather than call the range full.
+      if ((answer.outcome === 'denied' && TRANSIENT_DENIALS.has(answer.reason)) || answer.outcome === 'timeout') resting = true;
       if (answer.outcome !== 'granted' && c.o.log.isLevelEnabled('debug')) {
         c.o.log.debug({ donor: formatPeerName(donor.peer), answer }, 'ipam: space request not granted');
       }
