@@ -117,3 +117,18 @@ export function checkHostCidr(text: string): Result<Cidr> {
   }
   return c;
 }
+
+/** Why text is not a usable host address with a prefix (checkHostCidr's reason), or undefined when it is. */
+export function hostCidrProblem(text: string): string | undefined {
+  const r = checkHostCidr(text);
+  return r.ok ? undefined : r.reason;
+}
+
+/** Whether an IPv4 address (text) lies in the network `range` (CIDR text); false for anything that does not parse. */
+export function inNetwork(range: string): (ip: string) => boolean {
+  const net = parseNetwork(range);
+  return (ip) => {
+    const a = parseIpv4(ip);
+    return net.ok && a.ok && contains(net.value, a.value);
+  };
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../lib/clock.js';
 import { silentLogger } from '../lib/log.js';
-import { checkHostCidr, contains, parseIpv4, parseNetwork } from '../lib/ip.js';
+import { hostCidrProblem, inNetwork } from '../lib/ip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { Allocator } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/space.js';
@@ -49,7 +49,6 @@ async function boot(w: World): Promise<{ eps: Endpoints; alloc: Allocator }> {
     mesh: { reachable: () => false, knownPeers: () => [SELF], nickname: () => undefined }, reclaimAfterMs: 600_000,
   });
   await alloc.start();
-  const range = parseNetwork(RANGE);
   const eps = new Endpoints({
     kernel: w.kernel,
     dataplane: { mtu: 1450, remoteIps: () => new Set(), changed: () => undefined, settled: async () => undefined },
@@ -65,14 +64,8 @@ async function boot(w: World): Promise<{ eps: Endpoints; alloc: Allocator }> {
     log: silentLogger(),
     refreshMs: 60_000,
     checkNetns: () => undefined,
-    checkCidr: (c) => {
-      const r = checkHostCidr(c);
-      return r.ok ? undefined : r.reason;
-    },
-    inRange: (ip) => {
-      const a = parseIpv4(ip);
-      return range.ok && a.ok && contains(range.value, a.value);
-    },
+    checkCidr: hostCidrProblem,
+    inRange: inNetwork(RANGE),
   });
   await eps.load();
   await eps.start();

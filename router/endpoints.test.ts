@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../lib/clock.js';
 import { silentLogger } from '../lib/log.js';
-import { checkHostCidr, contains, parseIpv4, parseNetwork } from '../lib/ip.js';
+import { hostCidrProblem, inNetwork } from '../lib/ip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { Allocator } from '../ipam/allocator.js';
 import { parseCidr } from '../ipam/space.js';
@@ -89,7 +89,6 @@ async function boot(disk: Disk): Promise<{ proc: Process; eps: Endpoints; alloc:
     reclaimAfterMs: 600_000,
   });
   await alloc.start();
-  const range = parseNetwork(RANGE);
   const eps = new Endpoints({
     kernel: proc.kernel(),
     dataplane: { mtu: 1450, remoteIps: () => new Set(), changed: () => undefined, settled: async () => undefined },
@@ -102,14 +101,8 @@ async function boot(disk: Disk): Promise<{ proc: Process; eps: Endpoints; alloc:
     log: silentLogger(),
     refreshMs: 1000,
     checkNetns: (p) => (p === OWN_NS ? `${p} is this host's own network namespace` : undefined),
-    checkCidr: (c) => {
-      const r = checkHostCidr(c);
-      return r.ok ? undefined : r.reason;
-    },
-    inRange: (ip) => {
-      const a = parseIpv4(ip);
-      return range.ok && a.ok && contains(range.value, a.value);
-    },
+    checkCidr: hostCidrProblem,
+    inRange: inNetwork(RANGE),
   });
   await eps.load();
   await eps.start();

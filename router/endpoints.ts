@@ -25,6 +25,7 @@ import { adoptFromAllocation, adoptUnknown, DEFAULT_IFNAME, hostIfnameFor, ipamK
 export { DEFAULT_IFNAME, hostIfnameFor, ipamKey, ipForMac, keyString, macForIp, type EndpointKey } from './endpoint-keys.js';
 import type { Kernel } from './kernel.js';
 import type { HostNat, NatSpec } from './host-nat.js';
+import { attachmentProblems } from './endpoint-check.js';
 
 /** IPAM's key for this host's own overlay address (the containers' default route). */
 export const GATEWAY_KEY = 'weft:gateway';
@@ -254,20 +255,9 @@ export class Endpoints {
     return this.queue.run(keyString(key), async () => {
       const ep = this.attached.get(keyString(key));
       if (!ep) throw new WeftError('not-found', `nothing is attached as ${key.ifname} of container ${key.id}`);
-      const problems: string[] = [];
-      if (ep.netns !== netns) problems.push(`attached in ${ep.netns || 'an unknown namespace'}, not ${netns}`);
-      if (!(await this.o.kernel.ports(BRIDGE)).includes(ep.hostIfname)) problems.push(`its veth ${ep.hostIfname} is not on bridge ${BRIDGE}`);
+      const onBridge = (await this.o.kernel.ports(BRIDGE)).includes(ep.hostIfname);
       const inside = existsSync(netns) ? await this.o.kernel.inspect(netns, key.ifname) : undefined;
-      if (!inside) {
-        problems.push(`${netns} has no interface ${key.ifname}`);
-        return { ep, problems };
-      }
-      if (ep.mac && inside.mac !== ep.mac) problems.push(`${key.ifname} has MAC ${inside.mac}, not ${ep.mac}`);
-      if (inside.mtu !== this.o.dataplane.mtu) problems.push(`${key.ifname} has MTU ${inside.mtu}, not ${this.o.dataplane.mtu}`);
-      for (const c of ep.cidrs) if (!inside.addresses.includes(c)) problems.push(`${key.ifname} lacks address ${c}`);
-      const has = (dst: string, gw?: string): boolean => inside.routes.some((r) => r.dst === dst && r.gw === gw);
-      for (const r of routesFor(ep.cidrs, this.o.overlayRange)) if (!has(r)) problems.push(`no route to ${r} on ${key.ifname}`);
-      if (ep.gateway && !has('0.0.0.0/0', ep.gateway)) problems.push(`no default route via ${ep.gateway}`);
+      const problems = attachmentProblems(ep, { netns, onBridge, inside }, { mtu: this.o.dataplane.mtu, overlayRange: this.o.overlayRange });
       return { ep, problems };
     });
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../lib/clock.js';
 import { silentLogger } from '../../lib/log.js';
-import { checkHostCidr, contains, parseIpv4, parseNetwork } from '../../lib/ip.js';
+import { hostCidrProblem, inNetwork } from '../../lib/ip.js';
 import { Allocator } from '../../ipam/allocator.js';
 import { parseCidr } from '../../ipam/space.js';
 import { MemoryIpamStore } from '../../ipam/store.js';
@@ -37,15 +37,14 @@ async function setup(): Promise<{ cni: ReturnType<typeof cniControl>; kernel: Me
     store: new MemoryIpamStore(), mesh: { reachable: () => false, knownPeers: () => [0x02_00_00_00_00_01n], nickname: () => undefined }, reclaimAfterMs: 600_000,
   });
   await alloc.start();
-  const range = parseNetwork(RANGE);
   let text: string | undefined;
   const endpoints = new Endpoints({
     kernel, dataplane: { mtu: 1450, remoteIps: () => new Set(), changed: () => undefined, settled: async () => undefined }, ipam: alloc, nat: new MemoryHostNat(),
     overlayRange: RANGE, dataDir: dir, clock, log: silentLogger(), refreshMs: 60_000,
     store: { load: async () => (text ? (JSON.parse(text) as StoredEndpoints) : { attached: [], exposed: [] }), save: async (s) => void (text = JSON.stringify(s)) },
     checkNetns: () => undefined,
-    checkCidr: (c) => { const r = checkHostCidr(c); return r.ok ? undefined : r.reason; },
-    inRange: (ip) => { const a = parseIpv4(ip); return range.ok && a.ok && contains(range.value, a.value); },
+    checkCidr: hostCidrProblem,
+    inRange: inNetwork(RANGE),
   });
   await endpoints.load();
   await endpoints.start();

@@ -17,7 +17,7 @@ import { dataplaneControl } from './dataplane-control.js';
 import { cniControl } from './cni-control.js';
 import { Endpoints, type LocalEndpoint } from '../../router/endpoints.js';
 import { checkContainerNetns } from '../../router/netns.js';
-import { checkHostCidr, contains, parseIpv4, parseNetwork } from '../../lib/ip.js';
+import { hostCidrProblem, inNetwork } from '../../lib/ip.js';
 import { ipamAddresses } from './ipam.js';
 import type { Allocator } from '../../ipam/allocator.js';
 import { startAllocator } from './ipam.js';
@@ -69,7 +69,6 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
     ipam = await startAllocator(opts, router, realClock, log.child({ component: 'ipam' }));
     if (opts.dataplane) {
       kernel = new NetlinkKernel({ log: log.child({ component: 'netlink' }) });
-      const range = parseNetwork(opts.ipallocRange);
       const dp: Dataplane = new Dataplane({
         mesh: meshView(router),
         kernel,
@@ -106,14 +105,8 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
           const r = checkContainerNetns(p);
           return r.ok ? undefined : r.reason;
         },
-        checkCidr: (c) => {
-          const r = checkHostCidr(c);
-          return r.ok ? undefined : r.reason;
-        },
-        inRange: (ip) => {
-          const a = parseIpv4(ip);
-          return range.ok && a.ok && contains(range.value, a.value);
-        },
+        checkCidr: hostCidrProblem,
+        inRange: inNetwork(opts.ipallocRange),
       });
       endpoints = eps;
       // The store is checked against the kernel before the data plane's first record goes out.
