@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STAMP := .cache/stamps
-APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping iperf3 tshark wireguard-go wireguard-tools qemu-system-x86 busybox-static kmod podman containernetworking-plugins runc conmon catatonit iptables util-linux containerd python3-grpcio python3-protobuf golang-github-appc-cni-dev
+APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping iperf3 tshark wireguard-go wireguard-tools qemu-system-x86 busybox-static kmod podman containernetworking-plugins runc conmon catatonit iptables util-linux containerd python3-grpcio python3-protobuf golang-github-appc-cni-dev prometheus
 PREFIX ?= /usr/local
 
 .PHONY: help deps build test lint bench demo install clean fuzz
