@@ -61,6 +61,14 @@ export interface FdbEntry {
   vni?: number;
 }
 
+/** A static FDB entry with how recently it forwarded (the kernel's NDA_CACHEINFO for it). */
+export interface FdbUse extends FdbEntry {
+  /** Milliseconds since the entry last forwarded a frame (ndm_used; being created counts as a use). */
+  usedAgoMs: number;
+  /** Milliseconds since the entry was last added or replaced (ndm_updated). */
+  updatedAgoMs: number;
+}
+
 /** A static (`nud permanent`) neighbour entry: ARP for ip is answered with mac. */
 export interface NeighEntry {
   dev: string;
@@ -172,6 +180,12 @@ export interface Kernel {
   read(names: string[]): Promise<KernelState>;
   /** Applies ops in order, as few round trips as possible. Never rejects for a failed op. */
   apply(ops: KernelOp[]): Promise<OpResult[]>;
+  /**
+   * The static FDB entries of the named VXLAN devices (missing devices have none), each with how
+   * long ago it last forwarded a frame: which peers carry traffic (the prober probes those fast).
+   * Resolution 10 ms (the kernel's clock ticks).
+   */
+  fdbUse(devs: string[]): Promise<FdbUse[]>;
 
   /** Creates the veth pair, moves one end into the namespace and configures it. Idempotent per hostIfname. */
   attach(spec: AttachSpec): Promise<Attached>;

@@ -7,6 +7,7 @@ import { formatMac, parseIpv4 as parseIpv4Bytes } from './addresses.js';
 import { WeftError } from '../lib/errors.js';
 import { formatIpv4, networkOf, parseCidr as parseCidrText } from '../lib/ip.js';
 import { cmp, isZeroMac } from './desired.js';
+import { realClock, type Clock } from '../lib/clock.js';
 import type {
   EspSteering,
   AttachSpec,
@@ -14,6 +15,7 @@ import type {
   BridgeMac,
   ContainerInterface,
   FdbEntry,
+  FdbUse,
   Kernel,
   KernelOp,
   KernelState,
@@ -31,6 +33,8 @@ export interface MemoryKernelOptions {
    * from 0; a returned errno name makes that op fail without touching the state.
    */
   failOp?: (op: KernelOp, n: number) => string | undefined;
+  /** Times the FDB entries' last use and update (fdbUse); default the real clock. */
+  clock?: Clock;
 }
 
 interface MemLink {
@@ -64,6 +68,9 @@ export class MemoryKernel implements Kernel {
   private readonly links = new Map<string, MemLink>();
   private readonly attachments = new Map<string, MemAttachment>();
   private fdb: FdbEntry[] = [];
+  /** When each stored FDB entry last forwarded a frame and was last added or replaced. */
+  private readonly fdbTimes = new WeakMap<FdbEntry, { used: number; updated: number }>();
+  private readonly clock: Clock;
   private readonly neigh = new Map<string, NeighEntry>();
   private readonly addrs = new Map<string, string[]>();
   private readonly learnt = new Map<string, string>(); // mac -> port
@@ -74,6 +81,34 @@ export class MemoryKernel implements Kernel {
 
   constructor(opts: MemoryKernelOptions = {}) {
     this.failOp = opts.failOp;
+    this.clock = opts.clock ?? realClock;
+  }
+
+  async fdbUse(devs: string[]): Promise<FdbUse[]> {
+    const wanted = new Set(devs);
+    const now = this.clock.now();
+    return this.fdb
+      .filter((e) => wanted.has(e.dev))
+      .map((e) => {
+        const t = this.fdbTimes.get(e) ?? { used: now, updated: now };
+        return { ...e, usedAgoMs: now - t.used, updatedAgoMs: now - t.updated };
+      });
+  }
+
+  /**
+   * A frame for `mac` leaves through the VXLAN device `dev`, as the kernel forwards it: its entry
+   * is used, or with none every all-zero entry (head-end replication). Returns the destinations.
+   */
+  transmit(dev: string, mac: string): string[] {
+    const now = this.clock.now();
+    const lower = mac.toLowerCase();
+    let hit = this.fdb.filter((e) => e.dev === dev && e.mac === lower && !isZeroMac(e.mac));
+    if (hit.length === 0) hit = this.fdb.filter((e) => e.dev === dev && isZeroMac(e.mac));
+    for (const e of hit) {
+      const t = this.fdbTimes.get(e);
+      if (t) t.used = now;
+    }
+    return hit.map((e) => e.dst);
   }
 
   async read(names: string[]): Promise<KernelState> {
@@ -338,8 +373,17 @@ export class MemoryKernel implements Kernel {
     if (dev.spec.kind !== 'vxlan') return 'EOPNOTSUPP';
     const entry = this.stored(e, dev);
     const i = this.fdb.findIndex((f) => f.dev === entry.dev && f.mac === entry.mac && (!isZeroMac(entry.mac) || sameRemote(f, entry)));
-    if (i < 0) this.fdb.push(entry);
-    else this.fdb[i] = entry;
+    const now = this.clock.now();
+    if (i < 0) {
+      this.fdb.push(entry);
+      this.fdbTimes.set(entry, { used: now, updated: now });
+      return undefined;
+    }
+    // A replace keeps the entry's last use; it is an update only if the remote changed.
+    const old = this.fdb[i]!;
+    const t = this.fdbTimes.get(old) ?? { used: now, updated: now };
+    this.fdb[i] = entry;
+    this.fdbTimes.set(entry, sameRemote(old, entry) ? t : { used: t.used, updated: now });
     return undefined;
   }
 

@@ -11,7 +11,7 @@ import { WeftError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/clock.js';
 import type {
-  Attached, AttachSpec, BridgeMac, ContainerInterface, EspSteering, FdbEntry, Kernel, KernelOp, KernelState, Link, LinkKind, NeighEntry, OpResult, UnderlayRoute,
+  Attached, AttachSpec, BridgeMac, ContainerInterface, EspSteering, FdbEntry, FdbUse, Kernel, KernelOp, KernelState, Link, LinkKind, NeighEntry, OpResult, UnderlayRoute,
 } from './kernel.js';
 import { NetlinkClient, errnoCode } from './netlink/client.js';
 import type { NlMessage, NlRequest } from './netlink/codec.js';
@@ -101,6 +101,26 @@ export class NetlinkKernel implements Kernel {
       state.neigh.push({ dev: l.name!, ip: n.dst, mac: n.lladdr });
     }
     return state;
+  }
+
+  async fdbUse(devs: string[]): Promise<FdbUse[]> {
+    const c = this.nl();
+    const links = await linkTable(c);
+    const wanted = new Map<number, string>();
+    for (const name of devs) {
+      const l = links.byName.get(name);
+      if (l?.kind === 'vxlan') wanted.set(l.index, name);
+    }
+    const out: FdbUse[] = [];
+    if (wanted.size === 0) return out;
+    for (const n of decodeAll(await dumpRetrying(c, rq.dumpNeigh(AF_BRIDGE)), RTM_NEWNEIGH, decodeNeigh, this.log)) {
+      const dev = wanted.get(n.ifindex);
+      if (dev === undefined || !(n.flags & NTF_SELF) || !(n.state & NUD_PERMANENT) || !n.lladdr || !n.dst || n.usedAgoMs === undefined) continue;
+      const e: FdbUse = { dev, mac: n.lladdr, dst: n.dst, usedAgoMs: n.usedAgoMs, updatedAgoMs: n.updatedAgoMs ?? n.usedAgoMs };
+      if (n.vni !== undefined) e.vni = n.vni;
+      out.push(e);
+    }
+    return out;
   }
 
   async apply(ops: KernelOp[]): Promise<OpResult[]> {

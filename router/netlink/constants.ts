@@ -95,6 +95,7 @@ export const IFA_LABEL = 3;
 // <linux/neighbour.h>
 export const NDA_DST = 1;
 export const NDA_LLADDR = 2;
+export const NDA_CACHEINFO = 3; // struct nda_cacheinfo: u32 confirmed, used, updated, refcnt, in clock ticks (USER_HZ)
 export const NDA_VNI = 7;
 export const NDA_MASTER = 9;
 export const NTF_SELF = 0x02;

@@ -11,7 +11,7 @@ import { formatIpv4, formatMac } from './address-text.js';
 import {
   IFADDRMSG_LEN, IFA_ADDRESS, IFA_LABEL, IFA_LOCAL, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_BRPORT_LEARNING, IFLA_BRPORT_MODE,
   IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_LINK_NETNSID, IFLA_MASTER, IFLA_MTU,
-  IFLA_OPERSTATE, IFLA_PROTINFO, IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_PROXY, NDA_DST,
+  IFLA_OPERSTATE, IFLA_PROTINFO, IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_PROXY, NDA_CACHEINFO, NDA_DST,
   NDA_LLADDR, NDA_MASTER, NDA_VNI, NDMSG_LEN, RTAX_MTU, RTA_DST, RTA_GATEWAY, RTA_METRICS, RTA_OIF, RTA_PREFSRC,
   RTA_TABLE, RTMSG_LEN,
 } from './constants.js';
@@ -187,7 +187,13 @@ export interface NeighMessage {
   lladdr?: string;
   vni?: number;
   master?: number;
+  /** NDA_CACHEINFO in milliseconds: since the entry was last used and last updated. */
+  usedAgoMs?: number;
+  updatedAgoMs?: number;
 }
+
+/** Clock ticks per second of nda_cacheinfo (USER_HZ: 100 on every architecture Linux runs weft on). */
+const USER_HZ = 100;
 
 export function decodeNeigh(payload: Buffer): Result<NeighMessage> {
   const a = split(payload, NDMSG_LEN, 'ndmsg');
@@ -202,6 +208,11 @@ export function decodeNeigh(payload: Buffer): Result<NeighMessage> {
   if (vni !== undefined) n.vni = vni;
   const master = getU32(m, NDA_MASTER);
   if (master !== undefined) n.master = master;
+  const ci = m.get(NDA_CACHEINFO);
+  if (ci && ci.length >= 12) {
+    n.usedAgoMs = (ci.readUInt32LE(4) * 1000) / USER_HZ;
+    n.updatedAgoMs = (ci.readUInt32LE(8) * 1000) / USER_HZ;
+  }
   return { ok: true, value: n };
 }
 
