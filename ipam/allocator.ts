@@ -262,6 +262,11 @@ export class Allocator implements Gossiper {
     });
   }
 
+  /** Counts for the metrics (src/metrics/): space requests waiting for an answer, reclaims since start. */
+  counters(): { pendingRequests: number; reclaims: number } {
+    return { pendingRequests: this.spaces.pending, reclaims: this.takeovers.reclaims };
+  }
+
   /** The ring as it is now (for tests, benchmarks and the ring's own status). */
   ringState(): RingState | undefined {
     return this.c.ring?.state();

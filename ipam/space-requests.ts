@@ -48,6 +48,11 @@ export class SpaceRequests {
     return abortable(this.search, signal);
   }
 
+  /** Requests for space sent to other peers and not answered yet. */
+  get pending(): number {
+    return this.asks.size;
+  }
+
   /** What an allocation is waiting for, if it waits for a peer. */
   waitingFor(): string | null {
     for (const a of this.asks.values()) return a.want ? `${formatRange(a.want)} from ${this.c.describe(a.to)}` : `space from ${this.c.describe(a.to)}`;

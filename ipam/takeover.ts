@@ -14,6 +14,8 @@ import { encodeRing } from './ring-codec.js';
 import { contains, freeBlocks, size } from './space.js';
 
 export class Takeovers {
+  /** Unreachable peers' space taken over after the reclaim period (not rmpeer), since start. */
+  reclaims = 0;
   private tickTimer: Timer | undefined;
   private reportTimer: Timer | undefined;
 
@@ -67,6 +69,7 @@ export class Takeovers {
     if (c.needRing) return;
     for (const x of a.due) {
       const { owned, held } = this.takeOver(x, 'reclaim');
+      this.reclaims++;
       c.o.log.warn(
         { peer: formatPeerName(x), afterMs: c.o.reclaimAfterMs, held },
         `${owned} IPs taken over from ${c.describe(x)} (unreachable for the reclaim period); ${held} of them stay held for its containers until it comes back or weft rmpeer ${formatPeerName(x)}`,

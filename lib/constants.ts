@@ -7,7 +7,8 @@ export const VERSION = '0.1.0';
 export const MESH_PORT = 6783; // TCP control plane; UDP 6783 carries ESP (the encrypted data plane)
 export const VXLAN_PORT = 6784; // UDP kernel VXLAN data plane (later)
 export const HTTP_ADDR = '127.0.0.1:6784'; // local HTTP API used by the CLI
-export const METRICS_PORT = 6782;
+export const METRICS_PORT = 6782; // Prometheus /metrics, /healthz, /readyz (src/metrics/)
+export const METRICS_ADDR = `127.0.0.1:${METRICS_PORT}`; // `weft launch`'s default (loopback, as Weave's); `weft router` has none
 
 export const DATA_DIR = '/var/lib/weft';
 

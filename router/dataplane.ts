@@ -9,7 +9,7 @@ import type { GossipChannel, Gossiper } from '../mesh/gossip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName, peerNameToBytes } from '../mesh/peer-name.js';
 import { BRIDGE, computeDesired, ownsLink, relayBridgeName, relayVni, relayVxlanName, VXLAN_DEV } from './forwarding.js';
-import type { EspSteering, FdbEntry, Kernel, NeighEntry } from './kernel.js';
+import type { EspSteering, FdbEntry, Kernel, KernelOp, NeighEntry, OpResult } from './kernel.js';
 import type { EncryptionSummary, PeerEncryption } from './encryption.js';
 import { choosePaths, type Path } from './paths.js';
 import type { Endpoint, PeerRecord } from './peer-record.js';
@@ -75,6 +75,16 @@ export interface DataplaneOptions {
   encryption?: DataplaneEncryption;
   /** The local endpoints to announce (router/endpoints.ts): attached containers, exposed host addresses. */
   local?: LocalEndpointSource;
+  /** Told of each kernel reconcile and path change (the metrics, src/metrics/). */
+  metrics?: DataplaneMetrics;
+}
+
+/** Events the data plane reports as they happen (counters and durations; its state is read from status()). */
+export interface DataplaneMetrics {
+  /** One reconcile of the kernel: how long it took, the ops it applied and those that failed. */
+  reconciled(r: { seconds: number; ops: readonly KernelOp[]; failed: readonly OpResult[] }): void;
+  /** The path to a peer changed kind (it is counted once a path existed before: not the first choice). */
+  pathChanged(from: Path['kind'], to: Path['kind']): void;
 }
 
 /** What the data plane needs from the owner of the local endpoints. */
@@ -280,7 +290,7 @@ export class Dataplane {
       addresses: this.addresses,
       peers,
       relaying: [...this.serving.keys()].map(label),
-      probes: this.prober?.counters ?? { sent: 0, received: 0, acked: 0, dropped: {} },
+      probes: this.prober?.counters ?? { sent: 0, received: 0, acked: 0, answered: 0, dropped: {} },
       dropped: this.records.dropped,
       lastError: this.lastError ?? null,
       encryption: this.o.encryption?.summary() ?? null,
@@ -402,6 +412,10 @@ export class Dataplane {
       connectionLostAt: (n) => this.connectionLostAt.get(n),
       settleMs: o.pathSettleMs,
     });
+    if (o.metrics) for (const [peer, p] of choice.paths) {
+      const before = this.paths.get(peer);
+      if (before && before.kind !== p.kind) o.metrics.pathChanged(before.kind, p.kind);
+    }
     this.paths = choice.paths;
     this.wanted = choice.wanted;
 
@@ -441,7 +455,9 @@ export class Dataplane {
     }
     o.encryption?.peersChanged(new Map([...records.values()].filter((r) => r.name !== o.mesh.name && !r.gone).map((r) => [r.name, r.addresses])), this.addresses[0]);
     const desired = computeDesired({ self: o.mesh.name, vni: o.vni, port: o.port, mtu: this.mtuValue, bridgeMac: this.bridgeMac, records: records.values(), paths: this.paths, serving: serve, present: (n) => o.mesh.known(n) });
+    const started = performance.now();
     const res = await this.reconciler.reconcile(desired, { keep: (e) => adopting && this.adopted.has(entryKey(e)) });
+    o.metrics?.reconciled({ seconds: (performance.now() - started) / 1000, ops: res.ops, failed: res.failed });
     if (res.failed.length > 0) {
       this.lastError = res.failed.map((f) => `${f.op.op}: ${f.error}`).slice(0, 3).join('; ');
       o.log.warn({ failed: res.failed.length, first: this.lastError }, 'some kernel changes failed; retrying on the next refresh');

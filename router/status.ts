@@ -34,7 +34,8 @@ export interface DataplaneStatus {
   peers: PathStatus[];
   /** Destinations this router relays for. */
   relaying: string[];
-  probes: { sent: number; received: number; acked: number; dropped: Record<string, number> };
+  /** Probes we sent, probes we received, acks to ours that matched, probes of others we acked; drops by reason. */
+  probes: { sent: number; received: number; acked: number; answered?: number; dropped: Record<string, number> };
   /** Malformed dataplane gossip dropped, by reason. */
   dropped: Record<string, number>;
   /** The last kernel update error, if the last update failed. */

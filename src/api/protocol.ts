@@ -18,6 +18,7 @@
 //   GET  /status/ipam          → IpamStatusJson        (ipam/status.ts)
 //   POST /rmpeer {peer}        → {takenOver}
 //   GET  /readyz               → ReadyResponse (200 ready, 503 not; the CNI plugin's STATUS)
+//   GET  /status/ready         → ReadyResponse, 200 either way (`weft status`; src/daemon/readiness.ts)
 //   POST /cni/add   CniAddRequest   → CniAttachment   (the CNI plugin, src/cni/; docs/cni.md)
 //   POST /cni/del   CniKey          → CniDelResponse  (nothing attached is not an error)
 //   POST /cni/check CniCheckRequest → CniAttachment   (409 ErrorResponse saying what differs)

@@ -14,7 +14,7 @@ import type { IpamControl } from '../../ipam/status.js';
 import { formatHostPort, parseHostPort } from './address.js';
 import { readJsonBody } from './body.js';
 import { foreignRequest, ownHostNames } from './local-only.js';
-import { MAX_BODY_BYTES, REQUEST_ID_HEADER, type RequestsStatus } from './protocol.js';
+import { MAX_BODY_BYTES, REQUEST_ID_HEADER, type ReadyResponse, type RequestsStatus } from './protocol.js';
 import { apiRoutes, replyForError, type Reply, type Route } from './routes.js';
 import { cniRoutes, type CniControl } from './cni-routes.js';
 
@@ -26,6 +26,8 @@ export interface ApiServerOptions {
   ipam?: IpamControl;
   /** The CNI plugin's operations, when the router has a data plane. */
   cni?: CniControl;
+  /** GET /readyz without the CNI routes (src/daemon/readiness.ts); the CNI routes answer it with cni.ready. */
+  ready?: () => ReadyResponse;
   /** "host:port" to bind, e.g. 127.0.0.1:6784; port 0 picks a free one. Only this address is bound. */
   addr: string;
   log: Logger;
@@ -59,8 +61,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     return { inFlight: [...inFlight].map((r) => ({ path: r.path, ageMs: now - r.since, ...(r.id === undefined ? {} : { id: r.id }) })) };
   };
   const routes = apiRoutes(opts.control, onStop, opts.dataplane, opts.ipam, requests);
-  if (opts.cni) for (const [path, route] of cniRoutes(opts.cni, log)) routes.set(path, route);
-  else routes.set('/readyz', { method: 'GET', handle: () => ({ status: 503, body: { ready: false, reasons: ['the router runs without a data plane (--no-dataplane): it cannot attach containers'] } }) });
+  const cni = opts.cni;
+  const ready = cni ? () => cni.ready() : (opts.ready ?? ((): ReadyResponse => ({ ready: false, reasons: ['the router runs without a data plane (--no-dataplane): it cannot attach containers'] })));
+  if (cni) for (const [path, route] of cniRoutes(cni, log)) routes.set(path, route);
+  else routes.set('/readyz', { method: 'GET', handle: () => { const r = ready(); return { status: r.ready ? 200 : 503, body: r }; } });
+  // The same answer with 200 either way, for `weft status`.
+  routes.set('/status/ready', { method: 'GET', handle: () => ({ status: 200, body: ready() }) });
   // Filled in once bound (the port may be 0 until then); no request is served before that.
   const guard: Guard = { own: new Set(), port: 0, wildcard: host === '0.0.0.0' || host === '::', refused: 0 };
   const server = createServer((req, res) => void serve(routes, req, res, log, inFlight, guard));

@@ -1,6 +1,7 @@
 // Human-readable `weft status` output, laid out as Weave's `weave status` is, so operators
 // recognise it. Pure functions of the API's JSON.
 import type { ConnectionStatus, PeerStatus, RouterStatus, TargetStatus } from '../../mesh/status.js';
+import type { ReadyResponse } from '../api/protocol.js';
 
 /** The summary block of `weft status`. */
 export function formatStatus(s: RouterStatus): string {
@@ -26,6 +27,13 @@ export function formatStatus(s: RouterStatus): string {
     line('Peers', String(s.peers)) +
     line('TrustedSubnets', 'none')
   );
+}
+
+/** The readiness line under `weft status` (the same answer as GET /readyz): "yes", or "no" and why. */
+export function formatReadiness(r: ReadyResponse): string {
+  const line = (label: string, value: string): string => `${`${label}:`.padStart(16)} ${value}\n`;
+  if (r.ready) return line('Ready', 'yes');
+  return line('Ready', `no — ${r.reasons[0] ?? 'no reason given'}`) + r.reasons.slice(1).map((x) => line('', `   ${x}`)).join('');
 }
 
 /** `weft status peers`: each peer (this one first), then its connections as it reports them. */

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeMeshControl, SAMPLE_CONNECTIONS, SAMPLE_PEERS } from '../api/fake-control.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { silentLogger } from '../../lib/log.js';
-import { formatStatus } from './format.js';
+import { formatReadiness, formatStatus } from './format.js';
 import { SAMPLE_STATUS } from '../api/fake-control.js';
 import { runCli } from './program.js';
 import { freePort } from '../../test/harness/ports.js';
@@ -53,7 +53,10 @@ const at = (): string[] => ['--http-addr', api.address];
 
 describe('weft status', () => {
   it('prints the summary', async () => {
-    expect(await weft(['status', ...at()])).toEqual({ code: 0, stdout: formatStatus(SAMPLE_STATUS), stderr: '' });
+    // The fake router has no data plane: readiness (GET /status/ready) says so on the last line.
+    const ready = formatReadiness({ ready: false, reasons: ['the router runs without a data plane (--no-dataplane): it cannot attach containers'] });
+    expect(ready).toBe(`          Ready: no — the router runs without a data plane (--no-dataplane): it cannot attach containers\n`);
+    expect(await weft(['status', ...at()])).toEqual({ code: 0, stdout: formatStatus(SAMPLE_STATUS) + ready, stderr: '' });
   });
 
   it('prints JSON for peers and connections with --json, and finds the API through WEFT_HTTP_ADDR', async () => {
@@ -169,6 +172,8 @@ createServer((req, res) => res.end(JSON.stringify({ ok: true, pid: process.pid, 
       '--port=6783',
       `--http-addr=${addr}`,
       `--data-dir=${dataDir}`,
+      // weft launch serves metrics on loopback unless told otherwise.
+      '--metrics-addr=127.0.0.1:6782',
       '--nickname=testhost',
       '--conn-limit=100',
       '--log-level=info',

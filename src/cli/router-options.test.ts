@@ -86,6 +86,22 @@ describe('parseRouterOptions', () => {
     expect(routerArgs(o)).toEqual(expect.arrayContaining(['--vxlan-port=4789', '--mtu=1400', '--ipalloc-range=10.40.0.0/16', '--no-dataplane']));
   });
 
+  it('takes --metrics-addr (off or empty: none), passes it on, and refuses a bad one or a clash with the mesh or the API', () => {
+    expect(parse({}).metricsAddr).toBeUndefined();
+    const o = parse({ metricsAddr: '198.18.0.1:6782' });
+    expect(o.metricsAddr).toBe('198.18.0.1:6782');
+    expect(routerArgs(o)).toContain('--metrics-addr=198.18.0.1:6782');
+    for (const off of ['off', '', ' off ']) expect(parse({ metricsAddr: off }).metricsAddr).toBeUndefined();
+    expect(routerArgs(parse({ metricsAddr: 'off' })).some((a) => a.startsWith('--metrics-addr'))).toBe(false);
+    expect(usageError(() => parse({ metricsAddr: '6782' }))).toMatch(/^--metrics-addr "6782": .* — write host:port, e\.g\. 127\.0\.0\.1:6782, or off for no metrics$/);
+    expect(usageError(() => parse({ metricsAddr: '0.0.0.0:6783' }))).toBe(
+      '--metrics-addr port 6783 is the mesh port: both are TCP on every address — give metrics another port (default 6782), or move the mesh with --port',
+    );
+    expect(usageError(() => parse({ metricsAddr: '127.0.0.1:6784' }))).toBe("--metrics-addr 127.0.0.1:6784 is the HTTP API's port — give metrics another port (default 6782), or --metrics-addr off");
+    // The same port on another address is no clash.
+    expect(parse({ host: '198.18.0.1', metricsAddr: '127.0.0.1:6783' }).metricsAddr).toBe('127.0.0.1:6783');
+  });
+
   it('reads WEFT_HTTP_ADDR, WEFT_DATA_DIR and WEFT_PASSWORD when the options are absent', () => {
     const env = { WEFT_HTTP_ADDR: '127.0.0.1:9', WEFT_DATA_DIR: '/tmp/d', WEFT_PASSWORD: 'pw' };
     expect(parse({}, [], env)).toMatchObject({ httpAddr: '127.0.0.1:9', dataDir: '/tmp/d', password: Buffer.from('pw') });

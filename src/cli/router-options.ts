@@ -17,6 +17,7 @@ export interface RawRouterOptions {
   host?: string;
   port?: string;
   httpAddr?: string;
+  metricsAddr?: string;
   dataDir?: string;
   password?: string;
   name?: string;
@@ -41,6 +42,7 @@ export function addRouterOptions(cmd: Command): Command {
   return cmd
     .option('--host <addr>', 'mesh listen address (default: every address of this network namespace)')
     .option('--port <n>', `mesh TCP port (default ${C.MESH_PORT})`)
+    .option('--metrics-addr <host:port>', `serve Prometheus /metrics, /healthz and /readyz here, e.g. ${C.METRICS_ADDR} or the node's address; off for none (default: ${C.METRICS_ADDR} for weft launch, none for weft router)`)
     .option('--data-dir <dir>', `where the peer name and weft.log are kept (default ${C.DATA_DIR}, env WEFT_DATA_DIR)`)
     .option('--password <pw>', 'encrypt all traffic between peers with this password; prefer env WEFT_PASSWORD, which ps does not show')
     .option('--name <mac>', 'peer name for this run, e.g. 02:aa:bb:cc:dd:ee (default: the one kept in the data dir)')
@@ -87,6 +89,11 @@ export function parseRouterOptions(
     const a = parseHttpAddr(httpAddr);
     if (a.ok) o.httpAddr = httpAddr.trim();
     else problems.push(a.reason);
+  }
+  if (raw.metricsAddr !== undefined && !['', 'off'].includes(raw.metricsAddr.trim())) {
+    const a = parseHostPort(raw.metricsAddr.trim(), { requirePort: true });
+    if (a.ok) o.metricsAddr = raw.metricsAddr.trim();
+    else problems.push(`--metrics-addr "${raw.metricsAddr}": ${a.reason} — write host:port, e.g. ${C.METRICS_ADDR}, or off for no metrics`);
   }
   const dataDir = raw.dataDir ?? env.WEFT_DATA_DIR;
   if (dataDir !== undefined) {
@@ -175,7 +182,8 @@ export function parseRouterOptions(
   // Only when each port parsed: a clash with a port that was refused above would be noise.
   if (problems.length === 0) {
     const api = parseHostPort(o.httpAddr, { requirePort: true });
-    if (api.ok) problems.push(...portClashes(o, api.value.host, api.value.port!));
+    const metrics = o.metricsAddr === undefined ? undefined : parseHostPort(o.metricsAddr, { requirePort: true });
+    if (api.ok) problems.push(...portClashes(o, api.value.host, api.value.port!, metrics?.ok ? { host: metrics.value.host, port: metrics.value.port! } : undefined));
   }
   if (problems.length > 0) throw new WeftError('usage', problems.join('\n'));
   return o;
@@ -196,6 +204,7 @@ export function routerArgs(o: DaemonOptions): string[] {
   const args: string[] = [];
   if (o.host !== '') args.push(`--host=${o.host}`);
   args.push(`--port=${o.port}`, `--http-addr=${o.httpAddr}`, `--data-dir=${o.dataDir}`);
+  if (o.metricsAddr !== undefined) args.push(`--metrics-addr=${o.metricsAddr}`);
   if (o.name !== undefined) args.push(`--name=${o.name}`);
   args.push(`--nickname=${o.nickname}`, `--conn-limit=${o.connLimit}`);
   if (!o.discovery) args.push('--no-discovery');

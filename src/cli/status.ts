@@ -1,4 +1,5 @@
-// `weft status [peers|connections|targets] [--json]`
+// `weft status [peers|connections|targets|endpoints|ipam] [--json]`; the summary ends with the
+// router's readiness (GET /status/ready, the same answer as /readyz)
 import { Argument, type Command } from 'commander';
 import type { ConnectionStatus, PeerStatus, RouterStatus, TargetStatus } from '../../mesh/status.js';
 import type { DataplaneStatus, EndpointStatus } from '../../router/status.js';
@@ -6,7 +7,8 @@ import { clientFor } from './client.js';
 import { formatEndpoints, formatIpam, formatPaths } from './dataplane-format.js';
 import type { IpamStatusJson } from '../../ipam/status.js';
 import type { CliContext } from './context.js';
-import { formatConnections, formatPeers, formatStatus, formatTargets } from './format.js';
+import { formatConnections, formatPeers, formatReadiness, formatStatus, formatTargets } from './format.js';
+import type { ReadyResponse } from '../api/protocol.js';
 
 type Report = 'peers' | 'connections' | 'targets' | 'endpoints' | 'ipam';
 
@@ -21,8 +23,12 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       const show = <T>(value: T, format: (v: T) => string): void =>
         ctx.stdout(opts.json ? `${JSON.stringify(value, null, 2)}\n` : format(value));
       switch (report) {
-        case undefined:
-          return show(await client.get<RouterStatus>('/status'), formatStatus);
+        case undefined: {
+          const status = await client.get<RouterStatus>('/status');
+          // An older router has no /status/ready: the summary goes without it.
+          const readiness = await client.get<ReadyResponse>('/status/ready').catch(() => undefined);
+          return show(readiness ? { ...status, readiness } : status, (s) => formatStatus(s) + (readiness ? formatReadiness(readiness) : ''));
+        }
         case 'peers':
           return show(await client.get<PeerStatus[]>('/status/peers'), formatPeers);
         case 'connections': {

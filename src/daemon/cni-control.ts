@@ -1,6 +1,6 @@
 // The CNI plugin's operations as the router does them (src/api/cni-routes.ts → here → the
 // endpoints owner, router/endpoints.ts): this only adapts shapes, bounds how long an ADD waits
-// for the address ring, and says why the router is not ready. docs/cni.md.
+// for the address ring, and asks readiness.ts whether the router is ready. docs/cni.md.
 import { existsSync } from 'node:fs';
 import { WeftError } from '../../lib/errors.js';
 import * as C from '../../lib/constants.js';
@@ -9,9 +9,9 @@ import type { Endpoints } from '../../router/endpoints.js';
 import { routesFor } from '../../router/endpoint-keys.js';
 import type { AttachedEndpoint } from '../../router/endpoint-store.js';
 import type { IpamControl } from '../../ipam/status.js';
-import { WAITING_FOR_FIRST_ALLOCATION } from '../../ipam/allocator.js';
+import { ipamNotReady as ipamNotReadyOf, readiness } from './readiness.js';
 import type { CniControl } from '../api/cni-routes.js';
-import type { CniAttachment, CniRoute } from '../api/protocol.js';
+import type { CniAttachment, CniRoute, ReadyResponse } from '../api/protocol.js';
 
 export interface CniControlOptions {
   endpoints: Endpoints;
@@ -21,20 +21,15 @@ export interface CniControlOptions {
   overlayRange: string;
   /** How long an ADD may wait for the address ring before it answers "try again later". */
   addWaitMs?: number;
+  /** The router's readiness (src/daemon/readiness.ts); by default from the data plane and IPAM alone. */
+  ready?: () => ReadyResponse;
 }
 
 export function cniControl(o: CniControlOptions): CniControl {
   const prefix = o.overlayRange.split('/')[1]!;
   const waitMs = o.addWaitMs ?? C.CNI_ADD_WAIT_MS;
-  const ipamNotReady = (): string | undefined => {
-    const s = o.ipam?.status();
-    if (!s) return undefined;
-    // Before any allocation the ring is formed by the first one: an ADD is what starts it.
-    if (!s.ready && s.waiting !== WAITING_FOR_FIRST_ALLOCATION) return `the address ring is not formed yet (${s.waiting ?? 'waiting for the other peers'})`;
-    if (s.fenced) return 'this host cannot reach a majority of the address ring\'s owners, so it gives out no new addresses until it can';
-    if (s.waiting && s.waiting !== WAITING_FOR_FIRST_ALLOCATION) return `address allocation is waiting: ${s.waiting}`;
-    return undefined;
-  };
+  const ipamNotReady = (): string | undefined => ipamNotReadyOf(o.ipam);
+  const ready = o.ready ?? ((): ReadyResponse => readiness({ dataplane: () => o.dataplane.status(), ipam: () => o.ipam }));
   const attachment = (ep: AttachedEndpoint): CniAttachment => {
     const routes: CniRoute[] = [{ dst: o.overlayRange }];
     for (const r of routesFor(ep.cidrs, o.overlayRange)) if (r !== o.overlayRange) routes.push({ dst: r });
@@ -85,13 +80,6 @@ export function cniControl(o: CniControlOptions): CniControl {
     async gc(req, { signal }) {
       return { released: await o.endpoints.gc(req.keep, signal ? { signal } : {}) };
     },
-    ready() {
-      const reasons: string[] = [];
-      const dp = o.dataplane.status();
-      if (dp.lastError) reasons.push(`the data plane's last kernel update failed: ${dp.lastError}`);
-      const ipam = ipamNotReady();
-      if (ipam) reasons.push(ipam);
-      return { ready: reasons.length === 0, reasons };
-    },
+    ready,
   };
 }

@@ -23,6 +23,8 @@ import type { Allocator } from '../../ipam/allocator.js';
 import { startAllocator } from './ipam.js';
 import { removeEncryptionLeftovers, startEncryption } from './encryption.js';
 import { NftHostNat } from '../../router/host-nat.js';
+import { readiness } from './readiness.js';
+import { startMetrics, type MetricsParts } from './metrics.js';
 
 /** Runs the router until signal aborts or the API is asked to stop; rejects if it cannot start. */
 export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promise<void> {
@@ -65,8 +67,16 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   let endpoints: Endpoints | undefined;
   let kernel: NetlinkKernel | undefined;
   let ipam: Allocator | undefined;
+  let programmed = false;
+  // One answer for the API's /readyz, the metrics' /readyz, `weft status` and weft_ready.
+  const ready = () => readiness({ dataplane: () => (!opts.dataplane ? 'none' : dataplane && programmed ? dataplane.status() : 'starting'), ipam: () => ipam });
+  const parts: MetricsParts = {};
+  let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
   try {
+    // Right after the mesh port: /healthz answers while the rest starts (a probe must not kill a slow start).
+    if (opts.metricsAddr !== undefined) metrics = await startMetrics({ addr: opts.metricsAddr, router, parts, ready, log });
     ipam = await startAllocator(opts, router, realClock, log.child({ component: 'ipam' }));
+    parts.ipam = ipam;
     if (opts.dataplane) {
       kernel = new NetlinkKernel({ log: log.child({ component: 'netlink' }) });
       const dp: Dataplane = new Dataplane({
@@ -88,6 +98,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
         adoptMs: C.ADOPT_MS,
         refreshMs: C.BRIDGE_REFRESH_MS,
         ...(encryption ? { encryption } : {}),
+        ...(metrics ? { metrics: metrics.metrics.sink } : {}),
         local: { announced: (): LocalEndpoint[] => eps.announced(), exposedCidrs: (): string[] => eps.exposedCidrs() },
       });
       dataplane = dp;
@@ -113,12 +124,15 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
       await eps.load();
       await dp.start();
       await eps.start();
+      parts.dataplane = dp;
+      parts.control = dataplaneControl(dp, eps, router);
+      programmed = true;
     }
     api = await startApiServer({
       control: router.control(),
-      dataplane: dataplane && endpoints && dataplaneControl(dataplane, endpoints, router),
+      dataplane: parts.control,
       ipam,
-      ...(dataplane && endpoints ? { cni: cniControl({ endpoints, dataplane, ipam, overlayRange: opts.ipallocRange }) } : {}),
+      ...(dataplane && endpoints ? { cni: cniControl({ endpoints, dataplane, ipam, overlayRange: opts.ipallocRange, ready }) } : { ready }),
       addr: opts.httpAddr,
       log,
       onStop: stop,
@@ -130,9 +144,10 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
     encryption?.stop();
     kernel?.close();
     await router.stop();
+    await metrics?.server.close();
     throw err;
   }
-  log.info({ api: api.address, peers: opts.peers }, 'weft is running');
+  log.info({ api: api.address, peers: opts.peers, ...(metrics ? { metrics: metrics.server.address } : {}) }, 'weft is running');
 
   if (!stopped.signal.aborted) await new Promise<void>((resolve) => stopped.signal.addEventListener('abort', () => resolve(), { once: true }));
   signal.removeEventListener('abort', stop);
@@ -146,6 +161,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   encryption?.stop();
   kernel?.close();
   await router.stop();
+  await metrics?.server.close();
   await api.close();
   log.flush();
 }

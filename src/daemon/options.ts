@@ -11,6 +11,8 @@ export interface DaemonOptions {
   port: number;
   /** Local HTTP API, "host:port". */
   httpAddr: string;
+  /** Metrics, /healthz and /readyz, "host:port"; undefined = no metrics listener. */
+  metricsAddr?: string;
   dataDir: string;
   /** Empty or undefined = no encryption. */
   password?: Buffer;
@@ -67,10 +69,10 @@ export function defaultOptions(): DaemonOptions {
 /**
  * The ports these options would make two sockets share, each as a sentence saying how to fix it
  * ([] when none). The mesh listens on TCP `port`; with a password the data plane's ESP takes UDP
- * `port` too (docs/encryption.md), and VXLAN takes UDP `vxlanPort`; the API takes TCP on its
- * address. A clash would not fail at start: the data plane would retry EADDRINUSE forever.
+ * `port` too (docs/encryption.md), and VXLAN takes UDP `vxlanPort`; the API and the metrics take TCP
+ * on their addresses. A clash would not fail at start: the data plane would retry EADDRINUSE forever.
  */
-export function portClashes(o: DaemonOptions, httpHost: string, httpPort: number): string[] {
+export function portClashes(o: DaemonOptions, httpHost: string, httpPort: number, metrics?: { host: string; port: number }): string[] {
   const out: string[] = [];
   if (o.dataplane && o.vxlanPort === o.port) {
     out.push(
@@ -82,6 +84,14 @@ export function portClashes(o: DaemonOptions, httpHost: string, httpPort: number
   const wildcard = (h: string): boolean => h === '' || h === '0.0.0.0' || h === '::';
   if (httpPort === o.port && (wildcard(o.host) || wildcard(httpHost) || o.host === httpHost)) {
     out.push(`--http-addr port ${httpPort} is the mesh port: both are TCP on ${o.host === '' ? 'every address' : o.host} — give the API another port (default ${C.HTTP_ADDR}), or move the mesh with --port`);
+  }
+  if (metrics && metrics.port !== 0) {
+    if (metrics.port === o.port && (wildcard(o.host) || wildcard(metrics.host) || o.host === metrics.host)) {
+      out.push(`--metrics-addr port ${metrics.port} is the mesh port: both are TCP on ${o.host === '' ? 'every address' : o.host} — give metrics another port (default ${C.METRICS_PORT}), or move the mesh with --port`);
+    }
+    if (metrics.port === httpPort && (wildcard(httpHost) || wildcard(metrics.host) || httpHost === metrics.host)) {
+      out.push(`--metrics-addr ${metrics.host}:${metrics.port} is the HTTP API's port — give metrics another port (default ${C.METRICS_PORT}), or --metrics-addr off`);
+    }
   }
   return out;
 }
