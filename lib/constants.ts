@@ -25,6 +25,16 @@ export const MAX_MTU = 65_000;
 /** A probe per peer this often; a direct path is down after FAIL_AFTER without an answer. */
 export const PROBE_INTERVAL_MS = 300;
 export const PROBE_FAIL_AFTER_MS = 1_200;
+/**
+ * The probe budget (docs/dataplane.md): idle peers share PROBE_IDLE_RATE probes/s (each probed every
+ * max(0.3 s, idle peers / 50) s: 20 s at 1,000 peers), and the prober sends at most PROBE_BUDGET
+ * probe datagrams/s in all; peers that carry traffic (a forwarding entry used within PROBE_ACTIVE_MS,
+ * read from the kernel every PROBE_ACTIVITY_POLL_MS) and unsettled peers are probed every interval.
+ */
+export const PROBE_IDLE_RATE = 50;
+export const PROBE_BUDGET = 300;
+export const PROBE_ACTIVITY_POLL_MS = 1_000;
+export const PROBE_ACTIVE_MS = 10_000;
 /** Probes failing within this long after a peer's control connection closed mean its router stopped, not its path (router/paths.ts). */
 export const PATH_SETTLE_MS = 3_000;
 /** A gone peer's endpoints stay installed this long (its router may be restarting). */

@@ -37,7 +37,7 @@ describe('three data planes in memory', () => {
     eps = [];
     for (let i = 0; i < 3; i++) {
       const router = await mesh.add({ name: NAMES[i]!, host: ADDR[i], peers: i === 0 ? [] : [`${ADDR[i - 1]}:6783`] });
-      const kernel = new MemoryKernel();
+      const kernel = new MemoryKernel({ clock: mesh.clock });
       kernels.push(kernel);
       // The endpoints owner without IPAM: every container is given its address.
       const ep: Endpoints = new Endpoints({
@@ -68,6 +68,10 @@ describe('three data planes in memory', () => {
         overlayRange: '10.32.0.0/12',
         probeIntervalMs: 300,
         probeFailAfterMs: 1200,
+        probeIdleRate: 50,
+        probeBudget: 300,
+        activityPollMs: 1000,
+        activeMs: 10_000,
         peerGraceMs: 60_000,
         adoptMs: 20_000,
         refreshMs: 2000,
@@ -124,6 +128,24 @@ describe('three data planes in memory', () => {
     const back = await mesh.settle(() => paths(0).includes('n3:direct') && paths(2).includes('n1:direct'), 'direct again', { stepMs: 50 });
     expect(back).toBeLessThanOrEqual(1000);
     await mesh.settle(() => !kernels[1]!.render().includes('wx-'), 'r2 drops its relay devices');
+  });
+
+  it('probes a peer whose endpoints get traffic (the kernel says so) as active, and the relay its traffic then goes through', async () => {
+    await mesh.settle(() => planes.every((p) => p.status().peers.filter((x) => x.path === 'direct').length === 2), 'all direct');
+    const fast = (): number | undefined => planes[0]!.status().probes.fast;
+    await mesh.settle(() => fast() === 0, 'r1 probes both peers idly once settled', { stepMs: 100 });
+    const mac = planes[0]!.endpointStatus().find((e) => e.peer.endsWith(':03'))!.mac;
+    const traffic = (): void => void kernels[0]!.transmit('vxlan-weft', mac);
+    traffic();
+    const took = await mesh.settle(() => (traffic(), fast() === 1), 'r1 probes r3 as active', { stepMs: 100 });
+    expect(took).toBeLessThanOrEqual(1000 + 300); // one poll, plus the steps of settle()
+    probes.block(ADDR[0]!, ADDR[2]!);
+    await mesh.settle(() => (traffic(), paths(0).includes('n3:relay via n2') && fast() === 2), 'r1 relays to r3 via r2 and probes r2 as active too', { stepMs: 100 });
+    // r2 relays for r1 and r3: it probes both destinations every round.
+    expect(planes[1]!.status().probes.fast).toBe(2);
+    probes.unblock(ADDR[0]!, ADDR[2]!);
+    await mesh.settle(() => paths(0).includes('n3:direct'), 'direct again', { stepMs: 100 });
+    await mesh.settle(() => fast() === 0, 'no traffic for 10 s: idle again', { stepMs: 500 });
   });
 
   it('keeps a stopped router\'s endpoints through the grace period, then removes them', async () => {

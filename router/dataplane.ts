@@ -19,6 +19,7 @@ import { WEFT_VETH } from './endpoint-keys.js';
 import type { LocalEndpoint } from './endpoints.js';
 import { isZeroMac } from './desired.js';
 import { Prober } from './prober.js';
+import { PeerActivity } from './activity.js';
 import type { ProbeTransport } from './probe-transport.js';
 import { Reconciler } from './reconciler.js';
 import { DATAPLANE_CHANNEL, PeerRecords } from './records.js';
@@ -63,6 +64,12 @@ export interface DataplaneOptions {
   overlayRange: string;
   probeIntervalMs: number;
   probeFailAfterMs: number;
+  /** Probes per second shared by idle peers, and the most probe datagrams per second in all (docs/dataplane.md, "Probe budget"); undefined = every peer every interval. */
+  probeIdleRate?: number;
+  probeBudget?: number;
+  /** How often the kernel is asked which forwarding entries carry traffic, and for how long a use makes a peer active; no polling when undefined. */
+  activityPollMs?: number;
+  activeMs?: number;
   /** Probes failing within this long after a peer's connection closed mean its router stopped, not the path (router/paths.ts). */
   pathSettleMs?: number;
   /** How long a gone peer's endpoints stay installed (its router may be restarting). */
@@ -115,6 +122,9 @@ export class Dataplane {
   private readonly records: PeerRecords;
   private readonly reconciler: Reconciler;
   private prober: Prober | undefined;
+  private activity: PeerActivity | undefined;
+  /** Endpoint MAC → its peer (for the activity of forwarding entries). */
+  private owners = new Map<string, PeerName>();
   private transport: ProbeTransport | undefined;
   private learnt: Endpoint[] = [];
   private paths = new Map<PeerName, Path>();
@@ -207,7 +217,16 @@ export class Dataplane {
       failAfterMs: o.probeFailAfterMs,
       onChange: () => this.markDirty(),
       adoptedPeerAddresses: this.adoptedPeerAddresses,
+      idleRate: o.probeIdleRate,
+      budget: o.probeBudget,
     });
+    if (o.activityPollMs !== undefined) {
+      this.activity = new PeerActivity({
+        kernel: o.kernel, clock: o.clock, log: o.log, dev: VXLAN_DEV, pollMs: o.activityPollMs, activeMs: o.activeMs ?? 10 * o.activityPollMs,
+        ownerOf: (mac) => this.owners.get(mac),
+        onChange: () => this.pushActive(),
+      });
+    }
     this.records.attach(o.mesh.newGossip(DATAPLANE_CHANNEL, this.records));
     // Routes, not the topology change that precedes their recompute: nextHop() is what we read.
     o.mesh.onRoutes(() => this.markDirty());
@@ -218,6 +237,7 @@ export class Dataplane {
     o.mesh.onConnectionDown?.((peer) => this.connectionLostAt.set(peer, o.clock.now()));
     this.unwatch = o.kernel.watch(() => this.markDirty());
     this.prober.start();
+    this.activity?.start();
     this.scheduleRefresh();
     this.markDirty();
   }
@@ -227,6 +247,7 @@ export class Dataplane {
     this.dirty?.cancel();
     this.refreshTimer?.cancel();
     this.prober?.stop();
+    this.activity?.stop();
     this.transport?.close();
     this.unwatch?.();
     await this.applier.idle();
@@ -290,7 +311,7 @@ export class Dataplane {
       addresses: this.addresses,
       peers,
       relaying: [...this.serving.keys()].map(label),
-      probes: this.prober?.counters ?? { sent: 0, received: 0, acked: 0, answered: 0, dropped: {} },
+      probes: this.prober ? { ...this.prober.counters, ...this.prober.probing() } : { sent: 0, received: 0, acked: 0, answered: 0, dropped: {} },
       dropped: this.records.dropped,
       lastError: this.lastError ?? null,
       encryption: this.o.encryption?.summary() ?? null,
@@ -383,6 +404,8 @@ export class Dataplane {
 
     const records = new Map<PeerName, PeerRecord>();
     for (const r of this.records.all()) records.set(r.name, r);
+    this.owners = new Map();
+    for (const r of records.values()) if (r.name !== o.mesh.name && !r.gone) for (const e of r.endpoints) this.owners.set(e.mac, r.name);
     this.prober?.setTargets([...records.values()].filter((r) => r.name !== o.mesh.name && !r.gone && r.addresses.length > 0).map((r) => ({ name: r.name, addresses: r.addresses, bridgeMac: r.bridgeMac })));
     const probe = (n: PeerName) => this.prober?.status(n) ?? { state: 'unknown' as const, since: 0 };
     const now = o.clock.now();
@@ -467,9 +490,26 @@ export class Dataplane {
     // A relay is announced ready only if its device and its FDB entry are in place.
     const failedDevs = new Set(res.failed.flatMap((f) => (f.op.op === 'link-add' || f.op.op === 'link-set' ? [f.op.link.name] : f.op.op === 'fdb-add' ? [f.op.entry.dev] : [])));
     this.serving = new Map([...serve].filter(([d]) => !failedDevs.has(relayVxlanName(d)) && !failedDevs.has(relayBridgeName(d))));
+    this.pushActive();
     if (res.ops.length > 0) o.log.debug({ ops: res.ops.length }, 'kernel updated');
     this.records.setLocal(this.localRecord());
     this.findConflicts(records);
+  }
+
+  /**
+   * Peers the prober probes every round: those carrying traffic, the relays their traffic goes
+   * through (a broken relay must be noticed as fast as a broken direct path), and the
+   * destinations we relay for (the senders rely on our record saying we reach them).
+   */
+  private pushActive(): void {
+    if (!this.prober) return;
+    const fast = new Set<PeerName>(this.activity?.active());
+    for (const n of [...fast]) {
+      const p = this.paths.get(n);
+      if (p?.kind === 'relay') fast.add(p.via);
+    }
+    for (const d of this.serving.keys()) fast.add(d);
+    this.prober.setActive(fast);
   }
 
   /**

@@ -35,7 +35,11 @@ export interface DataplaneStatus {
   /** Destinations this router relays for. */
   relaying: string[];
   /** Probes we sent, probes we received, acks to ours that matched, probes of others we acked; drops by reason. */
-  probes: { sent: number; received: number; acked: number; answered?: number; dropped: Record<string, number> };
+  probes: {
+    sent: number; received: number; acked: number; answered?: number; dropped: Record<string, number>;
+    /** Peers probed every round (traffic, unsettled), peers probed idly, and how often each idle one is (docs/dataplane.md, "Probe budget"). */
+    fast?: number; idle?: number; idlePeriodMs?: number;
+  };
   /** Malformed dataplane gossip dropped, by reason. */
   dropped: Record<string, number>;
   /** The last kernel update error, if the last update failed. */
