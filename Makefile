@@ -2,16 +2,17 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STAMP := .cache/stamps
-APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping iperf3 tshark wireguard-go wireguard-tools qemu-system-x86 busybox-static kmod podman containernetworking-plugins runc conmon catatonit iptables util-linux containerd python3-grpcio python3-protobuf golang-github-appc-cni-dev prometheus
+APT_PACKAGES := golang-go golang-github-weaveworks-mesh-dev iproute2 nftables iputils-ping iperf3 tshark wireguard-go wireguard-tools qemu-system-x86 busybox-static kmod podman containernetworking-plugins runc conmon catatonit iptables util-linux containerd python3-grpcio python3-protobuf golang-github-appc-cni-dev prometheus mmdebstrap python3-kubernetes python3-yaml
 PREFIX ?= /usr/local
 
-.PHONY: help deps build test lint bench demo install clean fuzz
+.PHONY: help deps build test lint bench demo install clean fuzz image
 
 help:
 	@echo "make demo    — build weft and show it working across network-namespace hosts"
 	@echo "make test    — install what is needed and run every test"
 	@echo "make lint    — type-check and lint"
 	@echo "make bench   — benchmarks (prints ratios against references measured in the same run)"
+	@echo "make image   — build the container image localhost/weft:latest with podman (docs/kubernetes.md)"
 	@echo "make install — put the weft command on PATH ($(PREFIX)/bin/weft)"
 
 # Debian packages: the Go toolchain and weaveworks/mesh for the interop peer, iproute2/iptables
@@ -72,6 +73,11 @@ fuzz: node_modules/.package-lock.json
 lint: node_modules/.package-lock.json
 	npx tsc --noEmit
 	npx eslint .
+
+# The container image (docker/Dockerfile) with podman; the Debian base is made with mmdebstrap when
+# it is not in podman's storage (no registry needed). WEFT_IMAGE sets the tag.
+image: $(STAMP)/apt
+	docker/build-image.sh
 
 bench: deps build
 	node dist/bench/run.js
