@@ -51,6 +51,9 @@ export interface PeerEncryption {
   state: string;
   sent: number;
   received: number;
+  /** Bytes of the VXLAN datagrams carried: user space counts them with their UDP header, the kernel as xfrm's lifetime counters do. */
+  sentBytes?: number;
+  receivedBytes?: number;
   replayDrops: number;
   authFailures: number;
 }

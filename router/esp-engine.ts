@@ -76,6 +76,9 @@ export interface EspEngineOptions {
 export interface EspPeerCounters {
   sent: number;
   received: number;
+  /** Bytes of the VXLAN datagrams (UDP header on) sealed for the peer / opened from it. */
+  sentBytes: number;
+  receivedBytes: number;
   replayDrops: number;
   authFailures: number;
 }
@@ -158,7 +161,7 @@ export class EspEngine implements SaTable {
   peerCounters(peer: PeerName): EspPeerCounters {
     let c = this.perPeer.get(peer);
     if (!c) {
-      c = { sent: 0, received: 0, replayDrops: 0, authFailures: 0 };
+      c = { sent: 0, received: 0, sentBytes: 0, receivedBytes: 0, replayDrops: 0, authFailures: 0 };
       this.perPeer.set(peer, c);
     }
     return c;
@@ -233,7 +236,9 @@ export class EspEngine implements SaTable {
     const sa = this.outbound.get(peer);
     if (!sa) return this.drop('no-sa');
     tx.addrs[i] = dst;
-    this.peerCounters(peer).sent++;
+    const c = this.peerCounters(peer);
+    c.sent++;
+    c.sentBytes += p.length - IPV4_HEADER;
     return sa;
   }
 
@@ -343,6 +348,7 @@ export class EspEngine implements SaTable {
       }
       rx.lengths[i] = len - UDP_HEADER;
       counters.received++;
+      counters.receivedBytes += len;
     }
   }
 

@@ -135,7 +135,7 @@ export class KernelEspEngine implements SaTable {
 
   peerCounters(peer: PeerName): EspPeerCounters {
     let c = this.perPeer.get(peer);
-    if (!c) this.perPeer.set(peer, (c = { sent: 0, received: 0, replayDrops: 0, authFailures: 0 }));
+    if (!c) this.perPeer.set(peer, (c = { sent: 0, received: 0, sentBytes: 0, receivedBytes: 0, replayDrops: 0, authFailures: 0 }));
     return c;
   }
 
@@ -150,13 +150,15 @@ export class KernelEspEngine implements SaTable {
       const mine = this.installed.get(key(info.dst, info.spi, info.src === this.local ? 'out' : 'in'));
       if (!mine) continue;
       let c = sums.get(mine.peer);
-      if (!c) sums.set(mine.peer, (c = { sent: 0, received: 0, replayDrops: 0, authFailures: 0 }));
+      if (!c) sums.set(mine.peer, (c = { sent: 0, received: 0, sentBytes: 0, receivedBytes: 0, replayDrops: 0, authFailures: 0 }));
       if (mine.dir === 'out') {
         c.sent += info.current.packets;
+        c.sentBytes += info.current.bytes;
         const sa = this.outbound.get(mine.peer);
         if (sa?.spi === info.spi && info.replay) sa.syncSequence(info.replay.outbound);
       } else {
         c.received += info.current.packets;
+        c.receivedBytes += info.current.bytes;
         c.replayDrops += info.stats.replay + info.stats.replayWindow;
         c.authFailures += info.stats.integrityFailed;
       }

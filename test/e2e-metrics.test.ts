@@ -174,6 +174,7 @@ describe.skipIf(!can.ok || !canProm)('Prometheus scrapes two routers and sees wh
       await until(`weft_esp_replay_drops_total{instance="${target(0)}",engine="user"}`, (v) => v > before, 'the replay counted');
       expect(await value(`weft_esp_auth_drops_total{instance="${target(0)}",engine="user"}`)).toBe(0);
       expect(await value(`weft_esp_packets_total{instance="${target(0)}",engine="user",direction="received"}`)).toBeGreaterThan(0);
+      expect(await value(`weft_esp_bytes_total{instance="${target(0)}",engine="user",direction="received"}`)).toBeGreaterThan(0);
     } finally {
       rmSync(file, { force: true });
     }

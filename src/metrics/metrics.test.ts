@@ -101,7 +101,7 @@ describe('metrics of the mesh and IPAM (in-memory routers, real allocator, loopb
 });
 
 const enc = (over: Partial<PeerEncryption>): PeerEncryption => ({
-  encrypted: true, engine: 'user space', cipher: 'aes-256-gcm', spiIn: '0x00000001', spiOut: '0x00000002', keyAgeMs: 5_000, rekeys: 0, state: 'established', sent: 0, received: 0, replayDrops: 0, authFailures: 0, ...over,
+  encrypted: true, engine: 'user space', cipher: 'aes-256-gcm', spiIn: '0x00000001', spiOut: '0x00000002', keyAgeMs: 5_000, rekeys: 0, state: 'established', sent: 0, received: 0, sentBytes: 0, receivedBytes: 0, replayDrops: 0, authFailures: 0, ...over,
 });
 const path = (peer: string, p: string, e: Partial<PeerEncryption>): PathStatus => ({
   peer, nickname: null, path: p, via: null, address: null, mtu: 1402, rttMs: 1, reason: '', endpoints: 1, encryption: enc(e),
@@ -168,11 +168,13 @@ describe('metrics of the data plane and ESP (status snapshots and events)', () =
   });
 
   it('ESP counters sum the peers and never go down when an SA is replaced; SA age per peer; cleartext and engine drops', async () => {
-    let peers = [path('02:00:00:00:00:02', 'direct', { sent: 100, received: 90, replayDrops: 2, authFailures: 1, rekeys: 1, keyAgeMs: 30_000 }), path('02:00:00:00:00:03', 'direct', { sent: 10, received: 5 })];
+    let peers = [path('02:00:00:00:00:02', 'direct', { sent: 100, received: 90, sentBytes: 10_000, receivedBytes: 9_000, replayDrops: 2, authFailures: 1, rekeys: 1, keyAgeMs: 30_000 }), path('02:00:00:00:00:03', 'direct', { sent: 10, received: 5 })];
     const m = createMetrics(sources(() => dataplaneStatus(peers)), { processMetrics: false });
     let text = await m.text();
     expect(sample(text, 'weft_esp_packets_total{engine="user",direction="sent"}')).toBe(110);
     expect(sample(text, 'weft_esp_packets_total{engine="user",direction="received"}')).toBe(95);
+    expect(sample(text, 'weft_esp_bytes_total{engine="user",direction="sent"}')).toBe(10_000);
+    expect(sample(text, 'weft_esp_bytes_total{engine="user",direction="received"}')).toBe(9_000);
     expect(sample(text, 'weft_esp_replay_drops_total{engine="user"}')).toBe(2);
     expect(sample(text, 'weft_esp_auth_drops_total{engine="user"}')).toBe(1);
     expect(sample(text, 'weft_esp_rekeys_total{engine="user"}')).toBe(1);

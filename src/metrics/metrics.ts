@@ -191,6 +191,10 @@ export function createMetrics(src: MetricsSources, opts: { processMetrics?: bool
     { labels: { direction: 'sent' }, read: (c) => c.sent },
     { labels: { direction: 'received' }, read: (c) => c.received },
   ]);
+  espPeerCounter('weft_esp_bytes_total', 'Bytes of the VXLAN datagrams carried in ESP, sent to peers and received from them (before sealing, after opening)', [
+    { labels: { direction: 'sent' }, read: (c) => c.sentBytes ?? 0 },
+    { labels: { direction: 'received' }, read: (c) => c.receivedBytes ?? 0 },
+  ]);
   espPeerCounter('weft_esp_replay_drops_total', 'ESP packets dropped by the anti-replay window (replayed or too old)', [{ labels: {}, read: (c) => c.replayDrops }]);
   espPeerCounter('weft_esp_auth_drops_total', 'ESP packets dropped because authentication failed', [{ labels: {}, read: (c) => c.authFailures }]);
   espPeerCounter('weft_esp_rekeys_total', 'ESP key rotations', [{ labels: {}, read: (c) => c.rekeys }]);
