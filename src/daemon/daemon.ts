@@ -74,7 +74,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
   let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined;
   try {
     // Right after the mesh port: /healthz answers while the rest starts (a probe must not kill a slow start).
-    if (opts.metricsAddr !== undefined) metrics = await startMetrics({ addr: opts.metricsAddr, router, parts, ready, log });
+    if (opts.metricsAddr !== undefined) metrics = await startMetrics({ addr: opts.metricsAddr, router, parts, dataplane: opts.dataplane, ready, log });
     ipam = await startAllocator(opts, router, realClock, log.child({ component: 'ipam' }));
     parts.ipam = ipam;
     if (opts.dataplane) {

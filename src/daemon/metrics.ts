@@ -19,7 +19,7 @@ export interface MetricsParts {
   control?: DataplaneControl;
 }
 
-export async function startMetrics(o: { addr: string; router: MeshRouter; parts: MetricsParts; ready: () => ReadyResponse; log: Logger }): Promise<{ metrics: Metrics; server: MetricsServer }> {
+export async function startMetrics(o: { addr: string; router: MeshRouter; parts: MetricsParts; dataplane: boolean; ready: () => ReadyResponse; log: Logger }): Promise<{ metrics: Metrics; server: MetricsServer }> {
   const { router, parts } = o;
   const metrics = createMetrics({
     version: VERSION,
@@ -40,7 +40,7 @@ export async function startMetrics(o: { addr: string; router: MeshRouter; parts:
       return { local, remote: all.length - local };
     },
     ready: o.ready,
-  });
+  }, { dataplane: o.dataplane });
   // Only established connections emit it: a failed attempt is not a termination.
   router.on('connection-down', () => metrics.sink.connectionTerminated());
   const started = Date.now();

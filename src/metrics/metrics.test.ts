@@ -59,7 +59,7 @@ describe('metrics of the mesh and IPAM (in-memory routers, real allocator, loopb
     await ipam.allocate('c1');
 
     const ready = (): ReturnType<typeof readiness> => readiness({ dataplane: () => 'none', ipam: () => ipam });
-    const { server } = await startMetrics({ addr: '127.0.0.1:0', router: a, parts: { ipam }, ready, log: silentLogger() });
+    const { server } = await startMetrics({ addr: '127.0.0.1:0', router: a, parts: { ipam }, dataplane: false, ready, log: silentLogger() });
     cleanups.push(() => server.close());
     const scrape = async (): Promise<string> => {
       const res = await fetch(`http://${server.address}/metrics`);
@@ -89,6 +89,7 @@ describe('metrics of the mesh and IPAM (in-memory routers, real allocator, loopb
     expect(text).toMatch(/^nodejs_heap_size_used_bytes \d/m);
     // No data plane: its metrics are absent, not zero.
     expect(sample(text, 'weft_endpoints{location="local"}')).toBeUndefined();
+    expect(sample(text, 'weft_dataplane_relays_served')).toBeUndefined();
     if (hasPromtool) expect(promtool(text)).toEqual({ ok: true, output: '' });
 
     await b.stop();
@@ -193,10 +194,12 @@ describe('metrics of the data plane and ESP (status snapshots and events)', () =
   it('without a password there are no ESP series, and without a data plane no data-plane series', async () => {
     const plain = createMetrics(sources(() => dataplaneStatus([], { encryption: null })), { processMetrics: false });
     expect(await plain.text()).not.toMatch(/^weft_esp_\w+[{ ]/m);
-    const none = createMetrics({ ...sources(() => undefined), endpoints: () => undefined }, { processMetrics: false });
+    const none = createMetrics({ ...sources(() => undefined), endpoints: () => undefined }, { processMetrics: false, dataplane: false });
+    none.sink.reconciled({ seconds: 0.001, ops: [], failed: [] });
     const text = await none.text();
-    expect(text).not.toMatch(/^weft_dataplane_paths[{ ]/m);
+    expect(text).not.toMatch(/^weft_dataplane_/m);
     expect(text).not.toMatch(/^weft_endpoints[{ ]/m);
+    expect(text).toMatch(/^weft_peers 1$/m);
   });
 });
 

@@ -53,7 +53,7 @@ const RECONCILE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 const PATH_KINDS = ['direct', 'relay', 'none'] as const;
 const STATES: ConnectionStatus['state'][] = ['established', 'pending', 'failed'];
 
-export function createMetrics(src: MetricsSources, opts: { processMetrics?: boolean } = {}): Metrics {
+export function createMetrics(src: MetricsSources, opts: { processMetrics?: boolean; dataplane?: boolean } = {}): Metrics {
   const registry = new Registry();
   const registers = [registry];
   // Process and Node.js runtime metrics under their standard names (process_*, nodejs_*), so the
@@ -120,9 +120,10 @@ export function createMetrics(src: MetricsSources, opts: { processMetrics?: bool
   ipamGauge('weft_ipam_fenced', 'Whether this peer cannot reach a majority of the ring\'s owners and gives out no new addresses', () => { const i = src.ipam(); return i && (i.status.fenced ? 1 : 0); });
   new Counter({ name: 'weft_ipam_reclaims_total', help: 'Unreachable peers whose address space this peer took over after the reclaim period', registers, collect() { const i = src.ipam(); if (i) add(this, '', i.reclaims); } });
 
-  // ── data plane ──
+  // ── data plane (not registered with --no-dataplane: absent, not 0) ──
+  const dpRegisters = opts.dataplane === false ? [] : registers;
   new Gauge({
-    name: 'weft_dataplane_paths', help: 'Remote peers by the kind of data path to them (direct, relay, none)', labelNames: ['kind'], registers,
+    name: 'weft_dataplane_paths', help: 'Remote peers by the kind of data path to them (direct, relay, none)', labelNames: ['kind'], registers: dpRegisters,
     collect() {
       this.reset();
       const dp = src.dataplane();
@@ -131,33 +132,33 @@ export function createMetrics(src: MetricsSources, opts: { processMetrics?: bool
     },
   });
   new Gauge({
-    name: 'weft_dataplane_peer_path', help: 'Always 1, per remote peer: the kind of its data path (to alert on which peer is relayed or unreachable)', labelNames: ['peer', 'kind'], registers,
+    name: 'weft_dataplane_peer_path', help: 'Always 1, per remote peer: the kind of its data path (to alert on which peer is relayed or unreachable)', labelNames: ['peer', 'kind'], registers: dpRegisters,
     collect() {
       this.reset();
       for (const p of src.dataplane()?.peers ?? []) this.set({ peer: p.peer, kind: pathKind(p.path) }, 1);
     },
   });
-  const pathChanges = new Counter({ name: 'weft_dataplane_path_changes_total', help: 'Data paths that changed kind, by the kind they changed to', labelNames: ['to'], registers });
+  const pathChanges = new Counter({ name: 'weft_dataplane_path_changes_total', help: 'Data paths that changed kind, by the kind they changed to', labelNames: ['to'], registers: dpRegisters });
   for (const to of PATH_KINDS) pathChanges.inc({ to }, 0);
   const probeCounter = (name: string, help: string, read: (p: DataplaneStatus['probes']) => number | undefined): void => {
-    new Counter({ name, help, registers, collect() { const p = src.dataplane()?.probes; const v = p && read(p); if (v !== undefined) add(this, '', v); } });
+    new Counter({ name, help, registers: dpRegisters, collect() { const p = src.dataplane()?.probes; const v = p && read(p); if (v !== undefined) add(this, '', v); } });
   };
   probeCounter('weft_dataplane_probes_sent_total', 'Path probes sent (full-MTU VXLAN frames to each peer address)', (p) => p.sent);
   probeCounter('weft_dataplane_probes_received_total', 'Probes and acks received', (p) => p.received);
   probeCounter('weft_dataplane_probes_acked_total', 'Our probes answered by the peer (a matching ack)', (p) => p.acked);
   probeCounter('weft_dataplane_probes_answered_total', 'Other peers\' probes this router answered', (p) => p.answered);
   new Counter({
-    name: 'weft_dataplane_probes_dropped_total', help: 'Probes and acks dropped, by reason', labelNames: ['reason'], registers,
+    name: 'weft_dataplane_probes_dropped_total', help: 'Probes and acks dropped, by reason', labelNames: ['reason'], registers: dpRegisters,
     collect() { for (const [reason, n] of Object.entries(src.dataplane()?.probes.dropped ?? {})) add(this, reason, n, { reason }); },
   });
-  new Gauge({ name: 'weft_dataplane_relays_served', help: 'Destinations this router relays VXLAN traffic for', registers, collect() { this.set(src.dataplane()?.relaying.length ?? 0); } });
-  new Gauge({ name: 'weft_dataplane_address_conflicts', help: 'Overlay addresses announced by more than one live peer', registers, collect() { this.set(src.dataplane()?.conflicts.length ?? 0); } });
-  const reconciles = new Counter({ name: 'weft_dataplane_reconciles_total', help: 'Runs of the kernel reconciler (desired state diffed against the kernel and applied)', registers });
-  const reconcileSeconds = new Histogram({ name: 'weft_dataplane_reconcile_duration_seconds', help: 'How long one run of the kernel reconciler took, reading the kernel included', buckets: RECONCILE_BUCKETS, registers });
-  const kernelOps = new Counter({ name: 'weft_dataplane_kernel_ops_total', help: 'Kernel changes applied over netlink, by operation', labelNames: ['op'], registers });
-  const kernelErrors = new Counter({ name: 'weft_dataplane_kernel_op_errors_total', help: 'Kernel changes that failed (retried on the next refresh), by operation', labelNames: ['op'], registers });
+  new Gauge({ name: 'weft_dataplane_relays_served', help: 'Destinations this router relays VXLAN traffic for', registers: dpRegisters, collect() { this.set(src.dataplane()?.relaying.length ?? 0); } });
+  new Gauge({ name: 'weft_dataplane_address_conflicts', help: 'Overlay addresses announced by more than one live peer', registers: dpRegisters, collect() { this.set(src.dataplane()?.conflicts.length ?? 0); } });
+  const reconciles = new Counter({ name: 'weft_dataplane_reconciles_total', help: 'Runs of the kernel reconciler (desired state diffed against the kernel and applied)', registers: dpRegisters });
+  const reconcileSeconds = new Histogram({ name: 'weft_dataplane_reconcile_duration_seconds', help: 'How long one run of the kernel reconciler took, reading the kernel included', buckets: RECONCILE_BUCKETS, registers: dpRegisters });
+  const kernelOps = new Counter({ name: 'weft_dataplane_kernel_ops_total', help: 'Kernel changes applied over netlink, by operation', labelNames: ['op'], registers: dpRegisters });
+  const kernelErrors = new Counter({ name: 'weft_dataplane_kernel_op_errors_total', help: 'Kernel changes that failed (retried on the next refresh), by operation', labelNames: ['op'], registers: dpRegisters });
   new Gauge({
-    name: 'weft_endpoints', help: 'Endpoints on the overlay: local (attached containers, learnt MACs, exposed host) and remote (announced by other peers)', labelNames: ['location'], registers,
+    name: 'weft_endpoints', help: 'Endpoints on the overlay: local (attached containers, learnt MACs, exposed host) and remote (announced by other peers)', labelNames: ['location'], registers: dpRegisters,
     collect() {
       this.reset();
       const e = src.endpoints();
