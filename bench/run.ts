@@ -1,8 +1,9 @@
 // `make bench`: every benchmark, printed as a table. Mesh traffic stays on loopback, data-plane
-// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane|esp|ipam|cni`
+// traffic inside network namespaces the benchmark creates. `node dist/bench/run.js mesh|dataplane|scale|esp|ipam|cni`
 // runs one part only.
 import { formatCni, runCniBench } from './cni.js';
 import { formatDataplane, runDataplaneBench } from './dataplane.js';
+import { formatScale, runScaleBench } from './dataplane-scale.js';
 import { espBenchUnavailable, formatEspBench, runEspBench } from './esp.js';
 import { formatIpam, runIpamBench } from './ipam.js';
 import { measureConvergence } from './mesh-convergence.js';
@@ -43,6 +44,15 @@ async function dataplane(): Promise<void> {
   if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, null, 2));
 }
 
+/** The data plane at scale (issue 12): probe budget and failover simulated at 1,000 peers, 100,000 endpoints into a namespace. */
+async function scale(): Promise<void> {
+  const can = canUseNetns();
+  if (!can.ok) console.log(`data plane at scale: the install part is skipped (${can.reason})`);
+  const r = await runScaleBench({ install: can.ok });
+  console.log(formatScale(r));
+  if (process.env.WEFT_BENCH_JSON) console.log(JSON.stringify(r, null, 2));
+}
+
 async function esp(): Promise<void> {
   const why = espBenchUnavailable();
   if (why !== undefined) {
@@ -74,10 +84,12 @@ async function cni(): Promise<void> {
 
 async function main(): Promise<void> {
   const part = process.argv[2] ?? 'all';
-  if (!['all', 'mesh', 'dataplane', 'esp', 'ipam', 'cni'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane, esp, ipam, cni or nothing for all`);
+  if (!['all', 'mesh', 'dataplane', 'scale', 'esp', 'ipam', 'cni'].includes(part)) throw new Error(`unknown benchmark ${part}: use mesh, dataplane, scale, esp, ipam, cni or nothing for all`);
   if (part === 'all' || part === 'mesh') await mesh();
   if (part === 'all') console.log('');
   if (part === 'all' || part === 'dataplane') await dataplane();
+  if (part === 'all') console.log('');
+  if (part === 'all' || part === 'scale') await scale();
   if (part === 'all') console.log('');
   if (part === 'all' || part === 'esp') await esp();
   if (part === 'all') console.log('');

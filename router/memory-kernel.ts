@@ -84,7 +84,7 @@ export class MemoryKernel implements Kernel {
     this.clock = opts.clock ?? realClock;
   }
 
-  async fdbUse(devs: string[]): Promise<FdbUse[]> {
+  async fdbUse(devs: string[], usedWithinMs = Infinity): Promise<FdbUse[]> {
     const wanted = new Set(devs);
     const now = this.clock.now();
     return this.fdb
@@ -92,7 +92,8 @@ export class MemoryKernel implements Kernel {
       .map((e) => {
         const t = this.fdbTimes.get(e) ?? { used: now, updated: now };
         return { ...e, usedAgoMs: now - t.used, updatedAgoMs: now - t.updated };
-      });
+      })
+      .filter((e) => e.usedAgoMs <= usedWithinMs);
   }
 
   /**

@@ -19,7 +19,7 @@ import {
   AF_BRIDGE, AF_INET, IFF_UP, NETLINK_ROUTE, NTF_SELF, NUD_PERMANENT, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH,
   RTM_NEWROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH, RTN_UNICAST, RT_TABLE_MAIN,
 } from './netlink/constants.js';
-import { decodeAddr, decodeLink, decodeNeigh, decodeRoute, type LinkMessage } from './netlink/messages.js';
+import { decodeAddr, decodeLink, decodeNeigh, decodeRoute, neighUsedAgoMs, type LinkMessage } from './netlink/messages.js';
 import * as rq from './netlink/requests.js';
 import { openNetlinkSocket, type NetlinkSocket, type NetlinkSocketOptions } from './netlink/socket.js';
 import type { Result } from '../lib/result.js';
@@ -103,7 +103,7 @@ export class NetlinkKernel implements Kernel {
     return state;
   }
 
-  async fdbUse(devs: string[]): Promise<FdbUse[]> {
+  async fdbUse(devs: string[], usedWithinMs = Infinity): Promise<FdbUse[]> {
     const c = this.nl();
     const links = await linkTable(c);
     const wanted = new Map<number, string>();
@@ -113,7 +113,8 @@ export class NetlinkKernel implements Kernel {
     }
     const out: FdbUse[] = [];
     if (wanted.size === 0) return out;
-    for (const n of decodeAll(await dumpRetrying(c, rq.dumpNeigh(AF_BRIDGE)), RTM_NEWNEIGH, decodeNeigh, this.log)) {
+    const recent = (await dumpRetrying(c, rq.dumpNeigh(AF_BRIDGE))).filter((m) => m.type === RTM_NEWNEIGH && (neighUsedAgoMs(m.payload) ?? Infinity) <= usedWithinMs);
+    for (const n of decodeAll(recent, RTM_NEWNEIGH, decodeNeigh, this.log)) {
       const dev = wanted.get(n.ifindex);
       if (dev === undefined || !(n.flags & NTF_SELF) || !(n.state & NUD_PERMANENT) || !n.lladdr || !n.dst || n.usedAgoMs === undefined) continue;
       const e: FdbUse = { dev, mac: n.lladdr, dst: n.dst, usedAgoMs: n.usedAgoMs, updatedAgoMs: n.updatedAgoMs ?? n.usedAgoMs };

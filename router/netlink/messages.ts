@@ -195,6 +195,21 @@ export interface NeighMessage {
 /** Clock ticks per second of nda_cacheinfo (USER_HZ: 100 on every architecture Linux runs weft on). */
 const USER_HZ = 100;
 
+/**
+ * NDA_CACHEINFO's ndm_used of an RTM_NEWNEIGH payload in milliseconds, without decoding the rest
+ * (undefined when absent or malformed): a poll skips idle entries at this cost.
+ */
+export function neighUsedAgoMs(payload: Buffer): number | undefined {
+  let off = NDMSG_LEN;
+  while (off + 4 <= payload.length) {
+    const len = payload.readUInt16LE(off);
+    if (len < 4 || off + len > payload.length) return undefined;
+    if ((payload.readUInt16LE(off + 2) & 0x3fff) === NDA_CACHEINFO) return len >= 4 + 12 ? (payload.readUInt32LE(off + 8) * 1000) / USER_HZ : undefined;
+    off += (len + 3) & ~3;
+  }
+  return undefined;
+}
+
 export function decodeNeigh(payload: Buffer): Result<NeighMessage> {
   const a = split(payload, NDMSG_LEN, 'ndmsg');
   if (!a.ok) return a;
