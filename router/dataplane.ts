@@ -488,7 +488,7 @@ export class Dataplane {
     const started = performance.now();
     const res = await this.reconciler.reconcile(desired, { keep: (e) => adopting && this.adopted.has(entryKey(e)) });
     this.lastReconcileMs = performance.now() - started;
-    o.metrics?.reconciled({ seconds: (performance.now() - started) / 1000, ops: res.ops, failed: res.failed });
+    o.metrics?.reconciled({ seconds: this.lastReconcileMs / 1000, ops: res.ops, failed: res.failed });
     if (res.failed.length > 0) {
       this.lastError = res.failed.map((f) => `${f.op.op}: ${f.error}`).slice(0, 3).join('; ');
       o.log.warn({ failed: res.failed.length, first: this.lastError }, 'some kernel changes failed; retrying on the next refresh');
