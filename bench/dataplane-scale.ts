@@ -69,7 +69,8 @@ export interface InstallBench {
 export interface ScaleBench {
   rates: ProbeRates[];
   failover: FailoverSim;
-  install?: InstallBench;
+  /** 10,000 and 100,000 endpoints. */
+  install?: InstallBench[];
 }
 
 function settledRate(peers: number, prober: Partial<ProberOptions>, active = 0): { rate: number; m: ProbeMesh; allUpMs: number } {
@@ -245,7 +246,7 @@ export async function benchInstall(peers = 1000, perPeer = 100): Promise<Install
 export async function runScaleBench(o: { install: boolean }): Promise<ScaleBench> {
   const rates = [simulateRates(100), simulateRates(1000)];
   const failover = await simulateFailover(1000);
-  return { rates, failover, install: o.install ? await benchInstall() : undefined };
+  return { rates, failover, install: o.install ? [await benchInstall(100, 100), await benchInstall(1000, 100)] : undefined };
 }
 
 const s = (ms: number): string => (ms === Infinity ? 'never' : `${(ms / 1000).toFixed(2)} s`);
@@ -263,8 +264,7 @@ export function formatScale(r: ScaleBench): string {
   out.push(`  peer carrying traffic, direct path breaks: relay after ${s(f.activeToRelayMs)}, direct again ${s(f.activeBackMs)} after it heals (goal < 2 s)`);
   out.push(`  idle peer's path broke, then traffic starts: relay after ${s(f.startsOverBrokenMs)} (activity read every ${C.PROBE_ACTIVITY_POLL_MS / 1000} s + the failure time)`);
   out.push(`  idle peer, path breaks with no traffic: relay after ${s(f.idleToRelayMs)}, direct again ${s(f.idleBackMs)} after it heals (at most the idle period + 1.5 s)`);
-  const i = r.install;
-  if (i) {
+  for (const i of r.install ?? []) {
     out.push(`install ${i.endpoints.toLocaleString('en')} remote endpoints (real netlink, fresh namespace): ${s(i.weftMs)} (${i.fdb} FDB + ${i.neigh} neighbour entries, ${i.weftFailed} failed)`);
     out.push(`  reference bridge -batch + ip -batch, same entries: ${s(i.referenceMs)}  → weft/reference ${(i.weftMs / i.referenceMs).toFixed(2)}`);
     out.push(`  the same state again (read + diff): ${s(i.againMs)}; which entries carry traffic (fdbUse): ${s(i.fdbUseMs)} (bridge fdb show: ${s(i.fdbShowMs)})`);
