@@ -90,7 +90,7 @@ export interface DataplaneOptions {
 export interface DataplaneMetrics {
   /** One reconcile of the kernel: how long it took, the ops it applied and those that failed. */
   reconciled(r: { seconds: number; ops: readonly KernelOp[]; failed: readonly OpResult[] }): void;
-  /** The path to a peer changed kind (it is counted once a path existed before: not the first choice). */
+  /** The path to a peer changed kind (a new peer starts at 'none' while probed: its first working path is a change too). */
   pathChanged(from: Path['kind'], to: Path['kind']): void;
 }
 

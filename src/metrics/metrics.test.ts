@@ -14,22 +14,13 @@ import { MemoryMesh } from '../../test/harness/memory-mesh.js';
 import { startMetrics } from '../daemon/metrics.js';
 import { readiness } from '../daemon/readiness.js';
 import { createMetrics, type MetricsSources } from './metrics.js';
+import { sample } from './sample.js';
 import { startMetricsServer } from './server.js';
 
 const A = 0x02_00_00_00_00_01n;
 const B = 0x02_00_00_00_00_02n;
 const hasPromtool = spawnSync('promtool', ['--version']).status === 0;
 if (!hasPromtool) console.warn('metrics unit tests: the promtool check is skipped, promtool not found (apt-get install prometheus)');
-
-/** The value of one sample, e.g. sample(text, 'weft_connections{state="established",encryption="encrypted"}'); undefined if absent. */
-export function sample(text: string, series: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    if (line.slice(0, at) === series) return Number(line.slice(at + 1));
-  }
-  return undefined;
-}
 
 function promtool(text: string): { ok: boolean; output: string } {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
