@@ -41,7 +41,8 @@ function filesBelow(dir: string): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {
-      if (e.name !== 'build' && e.name !== 'node_modules') out.push(...filesBelow(p));
+      // native/build, node_modules and docker/k8s (the manifests) are not in the build context
+      if (e.name !== 'build' && e.name !== 'node_modules' && e.name !== 'k8s') out.push(...filesBelow(p));
     } else if (!e.name.endsWith('.test.ts')) {
       out.push(p);
     }
