@@ -73,6 +73,9 @@ describe.skipIf(!can.ok)("weft's container image", () => {
     dirs.push(d);
     return d;
   };
+  /** h2's podman (no CNI network: the router there uses host networking), made on first use. */
+  let h2Podman: Promise<Podman> | undefined;
+  const podman2 = (): Promise<Podman> => (h2Podman ??= podmanOn(2, false, dir('img-net')));
   const cli = (i: number): WeftHost => {
     const c = new WeftHost(lan.hosts[i]!);
     clis.push(c);
@@ -80,7 +83,7 @@ describe.skipIf(!can.ok)("weft's container image", () => {
   };
 
   it(`is under ${IMAGE_BUDGET_BYTES / 1e6} MB and runs the CLI; a usage error's exit code comes out of podman run`, async () => {
-    const p = await podmanOn(2, false, dir('img-net'));
+    const p = await podman2();
     console.log(`image: ${(imageSize / 1e6).toFixed(1)} MB (podman image inspect .Size)`);
     expect(imageSize).toBeGreaterThan(20e6);
     expect(imageSize).toBeLessThan(IMAGE_BUDGET_BYTES);
@@ -95,7 +98,7 @@ describe.skipIf(!can.ok)("weft's container image", () => {
 
   it('runs Weave-style (host network, a capability list, host PID): the host CLI attaches a container; podman stop exits 0 promptly', async () => {
     const h = lan.hosts[2]!;
-    const p = podmans[0]!;
+    const p = await podman2();
     const data = dir('img-data');
     const name = 'weft';
     // The command line README.md documents (with this test's data dir and range); without
@@ -122,6 +125,14 @@ describe.skipIf(!can.ok)("weft's container image", () => {
     expect(addr.stdout).toContain('10.48.0.10/24');
     const ping = await ctr.exec('ping', ['-c', '1', '-W', '2', '10.48.0.10']);
     expect(ping.code).toBe(0);
+    // a namespace named by a process (`weft attach PID`): /proc/PID/ns/net, which SYS_PTRACE opens
+    const ctr2 = await lan.addContainer();
+    const sleeper = ctr2.spawn('sleep', ['120']);
+    const att2 = await c.weft(['attach', '10.48.0.11/24', String(sleeper.pid)]);
+    expect(att2.code, att2.stderr).toBe(0);
+    expect((await ctr2.exec('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout).toContain('10.48.0.11/24');
+    expect((await ctr2.exec('ping', ['-c', '1', '-W', '2', '10.48.0.10'])).code).toBe(0);
+    await sleeper.stop();
     // podman stop: SIGTERM to the router (PID 1 without --pid host; here the router's own handler either way)
     const started = Date.now();
     await p.ok(['stop', '--time', '20', name], { timeoutMs: 60_000 });
@@ -142,6 +153,45 @@ describe.skipIf(!can.ok)("weft's container image", () => {
     expect(await p.ok(['inspect', '--format', '{{.State.ExitCode}}', name])).toBe('0');
     expect(pid1StopMs).toBeLessThan(15_000);
     await p.ok(['rm', name]);
+  }, 180_000);
+
+  it('needs each capability of the list: without one, the router or an attach fails, saying why', async () => {
+    const p = await podman2();
+    const c = cli(2);
+    const data = dir('img-caps');
+    const ctr = await lan.addContainer();
+    const sleeper = ctr.spawn('sleep', ['300']);
+    // without X: [how it shows, expected message]: 'start' = the router exits, 'ready' = it runs but
+    // `weft status` says it is not ready and why, 'attach' = attaching fails
+    const cases: [string, 'start' | 'ready' | 'attach', RegExp, string][] = [
+      ['NET_ADMIN', 'ready', /Ready:\s+no — the data plane's last kernel update failed: .*EPERM/, `/run/netns/${ctr.name}`],
+      ['NET_RAW', 'start', /socket\(AF_PACKET\) failed: Operation not permitted/, `/run/netns/${ctr.name}`],
+      ['SYS_ADMIN', 'attach', /setns .* Operation not permitted/, `/run/netns/${ctr.name}`],
+      ['SYS_PTRACE', 'attach', /cannot be read \(permission denied\)/, String(sleeper.pid)],
+    ];
+    try {
+      for (const [without, how, message, target] of cases) {
+        const name = `no-${without.toLowerCase()}`;
+        const caps = CAPS.filter((x) => x !== without);
+        await p.ok(['run', '-d', '--name', name, '--network', 'host', '--pid', 'host', '--cap-drop', 'ALL', ...caps.flatMap((x) => ['--cap-add', x]), '--device', '/dev/net/tun', '-v', `${data}:/var/lib/weft`, '-v', '/run/netns:/run/netns:rslave', WEFT_IMAGE, 'router', '--ipalloc-range', RANGE]);
+        if (how === 'start') {
+          const code = await p.ok(['wait', name], { timeoutMs: 60_000 });
+          const logs = await p.podman(['logs', name]);
+          expect(code, `the router without ${without} must fail`).not.toBe('0');
+          expect(`${logs.stdout}${logs.stderr}`, `the router without ${without}`).toMatch(message);
+        } else if (how === 'ready') {
+          await waitFor(async () => message.test((await c.weft(['status'])).stdout), { timeoutMs: 30_000, intervalMs: 200, what: `the router without ${without} to say why it is not ready` });
+        } else {
+          await waitFor(async () => (await c.weft(['status'])).code === 0, { timeoutMs: 30_000, intervalMs: 200, what: `the router without ${without} to answer` });
+          const att = await c.weft(['attach', '10.48.0.20/24', target]);
+          expect(att.code, `attach without ${without}`).not.toBe(0);
+          expect(`${att.stdout}${att.stderr}`).toMatch(message);
+        }
+        await p.ok(['rm', '--force', '--time', '10', name], { timeoutMs: 60_000 });
+      }
+    } finally {
+      await sleeper.stop();
+    }
   }, 180_000);
 
   it('the DaemonSet pod template under podman kube play on two hosts: ConfigMap settings, Secret password, containers across hosts', async () => {
