@@ -62,14 +62,14 @@ export class PeerActivity {
     const t0 = performance.now();
     let list;
     try {
-      list = await this.o.kernel.fdbUse([this.o.dev], this.o.activeMs);
+      list = await this.o.kernel.fdbUse([this.o.dev], this.window());
     } catch (err) {
       this.o.log.warn({ err: errorMessage(err) }, 'could not read which forwarding entries are in use; keeping the last answer');
       return;
     }
     const next = new Set<PeerName>();
     for (const e of list) {
-      if (isZeroMac(e.mac) || e.usedAgoMs > this.o.activeMs || e.usedAgoMs >= e.updatedAgoMs) continue;
+      if (isZeroMac(e.mac) || e.usedAgoMs > this.window() || e.usedAgoMs >= e.updatedAgoMs) continue;
       const owner = this.o.ownerOf(e.mac);
       if (owner !== undefined) next.add(owner);
     }
@@ -79,11 +79,21 @@ export class PeerActivity {
     this.o.onChange(next);
   }
 
+  /** Time between polls: pollMs, or longer when a poll is expensive. */
+  private interval(): number {
+    return Math.max(this.o.pollMs, COST_FACTOR * this.lastPollMs);
+  }
+
+  /** A use this recent counts: activeMs, and never less than the time between polls (a use between two polls is seen). */
+  private window(): number {
+    return Math.max(this.o.activeMs, this.interval());
+  }
+
   private schedule(): void {
     if (this.stopped) return;
     this.timer = this.o.clock.setTimeout(() => {
       void this.poll().finally(() => this.schedule());
-    }, Math.max(this.o.pollMs, COST_FACTOR * this.lastPollMs));
+    }, this.interval());
   }
 }
 
