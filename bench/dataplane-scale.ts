@@ -27,6 +27,7 @@ import { createLan, type Host } from '../test/harness/netns.js';
 import { HOST_ADDR, HOST_NAME, probeMesh, ratePerSecond, type ProbeMesh } from '../test/harness/probe-mesh.js';
 import type { ProberOptions } from '../router/prober.js';
 import * as C from '../lib/constants.js';
+import { measureSocketRates, type SocketRates } from './dataplane-scale-sockets.js';
 
 const BUDGETED: Partial<ProberOptions> = { idleRate: C.PROBE_IDLE_RATE, budget: C.PROBE_BUDGET };
 
@@ -71,6 +72,8 @@ export interface ScaleBench {
   failover: FailoverSim;
   /** 10,000 and 100,000 endpoints. */
   install?: InstallBench[];
+  /** The 1,000-peer rates again over real UDP sockets on loopback, real clock. */
+  sockets: SocketRates;
 }
 
 function settledRate(peers: number, prober: Partial<ProberOptions>, active = 0): { rate: number; m: ProbeMesh; allUpMs: number } {
@@ -246,7 +249,8 @@ export async function benchInstall(peers = 1000, perPeer = 100): Promise<Install
 export async function runScaleBench(o: { install: boolean }): Promise<ScaleBench> {
   const rates = [simulateRates(100), simulateRates(1000)];
   const failover = await simulateFailover(1000);
-  return { rates, failover, install: o.install ? [await benchInstall(100, 100), await benchInstall(1000, 100)] : undefined };
+  const sockets = await measureSocketRates(1000, BUDGETED);
+  return { rates, failover, sockets, install: o.install ? [await benchInstall(100, 100), await benchInstall(1000, 100)] : undefined };
 }
 
 const s = (ms: number): string => (ms === Infinity ? 'never' : `${(ms / 1000).toFixed(2)} s`);
@@ -259,6 +263,8 @@ export function formatScale(r: ScaleBench): string {
     out.push(`${String(x.peers).padEnd(7)}${`${x.fixed.toFixed(0)}/s`.padEnd(18)}${`${x.budgeted.toFixed(1)}/s (${(x.fixed / x.budgeted).toFixed(0)}× fewer)`.padEnd(21)}${`${x.budgetedActive10.toFixed(1)}/s`.padEnd(20)}${s(x.idlePeriodMs).padEnd(14)}${s(x.allUpMs)}`);
   }
   out.push('(probe datagrams sent per host; the acks a host sends answer the others\' probes, as many again when every host runs the same schedule)');
+  const k = r.sockets;
+  out.push(`the same over real UDP sockets on loopback, real clock, ${k.peers} peers: fixed ${k.fixed.toFixed(0)}/s with ${k.upFixed} peers up (a round's ${k.peers} acks arrive together), budgeted ${k.budgeted.toFixed(1)}/s with ${k.upBudgeted} up`);
   const f = r.failover;
   out.push(`failover among ${f.peers} peers (simulated; relay already serving, so gossip to the relay is not included — see "failover" above for the real one):`);
   out.push(`  peer carrying traffic, direct path breaks: relay after ${s(f.activeToRelayMs)}, direct again ${s(f.activeBackMs)} after it heals (goal < 2 s)`);
