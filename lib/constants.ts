@@ -61,6 +61,15 @@ export const READ_DEADLINE_MS = 60_000;
  */
 export const FAST_HEARTBEAT_INTERVAL_MS = 1_000;
 export const FAST_READ_DEADLINE_MS = 4_000;
+/**
+ * The heartbeat a weft peer offers when the kernel watches the connection (TCP keepalive and
+ * TCP_USER_TIMEOUT at FAST_READ_DEADLINE_MS, mesh/transport.ts): the link is then checked every
+ * second at no cost to either program, and heartbeats only tell that the other router still runs
+ * (a hung one is dropped after three of them).
+ */
+export const WATCHED_HEARTBEAT_INTERVAL_MS = 10_000;
+/** The kernel's keepalive probes on a watched link: after this much silence, then this often. */
+export const LINK_PROBE_INTERVAL_MS = 1_000;
 /** A fast read deadline spans at least this many of the interval the peer announced. */
 export const FAST_DEADLINE_HEARTBEATS = 3;
 export const MAX_FRAME_BYTES = 10 * 1024 * 1024;
@@ -71,6 +80,13 @@ export const GC_DEFER_MS = 1_000;
 export const ROUTES_DEFER_MS = 100;
 
 export const CONN_LIMIT = 100;
+/**
+ * How many peers discovery connects a router to when it does not encrypt (docs/mesh-protocol.md,
+ * "Sparse mesh"): the mesh stays a bounded-degree random graph however many peers join. With a
+ * password every peer connects to every peer it learns of (up to the connection limit), because
+ * the data plane's ESP keys are agreed over a direct control connection.
+ */
+export const MESH_DEGREE = 8;
 export const BACKOFF_INITIAL_MS = 2_000;
 export const BACKOFF_FACTOR = 1.5;
 export const BACKOFF_MAX_MS = 6 * 60_000;

@@ -3,9 +3,9 @@
 // router/packet-socket.ts, router/tun.ts) and the AEAD binding (crypto/esp-native.ts).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { WeftError } from './errors.js';
+import { projectRoot } from './paths.js';
 
 /** Opaque readability-watch handle from watch(). */
 export type WatchHandle = object;
@@ -33,11 +33,14 @@ export interface NativeAddon {
   watch(fd: number, callback: () => void): WatchHandle;
   /** Stops the watch: no callback runs afterwards. Safe to repeat. */
   unwatch(handle: WatchHandle): void;
+  /**
+   * Keepalive probes after idleS of silence, every intervalS; the connection fails once nothing
+   * sent was acknowledged for userTimeoutMs. Absent in an addon built before it existed.
+   */
+  setTcpLiveness?(fd: number, idleS: number, intervalS: number, count: number, userTimeoutMs: number): void;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, here.includes('/dist/') ? '../..' : '..');
-export const NATIVE_ADDON_PATH = resolve(repoRoot, 'native/build/weft_native.node');
+export const NATIVE_ADDON_PATH = resolve(projectRoot(import.meta.url), 'native/build/weft_native.node');
 
 let addon: NativeAddon | undefined;
 

@@ -3,6 +3,12 @@
 // connections to a peer Q we are not connected to, dial the address P dialled (if P's
 // connection is outbound) or Q's IP at our mesh port (if inbound).
 //
+// With a degree (the default, docs/mesh-protocol.md "Sparse mesh"), discovery keeps us connected to
+// about that many peers, not to every peer it hears of: below the degree it dials random
+// discovered peers, at it or above it starts no discovery dial. Direct targets are always dialled.
+// The mesh is then a random graph of bounded degree — connected, with a diameter of a few hops —
+// and a change costs each peer work that depends on the degree, not on the number of peers.
+//
 // Backoff per target: first try at once; after a failure the next try is at a random point in
 // [i/2, 3i/2), i starting at 2 s and growing ×1.5 up to 6 min; a connection that lasted a
 // minute resets it. Connect-to-self and name collisions are never retried; a peer that refused
@@ -34,6 +40,11 @@ export interface MakerHost {
 export interface MakerOptions {
   port: number;
   discovery: boolean;
+  /**
+   * How many connections discovery aims for; 0 = every peer it hears of (up to the connection
+   * limit, as Weave). Direct targets and inbound connections count towards it.
+   */
+  degree?: number;
   clock: Clock;
   random: () => number;
   initialMs?: number;
@@ -66,6 +77,11 @@ interface Target {
 
 export class ConnectionMaker {
   private readonly targets = new Map<string, Target>();
+  /**
+   * Backoff of discovered targets dropped while over the degree, so a peer that failed is not
+   * dialled at once when it is drawn again.
+   */
+  private readonly resting = new Map<string, { tryAfter: number | undefined; interval: number }>();
   /** Direct targets as normalised "host:port", with whether a port was given. */
   private direct = new Map<string, { portGiven: boolean; host: string }>();
   private timer: Timer | undefined;
@@ -85,6 +101,7 @@ export class ConnectionMaker {
       refreshMs: C.MAKER_REFRESH_MS,
       yieldMs: C.DISCOVERY_YIELD_MS,
       connLimitMs: CONN_LIMIT_BACKOFF_MS,
+      degree: 0,
       ...opts,
     };
   }
@@ -207,10 +224,12 @@ export class ConnectionMaker {
       valid.add(address);
       if (!this.targets.has(address)) {
         const yieldFirst = peer !== undefined && peer < this.host.ourName;
+        const rest = this.resting.get(address);
+        this.resting.delete(address);
         this.targets.set(address, {
           state: 'waiting',
-          tryAfter: yieldFirst ? now + yieldMs * (0.5 + this.o.random()) : now,
-          interval: this.o.initialMs,
+          tryAfter: rest !== undefined ? rest.tryAfter : yieldFirst ? now + yieldMs * (0.5 + this.o.random()) : now,
+          interval: rest?.interval ?? this.o.initialMs,
           lastError: undefined,
           connectedAt: undefined,
           peer,
@@ -233,29 +252,70 @@ export class ConnectionMaker {
       }
       add(address);
     }
-    if (this.o.discovery) {
-      for (const p of this.host.knownPeers()) {
-        if (p.name === this.host.ourName) continue;
-        for (const c of p.connections) {
-          if (c.name === this.host.ourName || connectedNames.has(c.name)) continue;
-          if (c.outbound) add(c.remoteTcpAddr, c.name);
-          else {
-            const hp = splitHostPort(c.remoteTcpAddr, 0);
-            if (hp) add(joinHostPort(hp.host, this.o.port), c.name);
-          }
-        }
-      }
-    }
+    if (this.o.discovery) this.discover(connectedNames, valid, add);
     this.connectToTargets(valid, now);
   }
 
+  /**
+   * Discovered addresses: for every known peer P and each of P's connections to a peer Q we are
+   * not connected to, the address P dialled (P's connection is outbound) or Q's IP at our mesh
+   * port (inbound). With a degree, only enough of them to reach it, the ones already being tried
+   * first, the rest drawn at random.
+   */
+  private discover(connectedNames: Set<PeerName>, valid: Set<string>, add: (address: string, peer?: PeerName) => void): void {
+    const found = new Map<string, PeerName>();
+    for (const p of this.host.knownPeers()) {
+      if (p.name === this.host.ourName) continue;
+      for (const c of p.connections) {
+        if (c.name === this.host.ourName || connectedNames.has(c.name)) continue;
+        if (c.outbound) found.set(c.remoteTcpAddr, c.name);
+        else {
+          const hp = splitHostPort(c.remoteTcpAddr, 0);
+          if (hp) found.set(joinHostPort(hp.host, this.o.port), c.name);
+        }
+      }
+    }
+    if (this.o.degree <= 0) {
+      for (const [address, peer] of found) add(address, peer);
+      return;
+    }
+    // Connections we have, and dials under way for direct targets, count; so do the discovered
+    // targets we keep (those being tried first: a dial in flight is never abandoned).
+    let budget = this.o.degree - connectedNames.size;
+    for (const address of valid) if (this.targets.get(address)?.state === 'attempting') budget--;
+    const peersTaken = new Set<PeerName>(connectedNames);
+    const ranked = [...found].filter(([address]) => !valid.has(address));
+    // Dials under way, then targets due now, then new ones, then those still backing off.
+    const now = this.o.clock.now();
+    const order = (a: string): number => {
+      const t = this.targets.get(a);
+      if (t?.state === 'attempting') return 0;
+      const after = t ? t.tryAfter : this.resting.get(a)?.tryAfter;
+      if (t === undefined && after === undefined) return 2;
+      return after !== undefined && after <= now ? 1 : 3;
+    };
+    shuffle(ranked, this.o.random);
+    ranked.sort(([a], [b]) => order(a) - order(b));
+    for (const [address, peer] of ranked) {
+      if (peersTaken.has(peer)) continue;
+      if (budget <= 0 && this.targets.get(address)?.state !== 'attempting') continue;
+      peersTaken.add(peer);
+      add(address, peer);
+      budget--;
+    }
+  }
+
   private connectToTargets(valid: Set<string>, now: number): void {
+    for (const [address, r] of this.resting) if (r.tryAfter !== undefined && r.tryAfter <= now) this.resting.delete(address);
     let next = Infinity;
     for (const [address, t] of this.targets) {
       if (t.state !== 'waiting' && t.state !== 'suspended') continue;
       if (!valid.has(address)) {
         if (this.direct.has(address)) t.state = 'suspended';
-        else this.targets.delete(address);
+        else {
+          this.targets.delete(address);
+          if (t.tryAfter === undefined || t.tryAfter > now) this.resting.set(address, { tryAfter: t.tryAfter, interval: t.interval });
+        }
         continue;
       }
       t.state = 'waiting';
@@ -282,5 +342,13 @@ export class ConnectionMaker {
   private tryLater(t: Target): void {
     t.tryAfter = this.o.clock.now() + t.interval / 2 + this.o.random() * t.interval;
     t.interval = Math.min(t.interval * this.o.factor, this.o.maxMs);
+  }
+}
+
+/** Fisher–Yates, in place. */
+function shuffle<T>(items: T[], random: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
   }
 }

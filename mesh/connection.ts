@@ -70,7 +70,7 @@ export class MeshConnection {
   /** Runs the intro on a fresh transport connection. Rejects (and destroys the socket) on failure. */
   static async open(
     conn: Conn,
-    p: Omit<IntroParams, 'stream' | 'reader'> & { connId: bigint; timings?: ConnectionTimings; /** One already reading the stream (the accept queue starts it). */ reader?: StreamReader },
+    p: Omit<IntroParams, 'stream' | 'reader'> & { connId: bigint; timings?: ConnectionTimings & { /** The kernel watches the link with this deadline (Conn.watchByKernel). */ linkWatchMs?: number }; /** One already reading the stream (the accept queue starts it). */ reader?: StreamReader },
   ): Promise<MeshConnection> {
     const reader = p.reader ?? new StreamReader(conn.stream);
     try {
@@ -84,6 +84,7 @@ export class MeshConnection {
         },
         r.features.weftHeartbeatMs,
       );
+      if (p.timings?.linkWatchMs !== undefined) plan.linkWatchMs = p.timings.linkWatchMs;
       return new MeshConnection(conn, reader, r.framer, p.outbound, r.features, p.connId, r.version, r.sessionKey, p.clock, plan);
     } catch (err) {
       conn.stream.destroy();

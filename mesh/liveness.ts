@@ -28,6 +28,8 @@ export interface LivenessPlan {
   readDeadlineMs: number;
   /** Both ends offered fast heartbeats. */
   fast: boolean;
+  /** The kernel fails the connection after this long without an acknowledgement (keepalive probes while idle). */
+  linkWatchMs?: number;
 }
 
 /**

@@ -113,7 +113,11 @@ export class RouterStatusView {
   }
 }
 
-/** "heartbeat 1s, deadline 4s" (fast, weft ↔ weft) or "heartbeat 30s, deadline 60s" (mesh). */
+/**
+ * "heartbeat 10s, deadline 30s, link watched by the kernel (4s)" (weft ↔ weft over TCP),
+ * "heartbeat 1s, deadline 4s" (weft ↔ weft, nothing watching the link) or "heartbeat 30s, deadline 60s" (mesh).
+ */
 function livenessInfo(p: LivenessPlan): string {
-  return `heartbeat ${p.heartbeatMs / 1000}s, deadline ${p.readDeadlineMs / 1000}s`;
+  const watch = p.linkWatchMs === undefined ? '' : `, link watched by the kernel (${p.linkWatchMs / 1000}s)`;
+  return `heartbeat ${p.heartbeatMs / 1000}s, deadline ${p.readDeadlineMs / 1000}s${watch}`;
 }

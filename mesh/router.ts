@@ -55,6 +55,8 @@ export interface RouterOptions {
   password?: Buffer;
   connLimit: number;
   discovery: boolean;
+  /** How many connections discovery aims for; 0 or undefined = every peer it learns of. */
+  degree?: number;
   transport: Transport;
   clock: Clock;
   random?: () => number;
@@ -206,6 +208,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       {
         port: o.port,
         discovery: o.discovery,
+        degree: o.degree ?? 0,
         clock: o.clock,
         random: this.random,
         initialMs: this.t.backoffInitialMs,
@@ -426,6 +429,10 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   /** Inbound connections come with their reader (started at accept) and what is left of their deadline. */
   private async handshake(conn: Conn, outbound: boolean, acceptNewPeer: boolean, attempt: Attempt, inbound?: { reader: StreamReader; timeoutMs: number; pace: () => Promise<void> }): Promise<void> {
     const connId = randomUid();
+    // Where the kernel watches the link (every TCP connection), heartbeats need only prove that
+    // the other router still runs: offer them at WATCHED_HEARTBEAT_INTERVAL_MS, not every second.
+    const watched = conn.watchByKernel?.(this.t.fastReadDeadlineMs) ?? false;
+    const fastHeartbeatMs = this.t.fastHeartbeatMs > 0 && watched ? Math.max(this.t.fastHeartbeatMs, C.WATCHED_HEARTBEAT_INTERVAL_MS) : this.t.fastHeartbeatMs;
     const features = (refused?: WeftError): Buffer =>
       encodeFeatures(
         { name: this.name, nickname: this.o.nickname, uid: this.uid, shortId: this.peers.self.shortId },
@@ -434,7 +441,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         {
           version: C.VERSION,
           caps: [],
-          ...(this.t.fastHeartbeatMs > 0 ? { heartbeatMs: this.t.fastHeartbeatMs } : {}),
+          ...(fastHeartbeatMs > 0 ? { heartbeatMs: fastHeartbeatMs } : {}),
           ...(refused ? { refused: { code: refused.code, message: refused.message } } : {}),
         },
       );
@@ -452,8 +459,9 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       timings: {
         heartbeatMs: this.t.heartbeatMs,
         readDeadlineMs: this.t.readDeadlineMs,
-        fastHeartbeatMs: this.t.fastHeartbeatMs,
+        fastHeartbeatMs,
         fastReadDeadlineMs: this.t.fastReadDeadlineMs,
+        ...(watched ? { linkWatchMs: this.t.fastReadDeadlineMs } : {}),
       },
     });
     this.attempts.delete(attempt);

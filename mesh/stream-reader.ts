@@ -33,7 +33,13 @@ export class StreamReader {
     const end = (why: string) => () => this.fail(new WeftError('closed', why));
     stream.on('end', end('connection closed by peer'));
     stream.on('close', end('connection closed'));
-    stream.on('error', (err: Error) => this.fail(new WeftError('io', err.message, { cause: err })));
+    stream.on('error', (err: NodeJS.ErrnoException) =>
+      this.fail(
+        err.code === 'ETIMEDOUT'
+          ? new WeftError('timeout', 'the peer\'s host acknowledged nothing within the kernel\'s deadline (keepalive, TCP_USER_TIMEOUT): the link or that host is down', { cause: err })
+          : new WeftError('io', err.message, { cause: err }),
+      ),
+    );
   }
 
   /** Bytes received and not yet read. */

@@ -36,7 +36,6 @@ export class TopologyGossiper implements Gossiper {
   constructor(
     private readonly peers: Peers,
     private readonly events: TopologyEvents,
-    private readonly random: () => number,
   ) {}
 
   /**
@@ -48,9 +47,14 @@ export class TopologyGossiper implements Gossiper {
    *   that one is the designated relay from P to X, so X gets P's update once, not once from
    *   every common neighbour (measured at 100 in-process routers, relays outnumbered our own
    *   updates 30 to 1 before this rule).
-   * Where P and X have no common neighbour (a sparse mesh), relays go to at most log2(N)
-   * random such neighbours (mesh: 2·log2(N)). Anti-entropy (periodic full gossip) repairs an
-   * update a designated relay missed, for example because views differ or it is a Go peer.
+   * Where P and X have no common neighbour (a sparse mesh, peers two or more hops from P), the
+   * update floods: every relay that learnt something from it passes it to every such neighbour,
+   * and a peer that already has it relays nothing. A peer then receives each change at most once
+   * per connection it has, so the cost of a change is bounded by the degree, not by N, and an
+   * update reaches everyone over every path left (with a random subset of log2(N) relays, as
+   * before, a departed peer's last update missed some peers until anti-entropy, 27 s at N=25).
+   * Anti-entropy (periodic full gossip) repairs an update a designated relay missed, for example
+   * because views differ or it is a Go peer.
    */
   relayTargets(data: GossipData, neighbours: readonly PeerName[]): PeerName[] | undefined {
     if (!(data instanceof TopologyData) || data.names === undefined) return undefined;
@@ -77,12 +81,7 @@ export class TopologyGossiper implements Gossiper {
       if (mine) designated.push(x);
       else if (multiHop) needs.push(x);
     }
-    const fanout = Math.max(1, Math.ceil(Math.log2(this.peers.size)));
-    for (let i = needs.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1));
-      [needs[i], needs[j]] = [needs[j]!, needs[i]!];
-    }
-    return [...designated, ...needs.slice(0, fanout)];
+    return [...designated, ...needs];
   }
 
   onGossipUnicast(): void {}

@@ -54,7 +54,6 @@ export class Topology {
           if (r.oldIncarnation || r.selfChanged) this.announce([]);
         },
       },
-      d.random,
     );
   }
 

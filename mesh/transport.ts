@@ -2,7 +2,9 @@
 // mesh scenario runs either way.
 import net from 'node:net';
 import { Duplex } from 'node:stream';
+import { LINK_PROBE_INTERVAL_MS } from '../lib/constants.js';
 import { WeftError } from '../lib/errors.js';
+import { loadNative } from '../lib/native.js';
 import { LISTEN_BACKLOG } from './limits.js';
 
 export interface Conn {
@@ -12,6 +14,12 @@ export interface Conn {
   readonly localAddr: string;
   /** "ip:port" of the remote end. */
   readonly remoteAddr: string;
+  /**
+   * Asks the kernel to watch the link: probes while it is idle, and the connection fails once
+   * nothing sent was acknowledged for deadlineMs. True if it will; absent or false, the
+   * program's own heartbeats must do it (docs/mesh-protocol.md, "Liveness").
+   */
+  watchByKernel?(deadlineMs: number): boolean;
 }
 
 export interface Listener {
@@ -55,6 +63,34 @@ export function splitHostPort(addr: string, defaultPort: number): { host: string
   return { host, port };
 }
 
+/**
+ * TCP keepalive every LINK_PROBE_INTERVAL_MS after as much silence, and TCP_USER_TIMEOUT: a peer whose host
+ * died or whose link drops packets is noticed in deadlineMs by the kernel, which answers the other
+ * side's probes too, so an idle connection costs the two programs nothing.
+ */
+function kernelWatch(socket: net.Socket, deadlineMs: number): boolean {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return false;
+  try {
+    const native = loadNative();
+    if (typeof native.setTcpLiveness !== 'function') return false;
+    const probeS = LINK_PROBE_INTERVAL_MS / 1000;
+    native.setTcpLiveness(fd, probeS, probeS, Math.max(1, Math.ceil(deadlineMs / LINK_PROBE_INTERVAL_MS)), deadlineMs);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tcpConn(socket: net.Socket): Conn {
+  return {
+    stream: socket,
+    localAddr: addrOf(socket.localAddress, socket.localPort),
+    remoteAddr: addrOf(socket.remoteAddress, socket.remotePort),
+    watchByKernel: (deadlineMs) => kernelWatch(socket, deadlineMs),
+  };
+}
+
 function addrOf(address: string | undefined, port: number | undefined): string {
   return joinHostPort((address ?? '?').replace(/^::ffff:/, ''), port ?? 0);
 }
@@ -66,7 +102,7 @@ export const tcpTransport: Transport = {
         // A reset before anyone reads the socket must not become an uncaught 'error'.
         socket.on('error', () => undefined);
         socket.setNoDelay(true);
-        onConn({ stream: socket, localAddr: addrOf(socket.localAddress, socket.localPort), remoteAddr: addrOf(socket.remoteAddress, socket.remotePort) });
+        onConn(tcpConn(socket));
       });
       server.once('error', (err: NodeJS.ErrnoException) => {
         const where = joinHostPort(host || '0.0.0.0', port);
@@ -122,7 +158,7 @@ export const tcpTransport: Transport = {
         cleanup();
         socket.setNoDelay(true);
         socket.on('error', () => undefined); // errors surface as 'close' to the reader
-        resolve({ stream: socket, localAddr: addrOf(socket.localAddress, socket.localPort), remoteAddr: addrOf(socket.remoteAddress, socket.remotePort) });
+        resolve(tcpConn(socket));
       });
     });
   },

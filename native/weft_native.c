@@ -11,6 +11,7 @@
 #include <linux/netlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -544,6 +545,28 @@ static napi_value set_mark(napi_env env, napi_callback_info info) {
   uint32_t mark;
   if (argc < 2 || !get_int(env, argv[0], &fd) || napi_get_value_uint32(env, argv[1], &mark) != napi_ok) return throw_type(env, "setMark(fd, mark)");
   if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) return throw_errno(env, "setsockopt(SO_MARK)", errno);
+  return NULL;
+}
+
+// setTcpLiveness(fd, idleS, intervalS, count, userTimeoutMs): the kernel watches a TCP connection
+// instead of the program: keepalive probes after idleS of silence, every intervalS, and the
+// connection fails once nothing it sent (data or probe) was acknowledged for userTimeoutMs
+// (TCP_USER_TIMEOUT overrides the probe count). The mesh's control connections use it (mesh/transport.ts).
+static napi_value set_tcp_liveness(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, idle, interval, count;
+  uint32_t user_timeout;
+  if (argc < 5 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &idle) || !get_int(env, argv[2], &interval) || !get_int(env, argv[3], &count) ||
+      napi_get_value_uint32(env, argv[4], &user_timeout) != napi_ok)
+    return throw_type(env, "setTcpLiveness(fd, idleS, intervalS, count, userTimeoutMs)");
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0) return throw_errno(env, "setsockopt(SO_KEEPALIVE)", errno);
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0) return throw_errno(env, "setsockopt(TCP_KEEPIDLE)", errno);
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) < 0) return throw_errno(env, "setsockopt(TCP_KEEPINTVL)", errno);
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) < 0) return throw_errno(env, "setsockopt(TCP_KEEPCNT)", errno);
+  if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) < 0) return throw_errno(env, "setsockopt(TCP_USER_TIMEOUT)", errno);
   return NULL;
 }
 
@@ -1126,6 +1149,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setTunPersist", NULL, set_tun_persist, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMark", NULL, set_mark, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setUdpEncap", NULL, set_udp_encap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setTcpLiveness", NULL, set_tcp_liveness, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readBatch", NULL, read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeBatch", NULL, write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openUdp", NULL, open_udp, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,5 +1,6 @@
 // A control link that silently drops every packet (an nftables drop rule, not a reject: no RST,
-// no ICMP, the sockets stay open) is noticed within the fast read deadline, not mesh's 60 s.
+// no ICMP, the sockets stay open) is noticed within the fast deadline, not mesh's 60 s: the kernel
+// watches each weft connection (keepalive probes, TCP_USER_TIMEOUT) and fails it.
 //
 //   h0 198.18.0.1 ──╳── h1 198.18.0.2      step 1: TCP 6783 between h0 and h1 dropped
 //        ╲                 ╱                        → h0 and h1 reach each other via h2
@@ -8,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAST_READ_DEADLINE_MS, GC_DEFER_MS, MESH_PORT, READ_DEADLINE_MS, ROUTES_DEFER_MS, TOPOLOGY_COALESCE_MS } from '../lib/constants.js';
+import { FAST_READ_DEADLINE_MS, GC_DEFER_MS, LINK_PROBE_INTERVAL_MS, MESH_PORT, READ_DEADLINE_MS, ROUTES_DEFER_MS, TOPOLOGY_COALESCE_MS, WATCHED_HEARTBEAT_INTERVAL_MS } from '../lib/constants.js';
 import { canUseNetns, canUseNft, createLan, waitFor, type Host, type Lan } from './harness/netns.js';
 import { WeftHost } from './harness/weft.js';
 
@@ -16,12 +17,14 @@ const can = canUseNft();
 if (!can.ok) console.warn(`SKIP end-to-end liveness tests: ${can.reason}`);
 
 /**
- * A link's ends notice at most the read deadline after the last heartbeat they heard (which came
- * before the cut), then recompute routes. Far below mesh's 60 s, so the test tells them apart.
+ * A link's kernel fails the connection once nothing was acknowledged for the deadline, checked at
+ * each keepalive probe (so up to one probe interval later), then routes are recomputed. Far below
+ * mesh's 60 s, so the test tells them apart.
  */
-const REROUTE_MS = FAST_READ_DEADLINE_MS + ROUTES_DEFER_MS;
+const REROUTE_MS = FAST_READ_DEADLINE_MS + LINK_PROBE_INTERVAL_MS + ROUTES_DEFER_MS;
 /** A third peer learns it from a topology update (one coalescing window), then collects the peer. */
-const FORGET_MS = FAST_READ_DEADLINE_MS + TOPOLOGY_COALESCE_MS + GC_DEFER_MS;
+const FORGET_MS = REROUTE_MS + TOPOLOGY_COALESCE_MS + GC_DEFER_MS;
+const KERNEL_TIMEOUT = /acknowledged nothing within the kernel's deadline/;
 const POLL_INTERVAL_MS = 200;
 const TABLE = 'wt_liveness';
 
@@ -55,7 +58,7 @@ add rule inet ${TABLE} out ip daddr ${peer.addr} tcp sport ${MESH_PORT} counter 
 /** When the router's log says it closed a connection for silence after `since` (pino's epoch ms). */
 function silenceClosedAt(h: WeftHost, since: number): number | undefined {
   for (const line of readFileSync(join(h.dataDir, 'weft.log'), 'utf8').split('\n')) {
-    if (!line.includes('connection deleted') || !line.includes('no message from the peer')) continue;
+    if (!line.includes('connection deleted') || !KERNEL_TIMEOUT.test(line)) continue;
     const time = (JSON.parse(line) as { time: number }).time;
     if (time >= since) return time;
   }
@@ -105,11 +108,12 @@ describe.skipIf(!can.ok || !canUseNetns().ok)('dead control links are noticed in
     return 2 * (worst + POLL_INTERVAL_MS);
   };
 
-  it('weft peers agreed on fast heartbeats', async () => {
+  it('weft peers let the kernel watch their links and agreed on heartbeats that only prove the router runs', async () => {
     const conns = (await hosts[0]!.json<{ control: ConnJson[] }>(['status', 'connections'])).control;
     const up = conns.filter((c) => c.state === 'established');
     expect(up).toHaveLength(2);
-    for (const c of up) expect(c.info).toMatch(new RegExp(`heartbeat 1s, deadline ${FAST_READ_DEADLINE_MS / 1000}s$`));
+    const heartbeatS = WATCHED_HEARTBEAT_INTERVAL_MS / 1000;
+    for (const c of up) expect(c.info).toMatch(new RegExp(`heartbeat ${heartbeatS}s, deadline ${3 * heartbeatS}s, link watched by the kernel \\(${FAST_READ_DEADLINE_MS / 1000}s\\)$`));
   });
 
   it('a silently dropped link: both ends route around it within the deadline', async () => {
@@ -131,7 +135,7 @@ describe.skipIf(!can.ok || !canUseNetns().ok)('dead control links are noticed in
     console.log(`h0–h1 cut: h0 closed the connection after ${detected[0]} ms, h1 after ${detected[1]} ms`);
     for (const ms of detected) expect(ms).toBeLessThanOrEqual(took);
     const failed = (await hosts[0]!.json<{ control: ConnJson[] }>(['status', 'connections'])).control.filter((c) => c.state === 'failed');
-    expect(failed.map((c) => c.info).join('\n')).toMatch(/no message from the peer for \d+(\.\d)?s \(read deadline 4s, heartbeats every 1s agreed\)/);
+    expect(failed.map((c) => c.info).join('\n')).toMatch(KERNEL_TIMEOUT);
   });
 
   it('cut off from everyone: the peer disappears from the others’ status peers', async () => {

@@ -3,11 +3,10 @@
 import { hostname } from 'node:os';
 import { runCli } from '../cli/program.js';
 
-const code = await runCli(process.argv.slice(2), {
+void runCli(process.argv.slice(2), {
   stdout: (s) => void process.stdout.write(s),
   stderr: (s) => void process.stderr.write(s),
   env: process.env,
   hostname: hostname(),
   self: { execPath: process.execPath, execArgv: process.execArgv, script: process.argv[1] ?? '' },
-});
-process.exit(code);
+}).then((code) => process.exit(code));

@@ -23,6 +23,7 @@ export interface RawRouterOptions {
   name?: string;
   nickname?: string;
   connLimit?: string;
+  degree?: string;
   discovery?: boolean;
   logLevel?: string;
   vxlanPort?: string;
@@ -48,6 +49,7 @@ export function addRouterOptions(cmd: Command): Command {
     .option('--name <mac>', 'peer name for this run, e.g. 02:aa:bb:cc:dd:ee (default: the one kept in the data dir)')
     .option('--nickname <name>', 'human-friendly peer name (default: this host name)')
     .option('--conn-limit <n>', `most connections to accept (default ${C.CONN_LIMIT})`)
+    .option('--degree <n>', `how many peers discovery connects to; 0 = every peer it learns of (default ${C.MESH_DEGREE}, or 0 with a password)`)
     .option('--no-discovery', 'do not connect to peers learnt from other peers')
     .option('--log-level <level>', `${LOG_LEVELS.join(', ')} (default info)`)
     .option('--vxlan-port <n>', `UDP port of the kernel VXLAN data plane (default ${C.VXLAN_PORT})`)
@@ -129,6 +131,10 @@ export function parseRouterOptions(
     if (/^[0-9]{1,9}$/.test(raw.connLimit.trim())) o.connLimit = Number(raw.connLimit.trim());
     else problems.push(`--conn-limit "${raw.connLimit}" must be a whole number ≥ 0; leave it out for ${C.CONN_LIMIT}`);
   }
+  if (raw.degree !== undefined) {
+    if (/^[0-9]{1,4}$/.test(raw.degree.trim())) o.degree = Number(raw.degree.trim());
+    else problems.push(`--degree "${raw.degree}" must be a whole number ≥ 0 (0: connect to every peer); leave it out for ${C.MESH_DEGREE}`);
+  }
   o.discovery = raw.discovery ?? true;
   if (raw.logLevel !== undefined) {
     const level = raw.logLevel.trim().toLowerCase();
@@ -207,6 +213,7 @@ export function routerArgs(o: DaemonOptions): string[] {
   if (o.metricsAddr !== undefined) args.push(`--metrics-addr=${o.metricsAddr}`);
   if (o.name !== undefined) args.push(`--name=${o.name}`);
   args.push(`--nickname=${o.nickname}`, `--conn-limit=${o.connLimit}`);
+  if (o.degree !== undefined) args.push(`--degree=${o.degree}`);
   if (!o.discovery) args.push('--no-discovery');
   args.push(`--log-level=${o.logLevel}`, `--vxlan-port=${o.vxlanPort}`, `--ipalloc-range=${o.ipallocRange}`);
   if (o.mtu !== undefined) args.push(`--mtu=${o.mtu}`);

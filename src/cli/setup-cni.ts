@@ -1,20 +1,20 @@
 // `weft setup-cni`: installs weft's CNI plugin for container runtimes (podman, containerd, the
 // kubelet): the plugin as BIN_DIR/weft and CONF_DIR/10-weft.conflist naming it, chained with the
 // standard portmap plugin. Idempotent; see docs/cni.md.
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { WeftError, errorMessage } from '../../lib/errors.js';
+import { projectRoot } from '../../lib/paths.js';
 import { parseApiAddr } from '../cni/config.js';
 import { DEFAULT_BIN_DIR, DEFAULT_CONFLIST_VERSION, DEFAULT_CONF_DIR, conflistVersion, install, type Installed } from '../cni/install.js';
 import { httpAddrOf } from './client.js';
 import type { CliContext } from './context.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
+const root = projectRoot(import.meta.url);
 /** The bundle `make build` writes (dist/cni/weft-cni.js), from the built CLI or from its source. */
-export const PLUGIN_BUNDLE = resolve(here, here.includes('/dist/') ? '../../cni/weft-cni.js' : '../../dist/cni/weft-cni.js');
+export const PLUGIN_BUNDLE = resolve(root, 'dist/cni/weft-cni.js');
 /** The native forwarder `make build` compiles (native/build/weft-cni) when there is a C compiler. */
-export const PLUGIN_SHIM = resolve(here, here.includes('/dist/') ? '../../../native/build/weft-cni' : '../../native/build/weft-cni');
+export const PLUGIN_SHIM = resolve(root, 'native/build/weft-cni');
 
 interface SetupCniOptions {
   binDir: string;

@@ -7,7 +7,7 @@ import { MeshRouter } from '../../mesh/router.js';
 import { formatPeerName } from '../../mesh/peer-name.js';
 import { tcpTransport } from '../../mesh/transport.js';
 import { loadIdentity, newUid } from './identity.js';
-import type { DaemonOptions } from './options.js';
+import { meshDegree, type DaemonOptions } from './options.js';
 import * as C from '../../lib/constants.js';
 import { Dataplane } from '../../router/dataplane.js';
 import { meshView } from '../../router/mesh-view.js';
@@ -41,6 +41,7 @@ export async function runDaemon(opts: DaemonOptions, signal: AbortSignal): Promi
     password: opts.password,
     connLimit: opts.connLimit,
     discovery: opts.discovery,
+    degree: meshDegree(opts),
     transport: tcpTransport,
     clock: realClock,
     log: log.child({ component: 'mesh' }),

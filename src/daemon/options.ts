@@ -20,6 +20,11 @@ export interface DaemonOptions {
   name?: string;
   nickname: string;
   connLimit: number;
+  /**
+   * How many connections discovery aims for; 0 = every peer learnt of (Weave's full mesh).
+   * undefined: MESH_DEGREE without encryption, 0 with it (see meshDegree).
+   */
+  degree?: number;
   /** Initial connection targets, "host[:port]". */
   peers: string[];
   /** Dial peers learnt through topology gossip. */
@@ -44,6 +49,12 @@ export interface DaemonOptions {
   espEngine: 'auto' | 'kernel' | 'user';
   /** Write logs here instead of stdout (set by `weft launch`). */
   logFile?: string;
+}
+
+/** The discovery degree these options give (DaemonOptions.degree). */
+export function meshDegree(o: Pick<DaemonOptions, 'degree' | 'password' | 'dataplane'>): number {
+  if (o.degree !== undefined) return o.degree;
+  return o.password !== undefined && o.password.length > 0 && o.dataplane ? 0 : C.MESH_DEGREE;
 }
 
 export function defaultOptions(): DaemonOptions {

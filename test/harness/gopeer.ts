@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HERE = dirname(fileURLToPath(import.meta.url));
+// From dist/test/harness (a built benchmark) as well as from test/harness (vitest).
+const REPO = resolve(HERE, HERE.includes('/dist/') ? '../../..' : '../..');
 const SOURCE_DIR = join(REPO, 'test', 'interop', 'gopeer');
 const CACHE_DIR = join(REPO, '.cache');
 export const GOPEER_BINARY = join(CACHE_DIR, 'gopeer', 'gopeer');

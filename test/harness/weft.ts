@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import type { ExecResult, Host } from './netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** The built CLI; tests and the demo run `make build` (via make test/demo) first. */
-export const WEFT_JS = resolve(here, here.includes('/dist/') ? '../../src/bin/weft.js' : '../../dist/src/bin/weft.js');
+/** The built CLI, the one-file bundle users run; tests and the demo run `make build` (via make test/demo) first. */
+export const WEFT_JS = resolve(here, here.includes('/dist/') ? '../../weft.cjs' : '../../dist/weft.cjs');
 
 /** The driver behind weftConcurrently: argv lists on stdin, [{ code, stdout, stderr }] on stdout. */
 const CONCURRENT_CLI = `
@@ -49,7 +49,7 @@ export class WeftHost {
    * its exit code.
    */
   async weftConcurrently(argvs: string[][]): Promise<ExecResult[]> {
-    const r = await this.host.exec(process.execPath, ['--input-type=module', '-e', CONCURRENT_CLI, resolve(dirname(WEFT_JS), '../cli/program.js')], {
+    const r = await this.host.exec(process.execPath, ['--input-type=module', '-e', CONCURRENT_CLI, resolve(dirname(WEFT_JS), 'src/cli/program.js')], {
       env: { WEFT_DATA_DIR: this.dataDir },
       input: JSON.stringify(argvs),
       timeoutMs: 60_000,
