@@ -85,6 +85,8 @@ interface Failure {
 }
 
 const FAILURE_MEMORY_MS = 5 * 60_000;
+/** A neighbour is dropped to make room for a newcomer only if it keeps at least this many other connections. */
+const MIN_SHED_DEGREE = 2;
 const SHED_LOG_MS = 10_000;
 const MAX_FAILURES = 100;
 
@@ -498,10 +500,30 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         `peer name collision: ${formatPeerName(this.name)} is already connected to a live ${who} at ${dup.remoteAddr} — two routers share the name ${formatPeerName(remote.name)}; give one another --name`,
       );
     }
-    if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit && !dup) {
+    if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit && !dup && this.roomFor(remote.name) === undefined) {
       return new WeftError('conn-limit', `connection limit reached (${this.o.connLimit}) at ${formatPeerName(this.name)}(${this.o.nickname})`);
     }
     return undefined;
+  }
+
+  /**
+   * At the connection limit, the connection to drop so that `newcomer` gets in, if it should: a
+   * peer nobody routes to (new, restarted, or cut off) would otherwise stay out for good when
+   * every router it knows is full. The one dropped is the neighbour with the most other
+   * connections (it stays well connected), never one we dialled as a direct target, and only
+   * if it has at least MIN_SHED_DEGREE others. A newcomer we already route to is refused as before.
+   */
+  private roomFor(newcomer: PeerName): MeshConnection | undefined {
+    if (this.topology.routes.unicast.has(newcomer)) return undefined;
+    const direct = new Set(this.maker.directTargets());
+    let best: { mc: MeshConnection; degree: number } | undefined;
+    for (const mc of this.conns.values()) {
+      if (mc.outbound && direct.has(this.connTarget.get(mc) ?? '')) continue;
+      const degree = (this.peers.get(mc.remote.name)?.connections ?? []).filter((c) => c.name !== this.name).length;
+      if (degree < MIN_SHED_DEGREE) continue;
+      if (!best || degree > best.degree || (degree === best.degree && mc.remote.name > best.mc.remote.name)) best = { mc, degree };
+    }
+    return best?.mc;
   }
 
   /** Validates a connection whose intro completed and adds it; returns why not otherwise. */
@@ -526,8 +548,12 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
         return dupErr;
       }
     }
+    let shed: MeshConnection | undefined;
     if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit) {
-      return new WeftError('conn-limit', `connection limit reached (${this.o.connLimit})`);
+      shed = this.roomFor(remote.name);
+      if (!shed) return new WeftError('conn-limit', `connection limit reached (${this.o.connLimit})`);
+      this.o.log.info({ peer: who, shed: `${formatPeerName(shed.remote.name)}(${shed.remote.nickname})` }, 'at the connection limit: dropping a well-connected neighbour to let in a peer nobody routes to');
+      shed.close(new WeftError('conn-limit', `connection limit reached (${this.o.connLimit}) at ${formatPeerName(this.name)}(${this.o.nickname}): dropped to make room for ${who}, whom nobody routes to`));
     }
     const restarted = known !== undefined && !isPlaceholder(known) && known.uid !== remote.uid;
     // mesh sends everything to a peer it could not reach before. Routes lag changes by 100 ms,

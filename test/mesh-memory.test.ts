@@ -158,6 +158,43 @@ describe('connection validation', () => {
     // The one refused still reaches a through the other (multi-hop).
     await mesh.settle(() => converged([a, b, c]), 'converges over two hops');
   });
+
+  it('a full router drops a well-connected neighbour to let in a peer nobody routes to', async () => {
+    mesh = new MemoryMesh();
+    const a = await mesh.add({ name: A, connLimit: 3 });
+    const b = await mesh.add({ name: B, peers: ['198.18.0.1'] });
+    const c = await mesh.add({ name: C, peers: ['198.18.0.1'] });
+    const d = await mesh.add({ name: D, peers: ['198.18.0.1'] });
+    await mesh.settle(() => converged([a, b, c, d]) && [a, b, c, d].every((r) => establishedPeers(r).length === 3), 'full mesh of 4, a at its limit');
+    // e knows only a, which is full: before, e stayed out for good (every router it knew refused it).
+    const E = 0x0a0000000005n;
+    const e = await mesh.add({ name: E, peers: ['198.18.0.1'], discovery: false });
+    await mesh.settle(() => converged([a, b, c, d, e]), 'e joins through the full router');
+    // (b, c and d then learn of e from a and dial it too.)
+    expect(establishedPeers(e)).toContain(formatPeerName(A));
+    expect(establishedPeers(a)).toHaveLength(3);
+    // The one dropped was one of the well-connected (b, c, d each keep two others): d, the highest name.
+    expect(establishedPeers(a)).not.toContain(formatPeerName(D));
+    // d, still routed to through b and c, is refused when it asks again: nobody is dropped for it.
+    await mesh.run(90_000);
+    expect(establishedPeers(a)).toContain(formatPeerName(E));
+    expect(converged([a, b, c, d, e])).toBe(true);
+  });
+
+  it('with a degree, discovery keeps each router to about that many connections, and routes span the rest', async () => {
+    mesh = new MemoryMesh();
+    const names = Array.from({ length: 16 }, (_, i) => 0x0b0000000001n + BigInt(i));
+    const all: MeshRouter[] = [];
+    for (const [i, name] of names.entries()) all.push(await mesh.add({ name, degree: 3, peers: i === 0 ? [] : [`198.18.0.${i}`] }));
+    await mesh.settle(() => converged(all), '16 routers with degree 3 converge', { maxMs: 300_000 });
+    await mesh.run(30_000);
+    const degrees = all.map((r) => establishedPeers(r).length);
+    // Dialling stops at 3; others may dial in, so some have more, but nobody is connected to everyone.
+    expect(Math.min(...degrees)).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...degrees)).toBeLessThan(names.length - 1);
+    expect(degrees.reduce((s, d) => s + d, 0) / degrees.length).toBeLessThan(8);
+    expect(converged(all)).toBe(true);
+  });
 });
 
 class SetGossiper implements Gossiper {

@@ -15,6 +15,8 @@ export interface NodeSpec {
   peers?: string[];
   connLimit?: number;
   discovery?: boolean;
+  /** Discovery's target degree (0 or unset: every peer). */
+  degree?: number;
   uid?: bigint;
 }
 
@@ -49,6 +51,7 @@ export class MemoryMesh {
       password: spec.password === undefined ? undefined : Buffer.from(spec.password),
       connLimit: spec.connLimit ?? 100,
       discovery: spec.discovery ?? true,
+      degree: spec.degree ?? 0,
       transport: this.net.host(host),
       clock: this.clock,
       random: seededRandom(this.seed++),
