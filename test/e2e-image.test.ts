@@ -259,6 +259,10 @@ describe.skipIf(!can.ok)("weft's container image", () => {
     );
     const env = await nodes[0]!.p.ok(['exec', `weft-${lan.hosts[0]!.name}-weft`, 'sh', '-c', 'echo "$WEFT_IPALLOC_RANGE|$WEFT_PEERS|${#WEFT_PASSWORD}"']);
     expect(env).toBe(`${RANGE}|${cm.data.WEFT_PEERS}|${PASSWORD.length}`);
+    // the container runs with exactly the manifest's capabilities, not privileged
+    const inspect = JSON.parse(await nodes[0]!.p.ok(['inspect', '--format', '{{json .EffectiveCaps}} {{.HostConfig.Privileged}}', `weft-${lan.hosts[0]!.name}-weft`]).then((o) => `[${o.replace(' ', ',')}]`)) as [string[], boolean];
+    expect([...inspect[0]].sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_SYS_ADMIN']);
+    expect(inspect[1]).toBe(false);
     const ipam = (await nodes[0]!.cli.weft(['status', 'ipam'])).stdout;
     expect(ipam).toContain(RANGE);
 
