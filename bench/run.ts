@@ -7,6 +7,8 @@ import { formatScale, runScaleBench } from './dataplane-scale.js';
 import { espBenchUnavailable, formatEspBench, runEspBench } from './esp.js';
 import { formatIpam, runIpamBench } from './ipam.js';
 import { measureConvergence } from './mesh-convergence.js';
+import { formatProcessMesh, measureProcessMesh, type MeshImpl, type ProcessMeshResult } from './mesh-processes.js';
+import { formatScale as formatMeshScale, simulateScale } from './mesh-scale.js';
 import { simulateConvergence } from './mesh-simulated.js';
 import { canUseNetns } from '../test/harness/privileges.js';
 
@@ -30,6 +32,23 @@ async function mesh(): Promise<void> {
     const r = await simulateConvergence(n);
     console.log(`${String(n).padEnd(6)}${`${(r.simulatedMs / 1000).toFixed(2)} s`.padEnd(24)}${r.messagesPerPeer.toFixed(0).padEnd(20)}${fmtBytes(r.bytesPerPeer)}`);
   }
+  const can = canUseNetns();
+  if (!can.ok) console.log(`\nmesh as separate processes: skipped (${can.reason})`);
+  else {
+    // One router process per host, as users run them, beside the Go mesh peer measured the same way in this run.
+    const psizes = (process.env.WEFT_BENCH_PROCESS_SIZES ?? '25,50,100').split(',').map(Number);
+    console.log('\nmesh as separate processes (one namespace, loopback addresses), weft against the Go weaveworks/mesh peer');
+    const rows: ProcessMeshResult[] = [];
+    for (const n of psizes) {
+      for (const impl of ['weft', 'go'] as MeshImpl[]) rows.push(await measureProcessMesh(impl, n));
+    }
+    console.log(formatProcessMesh(rows));
+  }
+  const ssizes = (process.env.WEFT_BENCH_SCALE_SIZES ?? '250,1000').split(',').map(Number);
+  console.log('\nthe real router code at scale: in-memory transport, simulated time, default degree');
+  const scaled = [];
+  for (const n of ssizes) scaled.push(await simulateScale(n));
+  console.log(formatMeshScale(scaled));
   console.log('\nreference (DESIGN.md, measured with Debian\'s Go mesh on these machines): 0.3 s at 10, 1.3 s at 25, 10–25 s at 50, 350 s and 5.6 GB at 100');
 }
 

@@ -50,6 +50,7 @@ const MAX_U64 = (1n << 64n) - 1n;
 
 export class Peers {
   private readonly table = new Map<PeerName, PeerSummary>();
+  private changes = 0;
   private readonly shortIds = new ShortIdIndex();
   private readonly selfName: PeerName;
   private readonly random: () => number;
@@ -80,6 +81,11 @@ export class Peers {
 
   get size(): number {
     return this.table.size;
+  }
+
+  /** Goes up with every change of the table: what was encoded at the same count is still current. */
+  get generation(): number {
+    return this.changes;
   }
 
   get(name: PeerName): PeerSummary | undefined {
@@ -202,6 +208,7 @@ export class Peers {
     for (const [name, p] of this.table) {
       if (reached.has(name)) continue;
       this.table.delete(name);
+      this.changes++;
       if (p.shortId !== undefined) this.shortIds.remove(p.shortId, name);
       removed.push(p);
     }
@@ -228,6 +235,7 @@ export class Peers {
   }
 
   private put(next: PeerSummary, prev?: PeerSummary): void {
+    this.changes++;
     if (prev?.shortId !== undefined) this.shortIds.remove(prev.shortId, prev.name);
     this.table.set(next.name, next);
     if (next.shortId !== undefined) this.shortIds.add(next.shortId, next.name);

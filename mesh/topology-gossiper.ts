@@ -9,6 +9,9 @@ import { decodeTopology, encodeTopology } from './topology-codec.js';
 export const TOPOLOGY_CHANNEL = 'topology';
 
 export class TopologyData implements GossipData {
+  /** The last encoding and the table generation it was made at: one update relayed to ten neighbours is encoded once. */
+  private encoded: { generation: number; bytes: Buffer } | undefined;
+
   constructor(
     private readonly peers: Peers,
     /** undefined = every peer. */
@@ -16,7 +19,9 @@ export class TopologyData implements GossipData {
   ) {}
 
   encode(): Buffer[] {
-    return [encodeTopology(this.peers.encodeFor(this.names))];
+    const generation = this.peers.generation;
+    if (this.encoded?.generation !== generation) this.encoded = { generation, bytes: encodeTopology(this.peers.encodeFor(this.names)) };
+    return [this.encoded.bytes];
   }
 
   merge(other: GossipData): GossipData {
@@ -33,6 +38,8 @@ export interface TopologyEvents {
 }
 
 export class TopologyGossiper implements Gossiper {
+  private all: TopologyData | undefined;
+
   constructor(
     private readonly peers: Peers,
     private readonly events: TopologyEvents,
@@ -92,7 +99,9 @@ export class TopologyGossiper implements Gossiper {
   }
 
   gossip(): GossipData {
-    return new TopologyData(this.peers, undefined);
+    // One instance for the complete state, so its encoding is shared until the table changes.
+    this.all ??= new TopologyData(this.peers, undefined);
+    return this.all;
   }
 
   onGossip(msg: Buffer): GossipData | undefined {
