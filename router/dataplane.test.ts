@@ -179,3 +179,13 @@ describe('three data planes in memory', () => {
     await mesh.settle(() => !kernels[0]!.render().includes('10.32.2.2 ') && !kernels[1]!.render().includes('10.32.2.2 '), 'gone everywhere');
   });
 });
+
+describe('the underlay MTU', () => {
+  it('comes from the first route that leaves the host, never from loopback (a peer list naming this host)', async () => {
+    const { underlayMtuFrom } = await import('./dataplane.js');
+    expect(underlayMtuFrom([{ dev: 'lo', mtu: 65536 }, { dev: 'eth0', mtu: 1500 }])).toBe(1500);
+    expect(underlayMtuFrom([undefined, { dev: 'eth0', mtu: 9000 }])).toBe(9000);
+    expect(underlayMtuFrom([{ dev: 'lo', mtu: 65536 }])).toBe(1500);
+    expect(underlayMtuFrom([])).toBe(1500);
+  });
+});

@@ -9,7 +9,7 @@ import type { GossipChannel, Gossiper } from '../mesh/gossip.js';
 import type { PeerName } from '../mesh/peer-name.js';
 import { formatPeerName, peerNameToBytes } from '../mesh/peer-name.js';
 import { BRIDGE, computeDesired, ownsLink, relayBridgeName, relayVni, relayVxlanName, VXLAN_DEV } from './forwarding.js';
-import type { EspSteering, FdbEntry, Kernel, KernelOp, NeighEntry, OpResult } from './kernel.js';
+import type { EspSteering, FdbEntry, Kernel, KernelOp, NeighEntry, OpResult, UnderlayRoute } from './kernel.js';
 import type { EncryptionSummary, PeerEncryption } from './encryption.js';
 import { choosePaths, type Path } from './paths.js';
 import type { Endpoint, PeerRecord } from './peer-record.js';
@@ -583,13 +583,25 @@ export class Dataplane {
   }
 
   private async underlayMtu(): Promise<number> {
+    const routes: (UnderlayRoute | undefined)[] = [];
     for (const h of this.o.underlayHints) {
       if (!parseIpv4(h)) continue;
       const r = await this.o.kernel.routeTo(h).catch(() => undefined);
-      if (r) return r.mtu;
+      routes.push(r);
+      if (r && r.dev !== 'lo') break;
     }
-    return 1500;
+    return underlayMtuFrom(routes);
   }
+}
+
+/**
+ * The MTU of the first route to a peer that leaves this host. A route through `lo` (a peer list
+ * that names this host's own address, as a DaemonSet's shared list does) would give loopback's
+ * 65536 and an overlay MTU no real path carries.
+ */
+export function underlayMtuFrom(routes: readonly (UnderlayRoute | undefined)[]): number {
+  for (const r of routes) if (r && r.dev !== 'lo') return r.mtu;
+  return 1500;
 }
 
 function entryKey(e: FdbEntry | NeighEntry): string {
