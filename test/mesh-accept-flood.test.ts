@@ -122,6 +122,13 @@ function child(args: string[], env: Record<string, string>): Child {
         }, timeoutMs);
         waiters.add(check);
         check();
+        // A child that dies (a bundle that does not load, a crash) fails the wait at once, saying so.
+        void exited.then(() => {
+          if (!waiters.has(check)) return;
+          waiters.delete(check);
+          clearTimeout(t);
+          rej(new Error(`the child exited (code ${proc.exitCode}, signal ${proc.signalCode}) while waiting for ${what}`));
+        });
       }),
     async end() {
       children.delete(c);
@@ -163,7 +170,8 @@ beforeAll(async () => {
         },
       },
     ],
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    // Aliased: the bundled modules import createRequire themselves (lib/native.ts).
+    banner: { js: "import { createRequire as __floodCreateRequire } from 'node:module'; const require = __floodCreateRequire(import.meta.url);" },
     logLevel: 'error',
   });
 });
