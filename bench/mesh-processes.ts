@@ -174,6 +174,8 @@ function routerArgs(impl: MeshImpl, gopeer: string, i: number, peers: string[], 
     return {
       cmd: process.execPath,
       argv: [
+        // WEFT_BENCH_NODE_ARGS: Node flags for every weft router, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
+        ...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
         WEFT_JS,
         '--http-addr', `${addr}:${API_PORT}`,
         'router', '--no-dataplane',
