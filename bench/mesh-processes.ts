@@ -155,7 +155,8 @@ class Proc {
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.running) process.kill(-this.pid, signal);
   }
-  async stop(graceMs = 2_000): Promise<void> {
+  // A profiled router (WEFT_BENCH_NODE_ARGS) needs time to write its profile on SIGTERM.
+  async stop(graceMs = process.env.WEFT_BENCH_NODE_ARGS ? 60_000 : 2_000): Promise<void> {
     this.kill('SIGTERM');
     const t = setTimeout(() => this.kill('SIGKILL'), graceMs);
     await this.exited;
@@ -176,7 +177,8 @@ function routerArgs(impl: MeshImpl, gopeer: string, i: number, peers: string[], 
       argv: [
         // WEFT_BENCH_NODE_ARGS: Node flags for every weft router, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
         ...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
-        WEFT_JS,
+        // WEFT_BENCH_WEFT_JS: another entry point, e.g. dist/src/bin/weft.js (readable names in profiles).
+        process.env.WEFT_BENCH_WEFT_JS ?? WEFT_JS,
         '--http-addr', `${addr}:${API_PORT}`,
         'router', '--no-dataplane',
         '--host', addr, '--port', String(PORT),

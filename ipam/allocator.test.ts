@@ -27,6 +27,7 @@ class Cluster {
   constructor(
     readonly range: string,
     readonly init: (i: number) => AllocatorOptions['init'],
+    readonly timings?: AllocatorOptions['timings'],
   ) {}
 
   async add(i: number, store = new MemoryIpamStore()): Promise<Peer> {
@@ -42,6 +43,7 @@ class Cluster {
       store,
       mesh: j.mesh,
       reclaimAfterMs: RECLAIM,
+      ...(this.timings ? { timings: this.timings } : {}),
     });
     alloc.attach(j.connect(alloc, () => alloc.topologyChanged()));
     await alloc.start();
@@ -319,6 +321,22 @@ describe('allocator', () => {
     expect(back.alloc.lookup('b0')).toBe(bIp);
     await drive(c, back.alloc.release('b0'));
     await c.fabric.settle(() => c.peers[0]!.alloc.conflicts().length === 0, 'resolved', 10_000, 100);
+  });
+
+  it('space whose rest has ended is given away at once, not only after the next tick', async () => {
+    // In that gap the donor used to answer "no space" rather than "resting", and the asker called
+    // the range full (seen in e2e-ipam under load). Ticks 10 s apart make the gap wide and sure.
+    c = new Cluster('10.32.0.0/28', seeds(3), { tickMs: 10_000, quarantineMs: 3_000 });
+    for (let i = 0; i < 3; i++) await c.add(i);
+    const started = c.fabric.clock.now();
+    const [a, b] = [c.peers[0]!.alloc, c.peers[1]!.alloc];
+    await drive(c, Promise.all([1, 2, 3].map((k) => a.allocate(`a${k}`)))); // a: .1–.3, full
+    await drive(c, Promise.all([4, 5, 6, 7].map((k) => b.allocate(`b${k}`)))); // b: .4–.7, full
+    c.crash(2);
+    expect(b.rmpeer('c')).toBe(8); // c's .8–.15 rest on b for 3 s
+    await c.fabric.run(3_500, 100);
+    expect(c.fabric.clock.now() - started).toBeLessThan(10_000); // b's next tick is still to come
+    expect(await drive(c, a.allocate('a4'))).toMatch(/^10\.32\.0\.(8|9|1[0-4])$/);
   });
 
   it('exactly half the space is a majority only with the lowest-named owner', async () => {

@@ -158,7 +158,7 @@ export class Allocator implements Gossiper {
       const owner = c.ring!.ownerOf(addr);
       if (owner === undefined) throw new WeftError('io', `the owner of ${ip} is not known here yet (the ring is still arriving): try again`);
       if (owner === c.self) {
-        const q = c.quarantine.find((x) => addr >= x.start && addr < x.end);
+        const q = c.resting().find((x) => addr >= x.start && addr < x.end);
         if (q) {
           throw new WeftError('io', `${ip} was taken over from a gone peer ${Math.ceil((q.until - c.o.clock.now()) / 1000)} s ago or less and is held back until then: try again shortly`);
         }

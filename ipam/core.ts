@@ -191,10 +191,20 @@ export class IpamCore {
     return others.length === 0 ? this.table.ips() : sortedDistinct([...this.table.ips(), ...others]);
   }
 
-  /** Never handed out: the range's network and broadcast addresses, quarantined space. */
+  /**
+   * Quarantined space that still rests now. An entry past its time no longer counts, even before
+   * the tick drops it: otherwise for up to a tick a donor answered "no space" (not "resting")
+   * about space it could give, and the asker called the range full (e2e-ipam under load).
+   */
+  resting(): Persisted['quarantine'] {
+    const now = this.o.clock.now();
+    return this.quarantine.filter((q) => q.until > now);
+  }
+
+  /** Never handed out: the range's network and broadcast addresses, space that rests. */
   excluded(): Range[] {
     const { start, end } = this.o.range;
-    return [{ start, end: start + 1 }, { start: end - 1, end }, ...this.quarantine];
+    return [{ start, end: start + 1 }, { start: end - 1, end }, ...this.resting()];
   }
 
   /** Our space split into what was never taken over and what was (entries bumped by a takeover). */

@@ -83,7 +83,7 @@ export class SpaceRequests {
         // Space taken over from a gone peer rests first (quarantine), ours or a donor's: wait for
         // it rather than call the range full.
         const now = c.o.clock.now();
-        const rest = c.quarantine.filter((q) => q.until > now).map((q) => q.until - now);
+        const rest = c.resting().map((q) => q.until - now);
         if (rest.length > 0) {
           await pause(Math.min(...rest) + 1);
           tried.clear();
@@ -176,8 +176,7 @@ export class SpaceRequests {
     } else {
       give = c.donation();
       if (!give) {
-        const now = c.o.clock.now();
-        return deny(c.quarantine.some((q) => q.until > now) ? 'resting' : 'no-space');
+        return deny(c.resting().length > 0 ? 'resting' : 'no-space');
       }
     }
     const delta = ring.give(c.self, give, to);
