@@ -12,7 +12,7 @@
 //   kill        one middle router killed with SIGKILL: until no router has a route to it
 //   restart     the same router (same name) started again: until every router has a route to it
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,15 +133,24 @@ async function viewOf(impl: MeshImpl, r: Router): Promise<View | undefined> {
   }
 }
 
+/** WEFT_BENCH_LOG_DIR: each router's output goes to DIR/N.log as well. */
+function logFileOf(i: number): string | undefined {
+  const dir = process.env.WEFT_BENCH_LOG_DIR;
+  return dir ? join(dir, `${i}.log`) : undefined;
+}
+
 /** A router process of the inner run, in its own process group; signalled only while running. */
 class Proc {
   readonly child: ChildProcess;
   running = true;
   private tail = '';
   readonly exited: Promise<void>;
-  constructor(cmd: string, argv: string[]) {
+  constructor(cmd: string, argv: string[], logFile?: string) {
     this.child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    const keep = (b: Buffer): void => void (this.tail = (this.tail + b.toString()).slice(-4000));
+    const keep = (b: Buffer): void => {
+      this.tail = (this.tail + b.toString()).slice(-4000);
+      if (logFile) appendFileSync(logFile, b);
+    };
     this.child.stdout!.on('data', keep);
     this.child.stderr!.on('data', keep);
     this.exited = new Promise((res) => this.child.once('exit', () => { this.running = false; res(); }));
@@ -175,8 +184,9 @@ function routerArgs(impl: MeshImpl, gopeer: string, i: number, peers: string[], 
     return {
       cmd: process.execPath,
       argv: [
-        // WEFT_BENCH_NODE_ARGS: Node flags for every weft router, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
-        ...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        // WEFT_BENCH_NODE_ARGS: Node flags for every weft router, e.g. `--cpu-prof --cpu-prof-dir=DIR`
+        // (WEFT_BENCH_NODE_ARGS_FOR=7: only for router 7, so the others run unobserved).
+        ...(process.env.WEFT_BENCH_NODE_ARGS_FOR === undefined || process.env.WEFT_BENCH_NODE_ARGS_FOR === String(i) ? (process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) : []),
         // WEFT_BENCH_WEFT_JS: another entry point, e.g. dist/src/bin/weft.js (readable names in profiles).
         process.env.WEFT_BENCH_WEFT_JS ?? WEFT_JS,
         '--http-addr', `${addr}:${API_PORT}`,
@@ -246,7 +256,8 @@ async function inner(impl: MeshImpl, n: number, opts: ProcessMeshOptions): Promi
     timeoutMs: 600_000,
     connLimit: 64,
     idleMs: 30_000,
-    weftArgs: [],
+    // WEFT_BENCH_WEFT_ARGS: extra `weft router` arguments, e.g. `--log-level debug`.
+    weftArgs: (process.env.WEFT_BENCH_WEFT_ARGS ?? '').split(' ').filter(Boolean),
     seed: 1,
     log: (l) => console.error(l),
     ...opts,
@@ -273,7 +284,7 @@ async function inner(impl: MeshImpl, n: number, opts: ProcessMeshOptions): Promi
         peers.push(`127.0.1.${j}:${PORT}`);
       }
       const args = routerArgs(impl, gopeer, i, peers, o, dataRoot);
-      routers.push({ index: i, name: peerName(i), host: `127.0.1.${i}`, args, proc: new Proc(args.cmd, args.argv), ticksBefore: 0 });
+      routers.push({ index: i, name: peerName(i), host: `127.0.1.${i}`, args, proc: new Proc(args.cmd, args.argv, logFileOf(i)), ticksBefore: 0 });
     }
     const all = new Set(routers.map((r) => r.name));
     const converged = (v: View | undefined): boolean => v !== undefined && v.peers.size === all.size && [...all].every((x) => v.peers.has(x)) && v.routed.size === all.size - 1;
@@ -329,7 +340,7 @@ async function inner(impl: MeshImpl, n: number, opts: ProcessMeshOptions): Promi
     }
     await victim.proc.exited;
     const restartedAt = performance.now();
-    victim.proc = new Proc(victim.args.cmd, victim.args.argv);
+    victim.proc = new Proc(victim.args.cmd, victim.args.argv, logFileOf(victim.index));
     while (performance.now() - restartedAt < 120_000) {
       const views = await Promise.all(others.map((r) => viewOf(impl, r)));
       if (views.every((v) => v !== undefined && v.routed.has(victim.name))) {

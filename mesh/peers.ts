@@ -220,8 +220,10 @@ export class Peers {
   encodeFor(names?: Iterable<PeerName>): PeerSummary[] {
     const out: PeerSummary[] = [];
     if (names === undefined) {
+      // In name order: two peers whose tables agree encode them to the same bytes, so a periodic
+      // full gossip that tells us nothing is recognised without decoding it (TopologyGossiper).
       for (const p of this.table.values()) if (!isPlaceholder(p)) out.push(p);
-      return out;
+      return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     }
     for (const name of new Set(names)) {
       const p = this.table.get(name);

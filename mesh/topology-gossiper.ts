@@ -24,6 +24,11 @@ export class TopologyData implements GossipData {
     return [this.encoded.bytes];
   }
 
+  /** Whether bytes are exactly our encoding at the table's current generation (none made yet: false). */
+  isCurrent(bytes: Buffer): boolean {
+    return this.encoded?.generation === this.peers.generation && this.encoded.bytes.equals(bytes);
+  }
+
   merge(other: GossipData): GossipData {
     if (!(other instanceof TopologyData) || this.names === undefined || other.names === undefined) {
       return new TopologyData(this.peers, undefined);
@@ -105,6 +110,11 @@ export class TopologyGossiper implements Gossiper {
   }
 
   onGossip(msg: Buffer): GossipData | undefined {
+    // A neighbour's periodic full gossip, once the tables agree, is byte for byte the complete
+    // table we last sent (both encode in name order): it cannot improve anything, so it is not
+    // decoded. At 100 peers that is a 39 KB decode (~2 ms) per neighbour every 30 s, the bulk of
+    // an idle router's work.
+    if (this.all?.isCurrent(msg)) return undefined;
     const r = this.apply(msg);
     return r && r.improved.size > 0 ? new TopologyData(this.peers, r.improved) : undefined;
   }
