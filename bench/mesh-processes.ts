@@ -8,7 +8,9 @@
 //   CPU         user + system time of all router processes (/proc/PID/stat), start to converged
 //   bytes       TCP payload + headers on port 6783 inside the namespace (an nft counter)
 //   RSS         mean resident set per router at convergence
-//   idle        CPU of all routers over the 30 s after convergence, nobody asking them anything
+//   settle      CPU of all routers over the 30 s after convergence (the last updates spread, the
+//               connection maker stops, V8 collects and shrinks its heap after the burst)
+//   idle        CPU of all routers over the 30 s after that, nobody asking them anything
 //   kill        one middle router killed with SIGKILL: until no router has a route to it
 //   restart     the same router (same name) started again: until every router has a route to it
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -30,6 +32,9 @@ export interface ProcessMeshResult {
   cpuSeconds: number;
   bytes: number;
   rssMiB: number;
+  /** The first idleMs after convergence. */
+  settleCpuSeconds: number;
+  /** The idleMs after that: the mesh at rest. */
   idleCpuSeconds: number;
   /** One router's CPU from exec to its API answering. */
   startCpuSeconds: number;
@@ -317,10 +322,13 @@ async function inner(impl: MeshImpl, n: number, opts: ProcessMeshOptions): Promi
     const cpuSeconds = cpuTicks() / CLK_TCK;
     const bytes = meshBytes();
     const rssMiB = routers.reduce((s, r) => s + procRssKiB(r.proc.pid), 0) / n / 1024;
-    const result: ProcessMeshResult = { impl, n, convergedMs, cpuSeconds, bytes, rssMiB, idleCpuSeconds: NaN, startCpuSeconds, goneMs: undefined, backMs: undefined, degree };
+    const result: ProcessMeshResult = { impl, n, convergedMs, cpuSeconds, bytes, rssMiB, settleCpuSeconds: NaN, idleCpuSeconds: NaN, startCpuSeconds, goneMs: undefined, backMs: undefined, degree };
     if (convergedMs === undefined) return result;
 
+    const settleFrom = cpuTicks();
+    await new Promise((res) => setTimeout(res, o.idleMs));
     const idleFrom = cpuTicks();
+    result.settleCpuSeconds = (idleFrom - settleFrom) / CLK_TCK;
     await new Promise((res) => setTimeout(res, o.idleMs));
     result.idleCpuSeconds = (cpuTicks() - idleFrom) / CLK_TCK;
 
@@ -360,13 +368,17 @@ function fmtS(ms: number | undefined, limit = 'not'): string {
   return ms === undefined ? limit : `${(ms / 1000).toFixed(1)} s`;
 }
 
+function cpu(s: number | undefined): string {
+  return typeof s !== 'number' || Number.isNaN(s) ? '-' : s.toFixed(2);
+}
+
 export function formatProcessMesh(rows: ProcessMeshResult[]): string {
   const lines = [
-    'impl  N    converged   CPU-s    mesh bytes   RSS/router  idle CPU-s/30s  start CPU-s  degree  killed gone  back after restart',
+    'impl  N    converged   CPU-s    mesh bytes   RSS/router  settle CPU-s/30s  idle CPU-s/30s  start CPU-s  degree  killed gone  back after restart',
   ];
   for (const r of rows) {
     lines.push(
-      `${r.impl.padEnd(6)}${String(r.n).padEnd(5)}${fmtS(r.convergedMs).padEnd(12)}${r.cpuSeconds.toFixed(1).padEnd(9)}${`${(r.bytes / 1e6).toFixed(1)} MB`.padEnd(13)}${`${r.rssMiB.toFixed(0)} MiB`.padEnd(12)}${(typeof r.idleCpuSeconds !== "number" || Number.isNaN(r.idleCpuSeconds) ? '-' : r.idleCpuSeconds.toFixed(2)).padEnd(16)}${r.startCpuSeconds.toFixed(2).padEnd(13)}${r.degree.toFixed(1).padEnd(8)}${fmtS(r.goneMs, '-').padEnd(13)}${fmtS(r.backMs, '-')}`,
+      `${r.impl.padEnd(6)}${String(r.n).padEnd(5)}${fmtS(r.convergedMs).padEnd(12)}${r.cpuSeconds.toFixed(1).padEnd(9)}${`${(r.bytes / 1e6).toFixed(1)} MB`.padEnd(13)}${`${r.rssMiB.toFixed(0)} MiB`.padEnd(12)}${cpu(r.settleCpuSeconds).padEnd(18)}${cpu(r.idleCpuSeconds).padEnd(16)}${r.startCpuSeconds.toFixed(2).padEnd(13)}${r.degree.toFixed(1).padEnd(8)}${fmtS(r.goneMs, '-').padEnd(13)}${fmtS(r.backMs, '-')}`,
     );
   }
   const byN = new Map<number, Partial<Record<MeshImpl, ProcessMeshResult>>>();
