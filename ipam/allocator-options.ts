@@ -12,8 +12,13 @@ export interface AllocatorTimings {
   waitRingMs: number;
   /** A space request without an answer is retried at another peer after this long. */
   requestTimeoutMs: number;
-  /** Reclaim and fencing are re-checked this often. */
+  /**
+   * Reclaim and fencing are re-checked this often while anything waits on time: an owner is
+   * unreachable, a ring is awaited, space rests, we are fenced (topology changes re-check at once).
+   */
   tickMs: number;
+  /** ... and this often when nothing does (a safety net: a quiet mesh costs no wake-up a second). */
+  idleTickMs: number;
   /** Free counts are reported to the ring (and conflicts re-checked) at most this often. */
   reportFreeMs: number;
   /** Taken-over space is not handed out for this long. */
@@ -26,6 +31,7 @@ export const DEFAULT_ALLOCATOR_TIMINGS: AllocatorTimings = {
   waitRingMs: 30_000,
   requestTimeoutMs: 3_000,
   tickMs: 1_000,
+  idleTickMs: 30_000,
   reportFreeMs: 1_000,
   quarantineMs: 30_000,
   fencedWaitMs: 10_000,

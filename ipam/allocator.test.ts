@@ -339,6 +339,25 @@ describe('allocator', () => {
     expect(await drive(c, a.allocate('a4'))).toMatch(/^10\.32\.0\.(8|9|1[0-4])$/);
   });
 
+  it('a quiet ring wakes up every 30 s, not every second, and still reclaims a gone peer on time', async () => {
+    c = new Cluster('10.32.0.0/28', seeds(3));
+    for (let i = 0; i < 3; i++) await c.add(i);
+    await c.fabric.run(5_000, 100);
+    const clock = c.fabric.clock;
+    const set = clock.setTimeout.bind(clock);
+    const ticks: number[] = [];
+    clock.setTimeout = (fn, ms) => (ticks.push(ms), set(fn, ms));
+    await c.fabric.run(60_000, 1_000);
+    // Three allocators, 60 s: two idle ticks each (the fast 1 s tick would be 180).
+    expect(ticks.filter((ms) => ms === 1_000)).toEqual([]);
+    expect(ticks.filter((ms) => ms === 30_000).length).toBeLessThanOrEqual(3 * 3);
+    clock.setTimeout = set;
+    const crashedAt = clock.now();
+    c.crash(2); // c: the topology change makes a and b watch the time again
+    await c.fabric.settle(() => !owners(c.peers[0]!).includes('c'), 'c reclaimed', RECLAIM * 2, 100);
+    expect(clock.now() - crashedAt).toBeLessThanOrEqual(RECLAIM + 2_000);
+  });
+
   it('exactly half the space is a majority only with the lowest-named owner', async () => {
     // seeds: a .0–.3, b .4–.7, c .8–.15. a and b hold half, with the lowest name: they reclaim c.
     c = new Cluster('10.32.0.0/28', seeds(3));

@@ -38,6 +38,11 @@ export class ReclaimTracker {
   private last: Assessment = { majority: true, reachableOwners: 0, reachableShare: 1, actor: undefined, due: [] };
   fenced = false;
 
+  /** Whether some owner is unreachable (a takeover may fall due as time passes). */
+  get watching(): boolean {
+    return this.since.size > 0;
+  }
+
   /** Whether the last update() saw a majority. */
   get majority(): boolean {
     return this.last.majority;

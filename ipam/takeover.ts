@@ -34,7 +34,7 @@ export class Takeovers {
   private tick(): void {
     const c = this.c;
     if (c.state !== 'running') return;
-    this.tickTimer = c.o.clock.setTimeout(() => this.tick(), c.t.tickMs);
+    this.scheduleTick(this.waitsOnTime() ? c.t.tickMs : c.t.idleTickMs);
     const now = c.o.clock.now();
     const before = c.quarantine.length;
     c.quarantine = c.quarantine.filter((q) => q.until > now);
@@ -43,6 +43,23 @@ export class Takeovers {
       c.notify();
     }
     this.assess();
+  }
+
+  /**
+   * Something that changes with time alone, without a topology change to tell us: a takeover
+   * falling due, a ring to ask for again, space resting, fencing. Without a ring there is nothing
+   * (the ring arrives as a message; allocations wait with timers of their own).
+   */
+  private waitsOnTime(): boolean {
+    const c = this.c;
+    return c.needRing || c.quarantine.length > 0 || c.reclaim.fenced || c.reclaim.watching;
+  }
+
+  private tickEvery = 0;
+  private scheduleTick(ms: number): void {
+    this.tickTimer?.cancel();
+    this.tickEvery = ms;
+    this.tickTimer = this.c.o.clock.setTimeout(() => this.tick(), ms);
   }
 
   /** Re-decides fencing and takeovers from what is reachable now. */
@@ -63,6 +80,9 @@ export class Takeovers {
       c.persistLogged('the fencing state');
       c.notify();
     }
+    // A topology change between idle ticks that starts a wait (an owner became unreachable, we
+    // are fenced): tick at the fast rate from now on.
+    if (this.tickTimer && this.tickEvery > c.t.tickMs && this.waitsOnTime()) this.scheduleTick(c.t.tickMs);
     if (c.needRing) this.requestRing();
     // Only with a ring and records fresh from a peer (after a restart or a partition): records
     // older than our side's are what would let us hand out a gone peer's address.
