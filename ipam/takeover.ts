@@ -17,6 +17,8 @@ export class Takeovers {
   /** Unreachable peers' space taken over after the reclaim period (not rmpeer), since start. */
   reclaims = 0;
   private tickTimer: Timer | undefined;
+  /** The period tickTimer was set for: tickMs, or idleTickMs while nothing waits on time. */
+  private tickEvery = 0;
   private reportTimer: Timer | undefined;
 
   constructor(private readonly c: IpamCore) {}
@@ -55,7 +57,6 @@ export class Takeovers {
     return c.needRing || c.quarantine.length > 0 || c.reclaim.fenced || c.reclaim.watching;
   }
 
-  private tickEvery = 0;
   private scheduleTick(ms: number): void {
     this.tickTimer?.cancel();
     this.tickEvery = ms;
