@@ -37,9 +37,8 @@ export class Takeovers {
     const c = this.c;
     if (c.state !== 'running') return;
     this.scheduleTick(this.waitsOnTime() ? c.t.tickMs : c.t.idleTickMs);
-    const now = c.o.clock.now();
     const before = c.quarantine.length;
-    c.quarantine = c.quarantine.filter((q) => q.until > now);
+    c.quarantine = c.resting();
     if (c.quarantine.length !== before) {
       this.scheduleReport();
       c.notify();

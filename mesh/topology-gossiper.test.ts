@@ -70,13 +70,12 @@ describe('topology relay targets', () => {
 describe('periodic full gossip between tables that agree', () => {
   it('encodes the same table to the same bytes whatever order it was learnt in, and does not decode our own table again', () => {
     // Two views of one table: ours (S) and X's, each knowing the other's summary as it is.
-    const sSelf = (p: Peers): PeerSummary => p.self;
     const s = new Peers({ name: S, nickname: 's', uid: 7n, shortId: 1 }, () => 0.5);
     s.setLocalConnections([conn(X)]);
     const x = new Peers({ name: X, nickname: 'pX', uid: 100n + X, shortId: 2 }, () => 0.5);
     x.setLocalConnections([conn(S)]);
     s.applyUpdate([x.self, summary(Z, [X]), summary(Y, [X])]);
-    x.applyUpdate([summary(Y, [X]), sSelf(s), summary(Z, [X])]);
+    x.applyUpdate([summary(Y, [X]), s.self, summary(Z, [X])]);
     const updates: unknown[] = [];
     const gs = new TopologyGossiper(s, { onUpdate: (r) => updates.push(r) });
     const gx = new TopologyGossiper(x, { onUpdate: () => undefined });
