@@ -1,6 +1,6 @@
 // The "topology" channel payload: a gob stream of pairs, one per peer in the update —
 // a peerSummary struct, then that peer's []connectionSummary.
-import { asArray, asBigint, asBool, asBytes, asString, field, gobDecode, GobEncoder, T, type GobType } from './gob/index.js';
+import { asArray, asBigint, asBool, asBytes, asString, field, gobDecode, GobEncoder, GobTypeIds, T, type GobType } from './gob/index.js';
 import type { ConnectionSummary, PeerSummary } from './peer.js';
 import { peerNameFromBytes, peerNameToBytes } from './peer-name.js';
 import { SHORT_ID_BITS } from '../lib/constants.js';
@@ -26,8 +26,15 @@ export const CONNECTION_SUMMARY = T.struct('connectionSummary', {
 // Go names the top-level []connectionSummary with an empty name; T.slice matches its bytes.
 const CONNECTIONS: GobType = T.slice(CONNECTION_SUMMARY);
 
+/**
+ * One type table for every topology message, as one Go process has: each stream still defines
+ * its types (mesh's messages are self-contained) with the same ids from 65, but the definitions
+ * are encoded once, not once per message.
+ */
+const TYPE_IDS = new GobTypeIds();
+
 export function encodeTopology(peers: Iterable<PeerSummary>): Buffer {
-  const enc = new GobEncoder();
+  const enc = new GobEncoder({ typeIds: TYPE_IDS });
   for (const p of peers) {
     enc.encode(PEER_SUMMARY, {
       NameByte: peerNameToBytes(p.name),

@@ -28,6 +28,13 @@ export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = {
 
 const INTERFACE_ID = 8;
 
+/**
+ * Decoded type definitions by id and bytes, shared by all streams (a WireDef is never changed
+ * once made). Bounded: a peer sending endless new definitions only empties it now and then.
+ */
+const definitionCache = new Map<string, WireDef>();
+const DEFINITION_CACHE_SIZE = 256;
+
 export function gobDecode(buf: Uint8Array, limits: Partial<DecodeLimits> = {}): GobResult {
   try {
     return { ok: true, value: new StreamDecoder(buf, { ...DEFAULT_DECODE_LIMITS, ...limits }).run() };
@@ -93,7 +100,7 @@ class StreamDecoder implements ValueSource {
       }
       const id = r.readTypeId();
       if (id >= 0) return id;
-      this.define(-id);
+      this.define(-id, !inInterface);
       sawDefinition = true;
       if (r.left > 0) {
         if (!inInterface) fail(`${r.left} bytes of extra data after the definition of type ${-id}`);
@@ -102,10 +109,27 @@ class StreamDecoder implements ValueSource {
     }
   }
 
-  private define(id: number): void {
+  /**
+   * A definition at top level fills the rest of its message: those bytes are the cache key, so a
+   * stream that defines its types as the last one did (every mesh message defines the same few)
+   * skips decoding them.
+   */
+  private define(id: number, wholeMessage: boolean): void {
     if (id < FIRST_USER_ID) fail(`type definition uses reserved id ${id}`);
     if (this.defs.has(id)) fail(`duplicate definition of type id ${id}`);
-    this.defs.set(id, wireDefFrom(id, decodeStruct(this, WIRE_TYPE, 0)));
+    const key = wholeMessage ? `${id} ${this.r.peekRest()}` : undefined;
+    const cached = key === undefined ? undefined : definitionCache.get(key);
+    if (cached !== undefined) {
+      this.r.skipRest();
+      this.defs.set(id, cached);
+      return;
+    }
+    const def = wireDefFrom(id, decodeStruct(this, WIRE_TYPE, 0));
+    this.defs.set(id, def);
+    if (key !== undefined && this.r.left === 0) {
+      if (definitionCache.size >= DEFINITION_CACHE_SIZE) definitionCache.clear();
+      definitionCache.set(key, def);
+    }
   }
 
   /** The GobType of `id`; recursive types come out as object cycles. */

@@ -130,3 +130,25 @@ describe('values that do not fit', () => {
     expect(() => gobEncode([T.slice(T.interface), [{ name: 'x', type: T.interface, value: null }]])).toThrow(/interface/);
   });
 });
+
+describe('a type table shared by many streams', () => {
+  const Conn = T.struct('connectionSummary', { NameByte: T.bytes, Outbound: T.bool });
+  const Peer = T.struct('peerSummary', { NameByte: T.bytes, Version: T.uint });
+  const stream = (typeIds?: GobTypeIds): Buffer =>
+    new GobEncoder(typeIds ? { typeIds } : {})
+      .encode(Peer, { NameByte: Buffer.from([1]), Version: 3n })
+      .encode(T.slice(Conn), [{ NameByte: Buffer.from([2]), Outbound: true }])
+      .encode(Peer, { NameByte: Buffer.from([2]), Version: 4n })
+      .bytes();
+
+  it('gives every stream the bytes a fresh table gives (definitions are sent again, from stored bytes), and they decode', () => {
+    const shared = new GobTypeIds();
+    const fresh = stream();
+    for (let i = 0; i < 3; i++) expect(stream(shared).equals(fresh)).toBe(true);
+    // Decoding the same definitions again (the second time from the decoder's cache) gives the same values.
+    const once = gobDecode(fresh);
+    const twice = gobDecode(stream(shared));
+    expect(twice).toEqual(once);
+    expect(once.ok && once.value.length).toBe(3);
+  });
+});

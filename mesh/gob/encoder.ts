@@ -98,9 +98,17 @@ export class GobEncoder implements InterfaceWriter {
     if (isBasic(t)) return;
     const e = this.ids.entryFor(t);
     if (this.sent.has(e)) return;
-    b.writeInt(-e.id);
-    encodeStruct(this, b, WIRE_TYPE, wireTypeValue(e.id, this.ids.definition(e)));
-    w.writeMessage(b);
+    if (b.length === 0 && e.definitionMessage !== undefined) {
+      w.writeRaw(e.definitionMessage);
+    } else {
+      // A definition that is a message of its own is kept for the next stream on this table.
+      const alone = b.length === 0;
+      const start = w.length;
+      b.writeInt(-e.id);
+      encodeStruct(this, b, WIRE_TYPE, wireTypeValue(e.id, this.ids.definition(e)));
+      w.writeMessage(b);
+      if (alone) e.definitionMessage = Buffer.from(w.view().subarray(start));
+    }
     this.markSent(e);
     switch (t.kind) {
       case 'struct':

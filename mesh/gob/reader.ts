@@ -68,6 +68,16 @@ export class Reader {
     return Number(id);
   }
 
+  /** The rest of the current message as a latin1 string (one char per byte), not consumed. */
+  peekRest(): string {
+    return this.text.toString('latin1', this.pos, this.end);
+  }
+
+  /** Consumes the rest of the current message. */
+  skipRest(): void {
+    this.pos = this.end;
+  }
+
   /** `n` raw bytes of the current message, copied. */
   readBytes(n: number, what: string): Buffer {
     this.need(n, what);

@@ -21,6 +21,8 @@ export interface TypeEntry {
   elem?: TypeEntry;
   mapKey?: TypeEntry;
   fields?: Array<{ name: string; entry: TypeEntry }>;
+  /** Its definition as a whole message (count, -id, wireType), once sent: the same bytes every time. */
+  definitionMessage?: Buffer;
 }
 
 const basicEntries = new Map<string, TypeEntry>(
@@ -30,10 +32,14 @@ const basicEntries = new Map<string, TypeEntry>(
 export class GobTypeIds {
   private nextId = FIRST_USER_ID;
   private readonly entries = new Map<string, TypeEntry>();
+  /** Top-level entries by type object: a table shared by many streams skips the type key. */
+  private readonly byType = new WeakMap<GobType, TypeEntry>();
 
   /** The entry for a type met at top level (an encoded value or an interface's concrete value). */
   entryFor(t: GobType): TypeEntry {
-    return this.baseType(goName(t), t);
+    let e = this.byType.get(t);
+    if (e === undefined) this.byType.set(t, (e = this.baseType(goName(t), t)));
+    return e;
   }
 
   /** The wireType definition of a composite entry (its ids are final by the time it is sent). */
