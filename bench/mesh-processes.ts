@@ -30,6 +30,8 @@ export interface ProcessMeshResult {
   /** undefined: not converged within the limit. */
   convergedMs: number | undefined;
   cpuSeconds: number;
+  /** CPU-s of one router, start to converged: the busiest, the median and the least busy. */
+  cpuSpread: { max: number; median: number; min: number };
   bytes: number;
   rssMiB: number;
   /** The first idleMs after convergence. */
@@ -320,9 +322,12 @@ async function inner(impl: MeshImpl, n: number, opts: ProcessMeshOptions): Promi
       await new Promise((res) => setTimeout(res, POLL_MS));
     }
     const cpuSeconds = cpuTicks() / CLK_TCK;
+    // Where the CPU went: spread evenly, or carried by a few routers (the first ones, that everyone dials)?
+    const per = routers.map((r) => (r.ticksBefore + procTicks(r.proc.pid)) / CLK_TCK).sort((a, b) => b - a);
+    const cpuSpread = { max: per[0]!, median: per[Math.floor(n / 2)]!, min: per[n - 1]! };
     const bytes = meshBytes();
     const rssMiB = routers.reduce((s, r) => s + procRssKiB(r.proc.pid), 0) / n / 1024;
-    const result: ProcessMeshResult = { impl, n, convergedMs, cpuSeconds, bytes, rssMiB, settleCpuSeconds: NaN, idleCpuSeconds: NaN, startCpuSeconds, goneMs: undefined, backMs: undefined, degree };
+    const result: ProcessMeshResult = { impl, n, convergedMs, cpuSeconds, cpuSpread, bytes, rssMiB, settleCpuSeconds: NaN, idleCpuSeconds: NaN, startCpuSeconds, goneMs: undefined, backMs: undefined, degree };
     if (convergedMs === undefined) return result;
 
     const settleFrom = cpuTicks();
@@ -380,6 +385,9 @@ export function formatProcessMesh(rows: ProcessMeshResult[]): string {
     lines.push(
       `${r.impl.padEnd(6)}${String(r.n).padEnd(5)}${fmtS(r.convergedMs).padEnd(12)}${r.cpuSeconds.toFixed(1).padEnd(9)}${`${(r.bytes / 1e6).toFixed(1)} MB`.padEnd(13)}${`${r.rssMiB.toFixed(0)} MiB`.padEnd(12)}${cpu(r.settleCpuSeconds).padEnd(18)}${cpu(r.idleCpuSeconds).padEnd(16)}${r.startCpuSeconds.toFixed(2).padEnd(13)}${r.degree.toFixed(1).padEnd(8)}${fmtS(r.goneMs, '-').padEnd(13)}${fmtS(r.backMs, '-')}`,
     );
+  }
+  for (const r of rows) {
+    if (r.cpuSpread) lines.push(`${r.impl} N=${r.n}: CPU-s per router to convergence: max ${r.cpuSpread.max.toFixed(2)}, median ${r.cpuSpread.median.toFixed(2)}, min ${r.cpuSpread.min.toFixed(2)}`);
   }
   const byN = new Map<number, Partial<Record<MeshImpl, ProcessMeshResult>>>();
   for (const r of rows) byN.set(r.n, { ...byN.get(r.n), [r.impl]: r });
