@@ -78,6 +78,12 @@ export const MAX_FRAME_BYTES = 10 * 1024 * 1024;
 export const GOSSIP_INTERVAL_MS = 30_000;
 export const TOPOLOGY_COALESCE_MS = 1_000;
 export const GC_DEFER_MS = 1_000;
+/**
+ * A peer named in someone's connections whose own summary we lack (a missed update): after this
+ * long, our complete table goes to a neighbour, whose push-pull answer brings the summary; the
+ * wait doubles while it stays missing, up to the gossip interval (docs/mesh-protocol.md).
+ */
+export const TOPOLOGY_REPAIR_MS = 2_000;
 export const ROUTES_DEFER_MS = 100;
 
 export const CONN_LIMIT = 100;

@@ -1,5 +1,6 @@
 // Gossip channels: the registry, the handling of received gossip (tags 4, 5, 6) and relaying.
-//   tag 4 gossip     → gossiper.onGossip → delta relayed to random neighbours (not the sender)
+//   tag 4 gossip     → gossiper.onGossip → delta relayed to random neighbours (not the sender);
+//                      with gossiper.exchange, also a reply to the sender (push-pull)
 //   tag 6 broadcast  → gossiper.onGossipBroadcast → result relayed along src's broadcast tree
 //   tag 5 unicast    → for us: gossiper.onGossipUnicast; otherwise the bytes go on unchanged
 // Channels nobody registered get a surrogate that relays without understanding.
@@ -73,6 +74,8 @@ class Channel implements GossipChannel {
 
 export class Channels {
   private readonly byName = new Map<string, Channel>();
+  /** Connections that have brought us gossip (tag 4) before: their next ones get push-pull replies. */
+  private readonly heard = new WeakSet<MeshConnection>();
 
   constructor(private readonly d: ChannelsDeps) {}
 
@@ -96,8 +99,16 @@ export class Channels {
     const ch = this.byName.get(name) ?? this.surrogate(name);
     try {
       if (tag === Tag.Gossip) {
-        const delta = ch.gossiper.onGossip(payload);
-        if (delta) ch.relayGossip(from.remote.name, delta);
+        const first = !this.heard.has(from);
+        if (first) this.heard.add(from);
+        if (ch.gossiper.exchange && !first) {
+          const { delta, reply } = ch.gossiper.exchange(payload);
+          if (reply) this.d.sender(from).sendGossip(name, reply);
+          if (delta) ch.relayGossip(from.remote.name, delta);
+        } else {
+          const delta = ch.gossiper.onGossip(payload);
+          if (delta) ch.relayGossip(from.remote.name, delta);
+        }
       } else if (tag === Tag.GossipBroadcast) {
         const relay = ch.gossiper.onGossipBroadcast(src, payload);
         if (relay) ch.relayBroadcast(src, relay);
@@ -129,13 +140,15 @@ export class Channels {
    * Anti-entropy, each gossip interval: every channel's complete state to ONE neighbour, drawn
    * as mesh draws its random neighbours. mesh sends it to ~2·log2(N) of them: the complete
    * topology is O(N²) bytes, so at 100 peers that is ~4.5 MB per peer every 30 s, enough to
-   * keep a host busy. One neighbour per round still spreads a missed update in O(log N) rounds.
+   * keep a host busy. One neighbour per round still spreads a missed update in O(log N) rounds,
+   * and its push-pull answer (Gossiper.exchange) brings back what we missed. `only`: one channel.
    */
-  periodicGossip(): void {
+  periodicGossip(only?: string): void {
     const hop = this.d.routes().randomNeighbours(undefined, this.d.random)[0];
     const conn = hop === undefined ? undefined : this.d.connection(hop);
     if (!conn) return;
     for (const ch of this.byName.values()) {
+      if (only !== undefined && ch.name !== only) continue;
       const data = ch.gossiper.gossip();
       if (data) this.d.sender(conn).sendGossip(ch.name, data);
     }

@@ -20,10 +20,22 @@ export interface Gossiper {
   /** A gossip message; returns the delta it taught us (relayed to some neighbours), if any. */
   onGossip(msg: Buffer): GossipData | undefined;
   /**
+   * Optional, used instead of onGossip when present (push-pull anti-entropy): besides the delta,
+   * what the sender lacks or has older than we do, sent back to the sender alone. The first
+   * gossip on a connection goes to onGossip: it crossed our own complete state on the wire.
+   */
+  exchange?(msg: Buffer): GossipExchange;
+  /**
    * Optional: which of these neighbours to send data to, instead of mesh's random subset of
    * ~2·log2(N). Return undefined to keep the default.
    */
   relayTargets?(data: GossipData, neighbours: readonly bigint[]): bigint[] | undefined;
+}
+
+/** What one received gossip message gives: the delta to relay, and the reply to its sender. */
+export interface GossipExchange {
+  delta: GossipData | undefined;
+  reply: GossipData | undefined;
 }
 
 /** What a channel's owner uses to send. */

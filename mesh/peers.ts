@@ -92,6 +92,13 @@ export class Peers {
     return this.table.get(name);
   }
 
+  /** Peers named in someone's connections whose own summary we have not received. */
+  placeholders(): number {
+    let n = 0;
+    for (const p of this.table.values()) if (isPlaceholder(p)) n++;
+    return n;
+  }
+
   /** Live view: do not change the table while iterating. */
   all(): Iterable<PeerSummary> {
     return this.table.values();

@@ -38,6 +38,7 @@ export interface RouterTimings extends ConnectionTimings {
   topologyCoalesceMs?: number;
   gcDeferMs?: number;
   routesDeferMs?: number;
+  repairMs?: number;
   handshakeTimeoutMs?: number;
   /** Inbound: from accept to the end of the intro, queueing included. */
   inboundHandshakeTimeoutMs?: number;
@@ -157,6 +158,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       topologyCoalesceMs: C.TOPOLOGY_COALESCE_MS,
       gcDeferMs: C.GC_DEFER_MS,
       routesDeferMs: C.ROUTES_DEFER_MS,
+      repairMs: C.TOPOLOGY_REPAIR_MS,
       handshakeTimeoutMs: C.HEADER_TIMEOUT_MS,
       inboundHandshakeTimeoutMs: Math.min(INBOUND_HANDSHAKE_TIMEOUT_MS, o.timings?.handshakeTimeoutMs ?? C.HEADER_TIMEOUT_MS),
       heartbeatMs: C.HEARTBEAT_INTERVAL_MS,
@@ -176,6 +178,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       timings: this.t,
       keep: () => this.conns.keys(),
       announce: (data) => this.channels.get(TOPOLOGY_CHANNEL)!.gossipNeighbourSubset(data),
+      repair: () => this.channels.periodicGossip(TOPOLOGY_CHANNEL),
       changed: () => {
         this.maker.refresh();
         this.emit('topology');

@@ -89,3 +89,34 @@ describe('periodic full gossip between tables that agree', () => {
     expect(updates).toHaveLength(1);
   });
 });
+
+describe('push-pull anti-entropy', () => {
+  const names = (d: unknown): bigint[] => [...((d as TopologyData | undefined)?.names ?? [])].sort((a, b) => (a < b ? -1 : 1));
+
+  it('answers a complete table with the peers it lacks and those it has older, and a delta only with those it has older', () => {
+    // S knows X, Y, Z, P, Q; X missed Q's summary (it knows Q only as a name) and has Y older.
+    const s = table();
+    const x = new Peers({ name: X, nickname: 'pX', uid: 100n + X }, () => 0.5);
+    x.setLocalConnections([conn(S), conn(P)]);
+    x.applyUpdate([s.self, { ...summary(Y, [S]), version: 0n }, summary(Z, [S]), summary(P, [X])]);
+    const gs = new TopologyGossiper(s, { onUpdate: () => undefined });
+    const gx = new TopologyGossiper(x, { onUpdate: () => undefined });
+
+    const complete = gs.exchange(gx.gossip().encode()[0]!);
+    // X's own summary is newer than ours: the delta; Y (older at X) and Q (missing at X): the reply.
+    expect(names(complete.delta)).toEqual([X]);
+    expect(names(complete.reply)).toEqual([Y, Q]);
+
+    // X applies the answer: nothing more to ask for, and its next complete table gets no answer.
+    expect(gx.onGossip(complete.reply!.encode()[0]!)).toBeDefined();
+    expect(x.placeholders()).toBe(0);
+    expect(gs.exchange(gx.gossip().encode()[0]!)).toEqual({ delta: undefined, reply: undefined });
+
+    // A relayed delta naming two peers is not a complete table: only what it carried older is answered.
+    const stale = new TopologyData(x, new Set([P]));
+    const y0 = new Peers({ name: Y, nickname: 'pY', uid: 100n + Y }, () => 0.5);
+    y0.applyUpdate([{ ...summary(P, [X]), version: 0n }, summary(Z, [S])]);
+    expect(names(gs.exchange(new TopologyData(y0, new Set([P, Z])).encode()[0]!).reply)).toEqual([P]);
+    expect(gs.exchange(stale.encode()[0]!).reply).toBeUndefined();
+  });
+});

@@ -4,6 +4,7 @@ import { silentLogger } from '../lib/log.js';
 import type { ConnectionSummary } from './peer.js';
 import type { Routes } from './routes.js';
 import { Topology } from './topology.js';
+import { encodeTopology } from './topology-codec.js';
 
 const [S, X, Y] = [1n, 2n, 3n];
 const conn = (name: bigint): ConnectionSummary => ({ name, remoteTcpAddr: '198.18.0.9:6783', outbound: true, established: true });
@@ -17,9 +18,10 @@ function setup() {
     clock,
     random: () => 0.5,
     log: silentLogger(),
-    timings: { topologyCoalesceMs: 1_000, gcDeferMs: 1_000, routesDeferMs: 100 },
+    timings: { topologyCoalesceMs: 1_000, gcDeferMs: 1_000, routesDeferMs: 100, repairMs: 2_000, gossipIntervalMs: 30_000 },
     keep: () => [],
     announce: () => undefined,
+    repair: () => log.push(`repair@${clock.now()}`),
     changed: () => log.push(`changed@${clock.now()}`),
     removed: () => undefined,
     routesChanged: (r) => {
@@ -63,5 +65,34 @@ describe('topology: the routes event', () => {
     t.stop();
     clock.advance(1_000);
     expect(routes).toEqual([]);
+  });
+});
+
+describe('topology: repair of a missed summary', () => {
+  const summary = (name: bigint, to: bigint[]) => ({ name, nickname: `p${name}`, uid: 100n + name, version: 1n, shortId: undefined, connections: to.map(conn) });
+
+  it('asks a neighbour 2 s after a peer is known only by name, then twice as long each time, and stops once its summary arrives', () => {
+    const { clock, t, log } = setup();
+    t.localConnections([conn(X)], []);
+    // X lists Y, whose own summary never reached us.
+    t.gossiper.onGossip(encodeTopology([summary(X, [S, Y])]));
+    const repairs = (): string[] => log.filter((l) => l.startsWith('repair'));
+    clock.advance(1_999);
+    expect(repairs()).toEqual([]);
+    clock.advance(1);
+    expect(repairs()).toEqual(['repair@2000']);
+    clock.advance(4_000);
+    expect(repairs()).toEqual(['repair@2000', 'repair@6000']);
+    t.gossiper.onGossip(encodeTopology([summary(Y, [X])]));
+    clock.advance(60_000);
+    expect(repairs()).toEqual(['repair@2000', 'repair@6000']);
+  });
+
+  it('does nothing while every peer it knows of has its summary', () => {
+    const { clock, t, log } = setup();
+    t.localConnections([conn(X)], []);
+    t.gossiper.onGossip(encodeTopology([summary(X, [S])]));
+    clock.advance(60_000);
+    expect(log.filter((l) => l.startsWith('repair'))).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 // The one owner of the topology table and the routes computed from it, and of the timers
-// that pace them: our own summary is announced once per coalescing window, routes are
-// recomputed 100 ms after a burst of changes, unreachable peers are collected 1 s after one.
+// that pace them: our own summary is announced at most once per coalescing window, routes are
+// recomputed 100 ms after a burst of changes, unreachable peers are collected 1 s after one,
+// and a summary we are missing is asked for (repair) 2 s after we notice it.
 import * as C from '../lib/constants.js';
 import type { Clock, Timer } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
@@ -15,11 +16,13 @@ export interface TopologyDeps {
   clock: Clock;
   random: () => number;
   log: Logger;
-  timings: { topologyCoalesceMs: number; gcDeferMs: number; routesDeferMs: number };
+  timings: { topologyCoalesceMs: number; gcDeferMs: number; routesDeferMs: number; repairMs: number; gossipIntervalMs: number };
   /** Peers never collected, though unreachable by the table (those we have connections to). */
   keep(): Iterable<PeerName>;
   /** Sends an update naming these peers to the neighbours (the topology channel). */
   announce(data: TopologyData): void;
+  /** Sends our complete table to one neighbour, whose push-pull answer fills what we lack. */
+  repair(): void;
   /** The table changed: routes are on their way; targets may have changed. */
   changed(): void;
   /** Peers that became unreachable were removed. */
@@ -36,11 +39,14 @@ export class Topology {
   readonly gossiper: TopologyGossiper;
   private routesValue: Routes;
   private pending = new Set<PeerName>();
-  private readonly timers: { routes?: Timer; gc?: Timer; announce?: Timer } = {};
+  private readonly timers: { routes?: Timer; gc?: Timer; announce?: Timer; repair?: Timer } = {};
+  private repairWait: number;
+  private lastAnnounced = -Infinity;
   private stopped = false;
 
   constructor(private readonly d: TopologyDeps) {
     this.peers = new Peers(d.self, d.random);
+    this.repairWait = d.timings.repairMs;
     this.routesValue = computeRoutes(d.self.name, this.peers);
     this.gossiper = new TopologyGossiper(
       this.peers,
@@ -86,22 +92,50 @@ export class Topology {
   private tableChanged(): void {
     this.scheduleRoutes();
     this.scheduleGc(this.d.timings.gcDeferMs);
+    this.scheduleRepair();
     this.d.changed();
   }
 
-  /** Our summary (and the named ones) go out once per coalescing window. */
+  /**
+   * A placeholder is a peer someone lists as a connection but whose summary never reached us:
+   * normal for the moment between two updates, a missed update if it lasts. Each check that
+   * still finds one asks a neighbour (repair) and waits twice as long before the next, up to
+   * the gossip interval; a check that finds none ends it, until the table changes again.
+   */
+  private scheduleRepair(): void {
+    if (this.timers.repair || this.stopped) return;
+    this.timers.repair = this.d.clock.setTimeout(() => {
+      this.timers.repair = undefined;
+      if (this.peers.placeholders() === 0) {
+        this.repairWait = this.d.timings.repairMs;
+        return;
+      }
+      this.d.repair();
+      this.repairWait = Math.min(this.repairWait * 2, this.d.timings.gossipIntervalMs);
+      this.scheduleRepair();
+    }, this.repairWait);
+  }
+
+  /**
+   * Our summary (and the named ones) go out at most once per coalescing window: at once (the
+   * next turn) when the last announcement is a window old, so a lone change (a connection
+   * lost, a peer back) costs no wait; otherwise at the end of the window, with everything that
+   * changed meanwhile.
+   */
   private announce(names: PeerName[]): void {
     this.pending.add(this.d.self.name);
     for (const n of names) this.pending.add(n);
     if (this.timers.announce || this.stopped) return;
+    const window = C.scaledDelay(this.d.timings.topologyCoalesceMs, this.peers.size);
     this.timers.announce = this.d.clock.setTimeout(
       () => {
         this.timers.announce = undefined;
+        this.lastAnnounced = this.d.clock.now();
         const names = this.pending;
         this.pending = new Set();
         this.d.announce(new TopologyData(this.peers, names));
       },
-      C.scaledDelay(this.d.timings.topologyCoalesceMs, this.peers.size),
+      Math.max(0, this.lastAnnounced + window - this.d.clock.now()),
     );
   }
 
