@@ -58,7 +58,11 @@ class Channel implements GossipChannel {
   }
 
   relayBroadcast(src: PeerName, data: GossipData): void {
-    for (const hop of this.d.routes().broadcastAll(src)) {
+    // Our own broadcast goes to every neighbour: each is a child of the tree rooted at us, and
+    // the live connections include one the routes do not have yet (they are recomputed 100 ms
+    // after a change), which would otherwise miss an update made just after it came up.
+    const hops = src === this.d.ourName ? this.d.neighbours() : this.d.routes().broadcastAll(src);
+    for (const hop of hops) {
       const conn = this.d.connection(hop);
       if (conn) this.d.sender(conn).sendBroadcast(this.name, src, data);
     }
@@ -84,6 +88,14 @@ export class Channels {
     if (existing && !(existing.gossiper instanceof SurrogateGossiper)) throw new Error(`gossip channel ${name} is already registered`);
     const ch = new Channel(name, gossiper, this.d);
     this.byName.set(name, ch);
+    // What arrived before we registered (relayed by the surrogate, not understood) is applied now.
+    if (existing?.gossiper instanceof SurrogateGossiper) {
+      try {
+        existing.gossiper.replay(gossiper);
+      } catch (err) {
+        this.d.log.warn({ channel: name, err: errorMessage(err) }, 'could not apply gossip received before the channel was registered');
+      }
+    }
     return ch;
   }
 

@@ -24,4 +24,25 @@ describe('surrogate gossiper (channels we do not implement)', () => {
     expect(g.droppedUnicasts).toBe(1);
     expect(g.gossip()).toBeUndefined();
   });
+
+  it('hands what it carried within the window to the gossiper that registers the channel later, in order, once', () => {
+    const clock = new ManualClock();
+    const g = new SurrogateGossiper(clock, 30_000);
+    g.onGossip(Buffer.from('too old'));
+    clock.advance(31_000);
+    g.onGossip(Buffer.from('full state'));
+    g.onGossip(Buffer.from('full state')); // a duplicate is not relayed, nor kept twice
+    g.onGossipBroadcast(7n, Buffer.from('update'));
+    const got: string[] = [];
+    const real = {
+      onGossipUnicast: () => undefined,
+      onGossipBroadcast: (src: bigint, b: Buffer) => void got.push(`broadcast ${src} ${b.toString()}`),
+      gossip: () => undefined,
+      onGossip: (b: Buffer) => void got.push(`gossip ${b.toString()}`),
+    };
+    g.replay(real);
+    expect(got).toEqual(['gossip full state', 'broadcast 7 update']);
+    g.replay(real);
+    expect(got).toHaveLength(2);
+  });
 });

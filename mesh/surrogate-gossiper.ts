@@ -5,9 +5,14 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import { BytesGossipData, type GossipData, type Gossiper } from './gossip.js';
 
+/** What a surrogate keeps for the gossiper that later registers its channel (see `replay`). */
+const RETAINED_MESSAGES = 256;
+
 export class SurrogateGossiper implements Gossiper {
   private seen = new Map<string, { bytes: Buffer; at: number }[]>();
   private lastSweep = 0;
+  /** The latest gossip and broadcasts, within the window, newest last. */
+  private retained: { src: bigint | undefined; bytes: Buffer; at: number }[] = [];
   droppedUnicasts = 0;
 
   constructor(
@@ -19,8 +24,30 @@ export class SurrogateGossiper implements Gossiper {
     this.droppedUnicasts++;
   }
 
-  onGossipBroadcast(_src: bigint, update: Buffer): GossipData {
+  onGossipBroadcast(src: bigint, update: Buffer): GossipData {
+    this.retain(src, update);
     return new BytesGossipData([update]);
+  }
+
+  /**
+   * Hands what this channel carried to the gossiper that now registers it: a router's own
+   * channels register as its parts start (the data plane after the mesh is connecting), and a
+   * neighbour's complete state, sent once when the connection came up, would otherwise be
+   * lost to us until its next periodic gossip.
+   */
+  replay(to: Gossiper): void {
+    const now = this.clock.now();
+    for (const m of this.retained) {
+      if (now - m.at >= this.windowMs) continue;
+      if (m.src === undefined) to.onGossip(m.bytes);
+      else to.onGossipBroadcast(m.src, m.bytes);
+    }
+    this.retained = [];
+  }
+
+  private retain(src: bigint | undefined, bytes: Buffer): void {
+    this.retained.push({ src, bytes: Buffer.from(bytes), at: this.clock.now() });
+    if (this.retained.length > RETAINED_MESSAGES) this.retained.shift();
   }
 
   gossip(): undefined {
@@ -35,6 +62,7 @@ export class SurrogateGossiper implements Gossiper {
     if (bucket.some((e) => now - e.at < this.windowMs && e.bytes.equals(msg))) return undefined;
     bucket.push({ bytes: Buffer.from(msg), at: now });
     this.seen.set(key, bucket);
+    this.retain(undefined, msg);
     return new BytesGossipData([msg]);
   }
 
