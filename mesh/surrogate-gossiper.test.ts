@@ -45,4 +45,12 @@ describe('surrogate gossiper (channels we do not implement)', () => {
     g.replay(real);
     expect(got).toHaveLength(2);
   });
+
+  it('keeps at most 4 MiB for a channel nobody registers, the newest messages', () => {
+    const g = new SurrogateGossiper(new ManualClock(), 30_000);
+    for (let i = 0; i < 10; i++) g.onGossipBroadcast(1n, Buffer.alloc(1 << 20, i));
+    const got: number[] = [];
+    g.replay({ onGossipUnicast: () => undefined, onGossipBroadcast: (_s: bigint, b: Buffer) => void got.push(b[0]!), gossip: () => undefined, onGossip: () => undefined });
+    expect(got).toEqual([6, 7, 8, 9]);
+  });
 });

@@ -5,14 +5,20 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import { BytesGossipData, type GossipData, type Gossiper } from './gossip.js';
 
-/** What a surrogate keeps for the gossiper that later registers its channel (see `replay`). */
+/**
+ * What a surrogate keeps for the gossiper that later registers its channel (see `replay`): the
+ * newest messages, at most this many and this many bytes (a peer flooding a channel nobody here
+ * registers cannot make it hold more).
+ */
 const RETAINED_MESSAGES = 256;
+const RETAINED_BYTES = 4 << 20;
 
 export class SurrogateGossiper implements Gossiper {
   private seen = new Map<string, { bytes: Buffer; at: number }[]>();
   private lastSweep = 0;
   /** The latest gossip and broadcasts, within the window, newest last. */
   private retained: { src: bigint | undefined; bytes: Buffer; at: number }[] = [];
+  private retainedBytes = 0;
   droppedUnicasts = 0;
 
   constructor(
@@ -43,11 +49,14 @@ export class SurrogateGossiper implements Gossiper {
       else to.onGossipBroadcast(m.src, m.bytes);
     }
     this.retained = [];
+    this.retainedBytes = 0;
   }
 
   private retain(src: bigint | undefined, bytes: Buffer): void {
+    if (bytes.length > RETAINED_BYTES) return;
     this.retained.push({ src, bytes: Buffer.from(bytes), at: this.clock.now() });
-    if (this.retained.length > RETAINED_MESSAGES) this.retained.shift();
+    this.retainedBytes += bytes.length;
+    while (this.retained.length > RETAINED_MESSAGES || this.retainedBytes > RETAINED_BYTES) this.retainedBytes -= this.retained.shift()!.bytes.length;
   }
 
   gossip(): undefined {
