@@ -13,6 +13,8 @@ export class RouteGraph {
   readonly any: readonly (readonly number[])[];
   /** Connections both ends list and both mark established. */
   readonly symmetric: readonly (readonly number[])[];
+  /** Per index, the peers it lists as established (sorted: a binary search tells membership). */
+  private readonly establishedOut: readonly (readonly number[])[];
 
   constructor(peers: Iterable<PeerSummary>) {
     const summaries = [...peers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -53,6 +55,41 @@ export class RouteGraph {
     this.index = index;
     this.any = any;
     this.symmetric = symmetric;
+    this.establishedOut = establishedOut.map((l) => l.sort(ascending));
+  }
+
+  /**
+   * Hops from `start` over symmetric connections, with start's own connections taken from
+   * `startLinks` (its newest summary: a peer counts if it lists start as established here), level
+   * by level until `until`'s level is done (the next level is then complete) or all are reached.
+   * UNREACHED for the rest.
+   */
+  levels(start: number, startLinks: readonly PeerName[], until: number): Int32Array {
+    const level = new Int32Array(this.names.length).fill(UNREACHED);
+    level[start] = 0;
+    let frontier: number[] = [];
+    for (const name of startLinks) {
+      const v = this.index.get(name);
+      if (v === undefined || v === start || level[v] !== UNREACHED || !hasSorted(this.establishedOut[v]!, start)) continue;
+      level[v] = 1;
+      frontier.push(v);
+    }
+    if (start === until) return level;
+    for (let d = 1; frontier.length > 0; d++) {
+      const next: number[] = [];
+      let done = false;
+      for (const u of frontier) {
+        if (u === until) done = true;
+        for (const v of this.symmetric[u]!) {
+          if (level[v] !== UNREACHED) continue;
+          level[v] = d + 1;
+          next.push(v);
+        }
+      }
+      if (done) break;
+      frontier = next;
+    }
+    return level;
   }
 
   /**
@@ -91,4 +128,17 @@ export class RouteGraph {
 
 function ascending(a: number, b: number): number {
   return a - b;
+}
+
+function hasSorted(list: readonly number[], x: number): boolean {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = list[mid]!;
+    if (v === x) return true;
+    if (v < x) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }

@@ -33,6 +33,15 @@ export interface Routes {
    * (favouring bottleneck links, as mesh ≥ 0.4). Hops equal to `except` are not candidates.
    */
   randomNeighbours(except: PeerName | undefined, random: () => number): PeerName[];
+  /**
+   * Which of `neighbours` to relay `source`'s update to along a breadth-first tree rooted at
+   * source over symmetric established connections (`sourceLinks`: the peers source lists now,
+   * which may be newer than these routes). A neighbour one level further from source than us
+   * gets it when fewer than `parents(ourLevel)` peers on our level with lower names are
+   * connected to it; one the tree reaches no further than us does not; one the tree does not
+   * reach (no symmetric connection to it yet) does. undefined: the tree does not reach us.
+   */
+  treeRelays(source: PeerName, sourceLinks: readonly PeerName[], neighbours: readonly PeerName[], parents: (ourLevel: number) => number): PeerName[] | undefined;
 }
 
 export function computeRoutes(self: PeerName, peers: TopologyView): Routes {
@@ -93,6 +102,32 @@ class ComputedRoutes implements Routes {
       out.push(hop);
       total -= weight;
       candidates.splice(i, 1);
+    }
+    return out;
+  }
+
+  treeRelays(source: PeerName, sourceLinks: readonly PeerName[], neighbours: readonly PeerName[], parents: (ourLevel: number) => number): PeerName[] | undefined {
+    const self = this.selfIndex;
+    const start = this.graph.index.get(source);
+    if (self === undefined || start === undefined) return undefined;
+    const level = this.graph.levels(start, sourceLinks, self);
+    const ours = level[self]!;
+    if (ours === UNREACHED) return undefined;
+    const wanted = parents(ours);
+    const out: PeerName[] = [];
+    for (const x of neighbours) {
+      if (x === source) continue;
+      const xi = this.graph.index.get(x);
+      const lx = xi === undefined ? UNREACHED : level[xi]!;
+      if (lx !== UNREACHED && lx <= ours) continue;
+      if (lx === UNREACHED || lx > ours + 1) {
+        out.push(x);
+        continue;
+      }
+      let lower = 0;
+      // Indices follow names: a lower index is a lower name.
+      for (const y of this.graph.symmetric[xi!]!) if (y < self && level[y] === ours) lower++;
+      if (lower < wanted) out.push(x);
     }
     return out;
   }

@@ -6,6 +6,7 @@ import { isPlaceholder, type PeerSummary } from './peer.js';
 import { supersedes, type Peers, type UpdateResult } from './peers.js';
 import type { PeerName } from './peer-name.js';
 import { decodeTopology, encodeTopology } from './topology-codec.js';
+import { computeRoutes, type Routes } from './routes.js';
 
 export const TOPOLOGY_CHANNEL = 'topology';
 
@@ -49,52 +50,59 @@ export class TopologyGossiper implements Gossiper {
   constructor(
     private readonly peers: Peers,
     private readonly events: TopologyEvents,
+    /** The routes relays follow (Topology's, at most 100 ms behind the table); by default computed from the table when asked. */
+    private readonly routes: () => Routes = () => computeRoutes(peers.self.name, peers),
   ) {}
 
   /**
    * Who needs an update about the peers in data. weft peers send their own summary to every
    * neighbour (mesh sends it to ~2·log2(N) random ones, each of which relays it to as many:
-   * every peer then receives it about 2·log2(N) times). A relay then skips neighbour X when:
-   * - every peer P in the update is connected to X (X heard from P directly); or
-   * - for each P that is not, some peer connected to both P and X has a lower name than ours:
-   *   that one is the designated relay from P to X, so X gets P's update once, not once from
-   *   every common neighbour (measured at 100 in-process routers, relays outnumbered our own
-   *   updates 30 to 1 before this rule).
-   * Where P and X have no common neighbour (a sparse mesh, peers two or more hops from P), the
-   * update floods: every relay that learnt something from it passes it to every such neighbour,
-   * and a peer that already has it relays nothing. A peer then receives each change at most once
-   * per connection it has, so the cost of a change is bounded by the degree, not by N, and an
-   * update reaches everyone over every path left (with a random subset of log2(N) relays, as
-   * before, a departed peer's last update missed some peers until anti-entropy, 27 s at N=25).
-   * Anti-entropy (periodic full gossip) repairs an update a designated relay missed, for example
-   * because views differ or it is a Go peer.
+   * every peer then receives it about 2·log2(N) times). A relay of P's update follows a
+   * breadth-first tree rooted at P over the connections both ends list as established (the
+   * routes' graph, at most 100 ms behind the table, with P's newest connections): it goes to neighbour X only when X is one
+   * level further from P than we are and we are X's designated parent, the lowest-named of
+   * X's neighbours on our level, or one of the two lowest when X is three or more hops from P
+   * (a second copy where one parent's view may lag; measured at 100 processes, flooding peers
+   * more than two hops away was 17 of every 18 relays and 85 % of received updates told the
+   * receiver nothing). A neighbour the tree does not reach (our connection to it is not yet in
+   * the table) gets it; so does every neighbour when the tree does not reach us, under the
+   * rule before the tree: skip X when P is connected to X, or when a lower-named peer connects
+   * both, otherwise send. A peer then receives each change about once, so the cost of a change
+   * is bounded by the degree, not by N. Anti-entropy (periodic full gossip, push-pull answers,
+   * repair of missing summaries) mends an update a designated relay missed, for example because
+   * views differ or it is a Go peer.
    */
   relayTargets(data: GossipData, neighbours: readonly PeerName[]): PeerName[] | undefined {
     if (!(data instanceof TopologyData) || data.names === undefined) return undefined;
     const self = this.peers.self.name;
     if (data.names.has(self)) return [...neighbours];
-    const subjects: { name: PeerName; conns: Set<PeerName> }[] = [];
+    const chosen = new Set<PeerName>();
     for (const n of data.names) {
       const p = this.peers.get(n);
-      if (p) subjects.push({ name: n, conns: new Set(p.connections.map((c) => c.name)) });
+      if (p === undefined || isPlaceholder(p)) continue;
+      for (const x of this.treeTargets(p, neighbours)) chosen.add(x);
     }
-    const designated: PeerName[] = [];
-    const needs: PeerName[] = [];
+    return neighbours.filter((x) => chosen.has(x));
+  }
+
+  /** relayTargets for one subject. */
+  private treeTargets(p: PeerSummary, neighbours: readonly PeerName[]): PeerName[] {
+    const links = p.connections.filter((c) => c.established).map((c) => c.name);
+    return this.routes().treeRelays(p.name, links, neighbours, (ours) => (ours === 1 ? 1 : 2)) ?? this.nearTargets(p, neighbours);
+  }
+
+  /** The rule where the tree does not reach us (views still forming). */
+  private nearTargets(p: PeerSummary, neighbours: readonly PeerName[]): PeerName[] {
+    const self = this.peers.self.name;
+    const pConns = listedNames(p);
+    const out: PeerName[] = [];
     for (const x of neighbours) {
-      const xConns = this.peers.get(x)?.connections ?? [];
-      let mine = false;
-      let multiHop = false;
-      for (const p of subjects) {
-        if (p.name === x || p.conns.has(x)) continue;
-        let lowest: PeerName | undefined;
-        for (const c of xConns) if (p.conns.has(c.name) && (lowest === undefined || c.name < lowest)) lowest = c.name;
-        if (lowest === undefined) multiHop = true;
-        else if (lowest === self) mine = true;
-      }
-      if (mine) designated.push(x);
-      else if (multiHop) needs.push(x);
+      if (x === p.name || pConns.has(x)) continue;
+      let lowest: PeerName | undefined;
+      for (const c of this.peers.get(x)?.connections ?? []) if (pConns.has(c.name) && (lowest === undefined || c.name < lowest)) lowest = c.name;
+      if (lowest === undefined || lowest === self) out.push(x);
     }
-    return [...designated, ...needs];
+    return out;
   }
 
   onGossipUnicast(): void {}
@@ -116,11 +124,14 @@ export class TopologyGossiper implements Gossiper {
 
   /**
    * Push-pull anti-entropy. Besides applying the message, answer its sender with what it showed
-   * it lacks: peers it sent older than we know them, and, when the message is a complete table
-   * (isComplete; a relayed delta names a few peers), the peers it left out. A neighbour that missed an update then gets it back from the first complete
-   * table it sends anyone (every gossip interval, or sooner: Topology's repair), not only when
-   * a neighbour happens to pick it for its own periodic gossip (measured at 100 processes, one
-   * missed summary took 130 s to arrive that way). The answer names only peers on which the
+   * it lacks when the message is a complete table (isComplete): the peers it left out and those
+   * it carried older than we know them. A neighbour that missed an update then gets it back from
+   * the first complete table it sends anyone (every gossip interval, or sooner: Topology's
+   * repair), not only when a neighbour happens to pick it for its own periodic gossip (measured
+   * at 100 processes, one missed summary took 130 s to arrive that way). A relayed delta gets no
+   * answer: an older version in it is one still being relayed, and the newer one is on its way
+   * to the sender too (answering deltas as well, 29 % of all topology messages at 100 processes
+   * were answers, and their relays cost more still). The answer names only peers on which the
    * sender is strictly behind, so it never answers back, and it is empty when tables agree.
    */
   exchange(msg: Buffer, answer = true): GossipExchange {
@@ -134,13 +145,14 @@ export class TopologyGossiper implements Gossiper {
     this.events.onUpdate(r);
     const delta = r.improved.size > 0 ? new TopologyData(this.peers, r.improved) : undefined;
     if (!answer) return { delta, reply: undefined };
+    const known = [...this.peers.all()].filter((p) => !isPlaceholder(p));
+    if (!isComplete(r.received.size, known.length)) return { delta, reply: undefined };
     const behind = new Set<PeerName>();
     for (const theirs of d) {
       const ours = theirs.name === this.peers.self.name ? this.peers.self : this.peers.get(theirs.name);
       if (ours !== undefined && !isPlaceholder(ours) && supersedes(ours, theirs)) behind.add(theirs.name);
     }
-    const known = [...this.peers.all()].filter((p) => !isPlaceholder(p));
-    if (isComplete(r.received.size, known.length)) for (const p of known) if (!r.received.has(p.name)) behind.add(p.name);
+    for (const p of known) if (!r.received.has(p.name)) behind.add(p.name);
     return { delta, reply: behind.size > 0 ? new TopologyData(this.peers, behind) : undefined };
   }
 
@@ -158,6 +170,14 @@ export class TopologyGossiper implements Gossiper {
     this.events.onUpdate(undefined, d.reason);
     return undefined;
   }
+}
+
+/** A summary's connection names, cached: summaries never change. */
+const listed = new WeakMap<PeerSummary, Set<PeerName>>();
+function listedNames(p: PeerSummary): Set<PeerName> {
+  let names = listed.get(p);
+  if (names === undefined) listed.set(p, (names = new Set(p.connections.map((c) => c.name))));
+  return names;
 }
 
 /**

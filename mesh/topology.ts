@@ -60,6 +60,7 @@ export class Topology {
           if (r.oldIncarnation || r.selfChanged) this.announce([]);
         },
       },
+      () => this.routesValue,
     );
   }
 
