@@ -150,6 +150,80 @@ describe('broadcast', () => {
   });
 });
 
+describe('treeRelays (topology updates)', () => {
+  const parents = (ours: number): number => (ours === 1 ? 1 : 2);
+  const linksOf = (t: TopologyView, name: string): PeerName[] => [...t.all()].find((p) => p.name === n(name))!.connections.filter((c) => c.established).map((c) => c.name);
+  const relays = (t: TopologyView, self: string, src: string, neighbours: string, links = linksOf(t, src)) => {
+    const got = computeRoutes(n(self), t).treeRelays(n(src), links, [...neighbours].map(n), parents);
+    return got === undefined ? undefined : letters(got);
+  };
+
+  it('one copy to the next level: the lowest-named parent on a two-hop level relays', () => {
+    // From a: b, c at level 1; d at level 2 under both: b (lower) relays, c does not.
+    const t = undirected('a-b a-c b-d c-d');
+    expect(relays(t, 'b', 'a', 'ad')).toBe('d');
+    expect(relays(t, 'c', 'a', 'ad')).toBe('');
+    // d is as far from a as it gets: nothing onward.
+    expect(relays(t, 'd', 'a', 'bc')).toBe('');
+  });
+
+  it('three hops or more: the two lowest-named parents relay', () => {
+    // From a: b (1); c, d, f (2); e (3) under c, d and f: c and d relay to e, f does not.
+    const t = undirected('a-b b-c b-d b-f c-e d-e f-e');
+    expect(relays(t, 'c', 'a', 'be')).toBe('e');
+    expect(relays(t, 'd', 'a', 'be')).toBe('e');
+    expect(relays(t, 'f', 'a', 'be')).toBe('');
+  });
+
+  it('takes the source\'s newest links over the routes\' and sends where the tree does not reach', () => {
+    // The routes still have a-b; a's newest summary lists only c. From d: b is now three hops
+    // from a (a-c-d-b) and d is its only parent on level 2.
+    const t = undirected('a-b a-c b-d c-d');
+    expect(relays(t, 'd', 'a', 'bc')).toBe('');
+    expect(relays(t, 'd', 'a', 'bc', [n('c')])).toBe('b');
+    // Our connection to e is not in the table yet: e gets the update.
+    expect(relays(t, 'd', 'a', 'bce', [n('c')])).toBe('be');
+  });
+
+  it('is undefined when the tree does not reach us or the source is unknown', () => {
+    const t = undirected('a-b c-d');
+    expect(relays(t, 'c', 'a', 'd')).toBeUndefined();
+    expect(computeRoutes(n('a'), t).treeRelays(n('z'), [], [n('b')], parents)).toBeUndefined();
+  });
+
+  it('on a settled table every peer gets each update, at most twice and once at two hops', () => {
+    fc.assert(
+      fc.property(graphArb(false), ({ names, edges }) => {
+        const { view, adj } = build(names, edges);
+        const routes = new Map<PeerName, Routes>(names.map((p) => [p, computeRoutes(p, view)]));
+        for (let s = 0; s < names.length; s++) {
+          const source = names[s]!;
+          const links = adj[s]!.map((i) => names[i]!);
+          const received = names.map(() => 0);
+          // The source sends its own update to every neighbour; a peer relays the first copy it gets.
+          const queue = [...adj[s]!];
+          for (const i of queue) received[i]!++;
+          for (let q = 0; q < queue.length; q++) {
+            const at = queue[q]!;
+            const out = routes.get(names[at]!)!.treeRelays(source, links, adj[at]!.map((i) => names[i]!), parents)!;
+            for (const next of out) {
+              const i = names.indexOf(next);
+              if (received[i]!++ === 0) queue.push(i);
+            }
+          }
+          const d = distances(adj, s);
+          received.forEach((count, i) => {
+            if (i === s) return expect(count).toBe(0);
+            expect(count).toBeGreaterThanOrEqual(1);
+            expect(count).toBeLessThanOrEqual(d[i]! <= 2 ? 1 : 2);
+          });
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
 /** A peer whose connections are all outbound and established. */
 const mk = (name: PeerName, conns: PeerName[]): PeerSummary => ({
   name,
