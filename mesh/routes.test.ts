@@ -175,14 +175,13 @@ describe('treeRelays (topology updates)', () => {
     expect(relays(t, 'f', 'a', 'be')).toBe('');
   });
 
-  it('takes the source\'s newest links over the routes\' and sends where the tree does not reach', () => {
-    // The routes still have a-b; a's newest summary lists only c. From d: b is now three hops
-    // from a (a-c-d-b) and d is its only parent on level 2.
+  it('leaves a source that dropped a connection to the older rule, and sends where the tree does not reach', () => {
+    // The routes still have a-b; a's newest summary lists only c: b's subtree might be cut off.
     const t = undirected('a-b a-c b-d c-d');
     expect(relays(t, 'd', 'a', 'bc')).toBe('');
-    expect(relays(t, 'd', 'a', 'bc', [n('c')])).toBe('b');
+    expect(relays(t, 'd', 'a', 'bc', [n('c')])).toBeUndefined();
     // Our connection to e is not in the table yet: e gets the update.
-    expect(relays(t, 'd', 'a', 'bce', [n('c')])).toBe('be');
+    expect(relays(t, 'd', 'a', 'bce')).toBe('e');
   });
 
   it('is undefined when the tree does not reach us or the source is unknown', () => {
