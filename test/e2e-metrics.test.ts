@@ -164,10 +164,19 @@ describe.skipIf(!can.ok || !canProm)('Prometheus scrapes two routers and sees wh
       const c0 = (await hosts[0]!.json<{ ips: string[]; local: boolean; container: string | null }[]>(['status', 'endpoints'])).find((e) => e.local && e.container !== null)!;
       const ip = c0.ips[0]!.split('/')[0]!;
       await waitFor(async () => (await c1.exec('ping', ['-c', '1', '-W', '1', ip])).code === 0, { timeoutMs: 20_000, intervalMs: 300, what: `h1's container to reach ${ip}` });
+      // The capture may not have written the packets yet when the ping returns (CI once read an
+      // empty file here): read it until a sealed packet is in it, pinging again meanwhile.
+      let payload: string | undefined;
+      await waitFor(
+        async () => {
+          const fields = await lan.hosts[0]!.exec('tshark', ['-r', file, '-T', 'fields', '-e', 'udp.payload']);
+          payload = fields.stdout.split('\n').find(Boolean)?.replace(/[^0-9a-f]/g, '');
+          if (!payload) await c1.exec('ping', ['-c', '1', '-W', '1', ip]);
+          return Boolean(payload);
+        },
+        { timeoutMs: 20_000, intervalMs: 300, what: 'a packet h1 sealed for h0 in the capture' },
+      );
       await cap.stop();
-      const fields = await lan.hosts[0]!.exec('tshark', ['-r', file, '-T', 'fields', '-e', 'udp.payload']);
-      const payload = fields.stdout.split('\n').find(Boolean)?.replace(/[^0-9a-f]/g, '');
-      expect(payload, fields.stderr).toBeTruthy();
       const before = await until(`weft_esp_replay_drops_total{instance="${target(0)}",engine="user"}`, () => true, 'h0\'s replay counter');
       const send = `const s=require('dgram').createSocket('udp4');s.send(Buffer.from('${payload}','hex'),6783,'${lan.hosts[0]!.addr}',()=>s.close())`;
       expect((await lan.hosts[1]!.exec(process.execPath, ['-e', send])).code).toBe(0);
