@@ -59,14 +59,14 @@ export class TopologyGossiper implements Gossiper {
    * neighbour (mesh sends it to ~2·log2(N) random ones, each of which relays it to as many:
    * every peer then receives it about 2·log2(N) times). A relay of P's update follows a
    * breadth-first tree rooted at P over the connections both ends list as established (the
-   * routes' graph, at most 100 ms behind the table, with P's newest connections): it goes to neighbour X only when X is one
-   * level further from P than we are and we are X's designated parent, the lowest-named of
+   * routes' graph, at most 100 ms behind the table, with P's newest connections): it goes to
+   * neighbour X only when X is one level further from P than we are and we are X's designated parent, the lowest-named of
    * X's neighbours on our level, or one of the two lowest when X is three or more hops from P
    * (a second copy where one parent's view may lag; measured at 100 processes, flooding peers
    * more than two hops away was 17 of every 18 relays and 85 % of received updates told the
    * receiver nothing). A neighbour the tree does not reach (our connection to it is not yet in
-   * the table) gets it; so does every neighbour when the tree does not reach us, under the
-   * rule before the tree: skip X when P is connected to X, or when a lower-named peer connects
+   * the table) gets it. Where the tree does not reach us, or P dropped a connection the routes
+   * still have (the departed peer's subtree would miss it), the rule before the tree applies: skip X when P is connected to X, or when a lower-named peer connects
    * both, otherwise send. A peer then receives each change about once, so the cost of a change
    * is bounded by the degree, not by N. Anti-entropy (periodic full gossip, push-pull answers,
    * repair of missing summaries) mends an update a designated relay missed, for example because
@@ -91,7 +91,7 @@ export class TopologyGossiper implements Gossiper {
     return this.routes().treeRelays(p.name, links, neighbours, (ours) => (ours === 1 ? 1 : 2)) ?? this.nearTargets(p, neighbours);
   }
 
-  /** The rule where the tree does not reach us (views still forming). */
+  /** The rule where the tree does not reach us (views still forming) or P dropped a connection. */
   private nearTargets(p: PeerSummary, neighbours: readonly PeerName[]): PeerName[] {
     const self = this.peers.self.name;
     const pConns = listedNames(p);
