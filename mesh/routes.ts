@@ -39,7 +39,8 @@ export interface Routes {
    * which may be newer than these routes). A neighbour one level further from source than us
    * gets it when fewer than `parents(ourLevel)` peers on our level with lower names are
    * connected to it; one the tree reaches no further than us does not; one the tree does not
-   * reach (no symmetric connection to it yet) does. undefined: the tree does not reach us.
+   * reach (no symmetric connection to it yet) does. undefined: the tree does not reach us, or
+   * source dropped a connection these routes still have (the caller uses another rule).
    */
   treeRelays(source: PeerName, sourceLinks: readonly PeerName[], neighbours: readonly PeerName[], parents: (ourLevel: number) => number): PeerName[] | undefined;
 }
