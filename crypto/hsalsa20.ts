@@ -1,7 +1,7 @@
 // HSalsa20 and NaCl's crypto_box_beforenm, which sodium-native does not export.
 // mesh forms its session key from box.Precompute = HSalsa20(X25519(sk, pk), 0^16); this runs once
 // per connection, so plain TypeScript is fast enough.
-import sodium from 'sodium-native';
+import { NACL, sodium } from './sodium.js';
 import { WeftError } from '../lib/errors.js';
 
 const SIGMA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]; // "expand 32-byte k"
@@ -48,15 +48,15 @@ export function hsalsa20(key: Uint8Array, input: Uint8Array): Buffer {
 
 /** NaCl crypto_box_beforenm: the shared key box would use for (their public, our secret). */
 export function boxBeforeNm(theirPublic: Uint8Array, ourSecret: Uint8Array): Buffer {
-  const shared = Buffer.alloc(sodium.crypto_scalarmult_BYTES);
+  const shared = Buffer.alloc(NACL.scalarmultBytes);
   try {
-    sodium.crypto_scalarmult(shared, Buffer.from(ourSecret), Buffer.from(theirPublic));
+    sodium().crypto_scalarmult(shared, Buffer.from(ourSecret), Buffer.from(theirPublic));
   } catch (err) {
     // libsodium refuses points of small order (the all-zero key among them): the shared secret
     // would be known to anyone. No honest peer sends one.
     throw new WeftError('protocol', 'the peer\'s X25519 public key is a point of small order (such as all zeros), which would make the session key public: refused', { cause: err });
   }
   const key = hsalsa20(shared, Buffer.alloc(16));
-  sodium.sodium_memzero(shared);
+  sodium().sodium_memzero(shared);
   return key;
 }

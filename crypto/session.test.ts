@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import sodium from 'sodium-native';
 import { boxBeforeNm, hsalsa20 } from './hsalsa20.js';
 import { formSessionKey, generateKeyPair, TcpOpener, TcpSealer } from './session.js';
+import { NACL } from './sodium.js';
 
 describe('HSalsa20 / box precompute', () => {
   it('matches the published HSalsa20 test vector (NaCl "firstkey")', () => {
@@ -67,5 +68,18 @@ describe('a public key of small order', () => {
     for (const key of [Buffer.alloc(32), Buffer.concat([Buffer.from([1]), Buffer.alloc(31)])]) {
       expect(() => boxBeforeNm(key, ours.secretKey)).toThrow(/small order .* refused/);
     }
+  });
+});
+
+describe('NaCl sizes used without loading libsodium', () => {
+  it('are libsodium\'s', () => {
+    expect(NACL).toEqual({
+      boxPublicKeyBytes: sodium.crypto_box_PUBLICKEYBYTES,
+      boxSecretKeyBytes: sodium.crypto_box_SECRETKEYBYTES,
+      scalarmultBytes: sodium.crypto_scalarmult_BYTES,
+      sha256Bytes: sodium.crypto_hash_sha256_BYTES,
+      secretboxNonceBytes: sodium.crypto_secretbox_NONCEBYTES,
+      secretboxMacBytes: sodium.crypto_secretbox_MACBYTES,
+    });
   });
 });

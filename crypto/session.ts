@@ -2,7 +2,7 @@
 // SHA-256(box.Precompute(theirs, ours) ‖ password), and NaCl secretbox per message with a
 // nonce made of a polarity bit (who dialled), a TCP bit and a 64-bit message counter.
 // A dropped, replayed or reordered message therefore fails to open, which ends the connection.
-import sodium from 'sodium-native';
+import { NACL, sodium } from './sodium.js';
 import { boxBeforeNm } from './hsalsa20.js';
 
 export interface KeyPair {
@@ -11,25 +11,25 @@ export interface KeyPair {
 }
 
 export function generateKeyPair(): KeyPair {
-  const publicKey = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
-  const secretKey = Buffer.alloc(sodium.crypto_box_SECRETKEYBYTES);
-  sodium.crypto_box_keypair(publicKey, secretKey);
+  const publicKey = Buffer.alloc(NACL.boxPublicKeyBytes);
+  const secretKey = Buffer.alloc(NACL.boxSecretKeyBytes);
+  sodium().crypto_box_keypair(publicKey, secretKey);
   return { publicKey, secretKey };
 }
 
 export function formSessionKey(theirPublic: Uint8Array, ourSecret: Uint8Array, password: Uint8Array): Buffer {
   const shared = boxBeforeNm(theirPublic, ourSecret);
-  const key = Buffer.alloc(sodium.crypto_hash_sha256_BYTES);
-  sodium.crypto_hash_sha256(key, Buffer.concat([shared, password]));
-  sodium.sodium_memzero(shared);
+  const key = Buffer.alloc(NACL.sha256Bytes);
+  sodium().crypto_hash_sha256(key, Buffer.concat([shared, password]));
+  sodium().sodium_memzero(shared);
   return key;
 }
 
-export const SECRETBOX_OVERHEAD = sodium.crypto_secretbox_MACBYTES;
+export const SECRETBOX_OVERHEAD = NACL.secretboxMacBytes;
 
 /** One direction of a connection's message stream. */
 class NonceState {
-  readonly nonce = Buffer.alloc(sodium.crypto_secretbox_NONCEBYTES);
+  readonly nonce = Buffer.alloc(NACL.secretboxNonceBytes);
   private seq = 0n;
 
   constructor(outboundSender: boolean) {
@@ -54,7 +54,7 @@ export class TcpSealer {
 
   seal(plain: Uint8Array): Buffer {
     const out = Buffer.alloc(plain.length + SECRETBOX_OVERHEAD);
-    sodium.crypto_secretbox_easy(out, Buffer.from(plain.buffer, plain.byteOffset, plain.length), this.state.nonce, this.key);
+    sodium().crypto_secretbox_easy(out, Buffer.from(plain.buffer, plain.byteOffset, plain.length), this.state.nonce, this.key);
     this.state.advance();
     return out;
   }
@@ -74,7 +74,7 @@ export class TcpOpener {
   open(sealed: Uint8Array): Buffer | undefined {
     if (sealed.length < SECRETBOX_OVERHEAD) return undefined;
     const out = Buffer.alloc(sealed.length - SECRETBOX_OVERHEAD);
-    const ok = sodium.crypto_secretbox_open_easy(out, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length), this.state.nonce, this.key);
+    const ok = sodium().crypto_secretbox_open_easy(out, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length), this.state.nonce, this.key);
     if (!ok) return undefined;
     this.state.advance();
     return out;

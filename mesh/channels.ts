@@ -80,6 +80,8 @@ export class Channels {
   private readonly byName = new Map<string, Channel>();
   /** Connections that have brought us gossip (tag 4) before: their next ones get push-pull replies. */
   private readonly heard = new WeakSet<MeshConnection>();
+  /** The envelope emit made last, for the same payload going down the next connection. */
+  private lastEnvelope: { channel: string; src: PeerName; payload: Buffer; bytes: Buffer } | undefined;
 
   constructor(private readonly d: ChannelsDeps) {}
 
@@ -137,7 +139,13 @@ export class Channels {
 
   /** Writes one gossip message for a sender (called when it flushes). */
   emit(conn: MeshConnection, kind: 'gossip' | 'broadcast', channel: string, src: PeerName, msg: Buffer): void {
-    conn.send(kind === 'gossip' ? Tag.Gossip : Tag.GossipBroadcast, encodeGossip({ channel, src, payload: msg }));
+    // One update relayed to every neighbour is one payload (TopologyData caches its encoding):
+    // its envelope is made once too.
+    let e = this.lastEnvelope;
+    if (e?.payload !== msg || e.channel !== channel || e.src !== src) {
+      e = this.lastEnvelope = { channel, src, payload: msg, bytes: encodeGossip({ channel, src, payload: msg }) };
+    }
+    conn.send(kind === 'gossip' ? Tag.Gossip : Tag.GossipBroadcast, e.bytes);
   }
 
   /** Every channel's complete state down one connection (new or restarted peer). */

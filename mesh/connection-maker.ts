@@ -263,6 +263,14 @@ export class ConnectionMaker {
    * first, the rest drawn at random.
    */
   private discover(connectedNames: Set<PeerName>, valid: Set<string>, add: (address: string, peer?: PeerName) => void): void {
+    // Connections we have, and dials under way for direct targets, count; so do the discovered
+    // targets we keep (those being tried first: a dial in flight is never abandoned).
+    let budget = this.o.degree - connectedNames.size;
+    for (const address of valid) if (this.targets.get(address)?.state === 'attempting') budget--;
+    // At the degree, the scan below could only keep discovered dials in flight, and those are
+    // left alone whether kept or not (connectToTargets touches waiting targets only): skip it.
+    // (Every topology change runs this; at 100 peers the scan is ~1,000 connections.)
+    if (this.o.degree > 0 && budget <= 0) return;
     const found = new Map<string, PeerName>();
     for (const p of this.host.knownPeers()) {
       if (p.name === this.host.ourName) continue;
@@ -279,10 +287,6 @@ export class ConnectionMaker {
       for (const [address, peer] of found) add(address, peer);
       return;
     }
-    // Connections we have, and dials under way for direct targets, count; so do the discovered
-    // targets we keep (those being tried first: a dial in flight is never abandoned).
-    let budget = this.o.degree - connectedNames.size;
-    for (const address of valid) if (this.targets.get(address)?.state === 'attempting') budget--;
     const peersTaken = new Set<PeerName>(connectedNames);
     const ranked = [...found].filter(([address]) => !valid.has(address));
     // Dials under way, then targets due now, then new ones, then those still backing off.

@@ -13,7 +13,7 @@ import type { RemoteFeatures } from './features.js';
 import type { Framer } from './framing.js';
 import { doIntro, type IntroParams } from './handshake.js';
 import { LivenessMonitor, negotiateLiveness, type LivenessPlan, type LivenessTimings } from './liveness.js';
-import { message, Tag } from './protocol.js';
+import { Tag } from './protocol.js';
 import { StreamReader } from './stream-reader.js';
 import type { Conn } from './transport.js';
 
@@ -157,15 +157,20 @@ export class MeshConnection {
   /** Sends one message; returns false if the connection is closed. */
   send(tag: Tag, payload?: Uint8Array): boolean {
     if (this.state === 'closed') return false;
-    let frame: Buffer;
+    let parts: Uint8Array[];
     try {
-      frame = this.framer.frame(message(tag, payload));
+      parts = this.framer.frameParts(tag, payload);
     } catch (err) {
       this.close(err instanceof WeftError ? err : new WeftError('io', String(err)));
       return false;
     }
-    this.bytesSent += frame.length;
-    this.conn.stream.write(frame);
+    const stream = this.conn.stream;
+    if (parts.length > 1) stream.cork();
+    for (const p of parts) {
+      this.bytesSent += p.length;
+      stream.write(p);
+    }
+    if (parts.length > 1) stream.uncork();
     this.liveness.sent();
     return true;
   }

@@ -4,6 +4,10 @@ import { MAX_FRAME_BYTES } from '../lib/constants.js';
 import { WeftError } from '../lib/errors.js';
 import type { TcpOpener, TcpSealer } from '../crypto/session.js';
 import type { StreamReader } from './stream-reader.js';
+import { message } from './protocol.js';
+
+/** Payloads shorter than this are copied into one frame buffer: cheaper than a second write. */
+const COPY_BELOW = 1024;
 
 export class Framer {
   constructor(
@@ -27,6 +31,19 @@ export class Framer {
     out.writeUInt32BE(body.length, 0);
     out.set(body, 4);
     return out;
+  }
+
+  /**
+   * frame(message(tag, payload)) as the pieces to write in order. A large plain payload is not
+   * copied: the length and tag go ahead of it (the caller writes both corked, one segment).
+   */
+  frameParts(tag: number, payload: Uint8Array | undefined): Uint8Array[] {
+    if (this.sealer || payload === undefined || payload.length < COPY_BELOW) return [this.frame(message(tag, payload))];
+    if (1 + payload.length > this.maxBytes) throw new WeftError('frame-too-large', `outgoing message exceeds maximum size: ${1 + payload.length} > ${this.maxBytes}`);
+    const head = Buffer.allocUnsafe(5);
+    head.writeUInt32BE(1 + payload.length, 0);
+    head[4] = tag;
+    return [head, payload];
   }
 
   /**

@@ -1,5 +1,6 @@
 // Encoder rules that Go's bytes depend on: type-id order, definition order, names, which
 // struct fields are left out. (go-cross.test.ts checks the same against Go itself.)
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { GobStruct, GobStructType, GobType } from './index.js';
 import { GobEncoder, GobTypeIds, T, gobDecode, gobEncode } from './index.js';
@@ -150,5 +151,30 @@ describe('a type table shared by many streams', () => {
     const twice = gobDecode(stream(shared));
     expect(twice).toEqual(once);
     expect(once.ok && once.value.length).toBe(3);
+  });
+});
+
+describe('gobEncode of strings, byte slices and uints (the exact-size path)', () => {
+  it('writes the bytes the stream encoder writes, for any such values', () => {
+    const item = fc.oneof(
+      fc.string({ unit: 'binary' }).map((v) => [T.string, v] as [GobType, string]),
+      fc.uint8Array({ maxLength: 3000 }).map((v) => [T.bytes, v] as [GobType, Uint8Array]),
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((v) => [T.uint, v] as [GobType, bigint]),
+      fc.maxSafeNat().map((v) => [T.uint, v] as [GobType, number]),
+    );
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 5 }), (items) => {
+        const general = new GobEncoder();
+        for (const [t, v] of items) general.encode(t, v);
+        expect(gobEncode(...items)).toEqual(general.bytes());
+      }),
+      { seed: 0x9055, numRuns: 500 },
+    );
+  });
+
+  it('leaves values out of range to the general path, which rejects them', () => {
+    expect(() => gobEncode([T.uint, -1n])).toThrow(/uint/);
+    expect(() => gobEncode([T.uint, 1n << 64n])).toThrow(/uint/);
+    expect(() => gobEncode([T.string, 7 as unknown as string])).toThrow();
   });
 });

@@ -13,8 +13,8 @@ import type { InterfaceWriter } from './encode-value.js';
 import type { TypeEntry } from './type-ids.js';
 import { GobTypeIds } from './type-ids.js';
 import type { GobInterface, GobType, GobValue } from './types.js';
-import { isBasic } from './types.js';
-import { ByteWriter } from './wire.js';
+import { BASIC_IDS, isBasic } from './types.js';
+import { ByteWriter, isUint64, uintSize } from './wire.js';
 import { WIRE_TYPE, wireTypeValue } from './wire-type.js';
 
 export interface GobEncoderOptions {
@@ -134,7 +134,41 @@ export class GobEncoder implements InterfaceWriter {
 
 /** A complete stream holding `items` in order. */
 export function gobEncode(...items: Array<[GobType, GobValue]>): Buffer {
+  const direct = encodeBasics(items);
+  if (direct) return direct;
   const enc = new GobEncoder();
   for (const [type, value] of items) enc.encode(type, value);
   return enc.bytes();
+}
+
+/**
+ * Streams of strings, byte slices and uints only (the gossip envelope: channel, source, payload)
+ * written straight into one buffer of the exact size: the general path copies a payload of
+ * tens of KB several times over. undefined: another type, or a value the general path must judge.
+ */
+function encodeBasics(items: Array<[GobType, GobValue]>): Buffer | undefined {
+  const bodies: number[] = [];
+  let total = 0;
+  for (const [t, v] of items) {
+    let n: number;
+    if (t.kind === 'string' && typeof v === 'string') {
+      const len = Buffer.byteLength(v, 'utf8');
+      n = uintSize(len) + len;
+    } else if (t.kind === 'bytes' && v instanceof Uint8Array) n = uintSize(v.length) + v.length;
+    else if (t.kind === 'uint' && ((typeof v === 'bigint' && isUint64(v)) || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0))) n = uintSize(v);
+    else return undefined;
+    const body = 2 + n; // the type id (one byte: a predefined id), the singleton delta 0, the value
+    bodies.push(body);
+    total += uintSize(body) + body;
+  }
+  const w = new ByteWriter(total);
+  items.forEach(([t, v], i) => {
+    w.writeUint(bodies[i]!);
+    w.writeInt(BASIC_IDS[t.kind as 'string' | 'bytes' | 'uint']);
+    w.writeByte(0);
+    if (t.kind === 'string') w.writeString(v as string);
+    else if (t.kind === 'bytes') w.writeBytes(v as Uint8Array);
+    else w.writeUint(v as number | bigint);
+  });
+  return w.detach();
 }

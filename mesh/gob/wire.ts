@@ -43,6 +43,18 @@ export function isInt64(x: bigint): boolean {
   return x >= MIN_INT64 && x <= MAX_INT64;
 }
 
+/** How many bytes writeUint takes for `x` (an integer in [0, 2^64)). */
+export function uintSize(x: number | bigint): number {
+  if (x < 0x80) return 1;
+  let n = 1;
+  if (typeof x === 'number') {
+    while (n < 8 && x >= 2 ** (8 * n)) n++;
+  } else {
+    while (n < 8 && x >> BigInt(8 * n) > 0n) n++;
+  }
+  return n + 1;
+}
+
 /** An append-only byte buffer that doubles its capacity, so building a message is linear. */
 export class ByteWriter {
   private buf: Buffer;
@@ -145,6 +157,11 @@ export class ByteWriter {
 
   /** The bytes written so far, without copying; valid until the next write. */
   view(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+
+  /** The bytes written so far, without copying; the writer must not be written to again. */
+  detach(): Buffer {
     return this.buf.subarray(0, this.len);
   }
 
