@@ -50,7 +50,7 @@ export function peerNameToBytes(name: PeerName): Buffer {
 /** 6 bytes (mac flavour) → name; other lengths are rejected. */
 export function peerNameFromBytes(bytes: Uint8Array): PeerName | undefined {
   if (bytes.length !== 6) return undefined;
-  return BigInt(Buffer.from(bytes).readUIntBE(0, 6));
+  return BigInt(bytes[0]! * 2 ** 40 + bytes[1]! * 2 ** 32 + bytes[2]! * 2 ** 24 + bytes[3]! * 2 ** 16 + bytes[4]! * 2 ** 8 + bytes[5]!);
 }
 
 /** A random locally-administered unicast MAC-style name, as a fresh host gets once. */

@@ -1,8 +1,9 @@
 // The "topology" channel payload: a gob stream of pairs, one per peer in the update —
 // a peerSummary struct, then that peer's []connectionSummary.
-import { asArray, asBigint, asBool, asBytes, asString, field, gobDecode, GobEncoder, GobTypeIds, T, type GobType } from './gob/index.js';
+import { asArray, asBigint, asBool, asBytes, asString, fail, field, gobDecodeWith, GobEncoder, GobTypeIds, sameShape, T } from './gob/index.js';
+import type { ByteWriter, GobType, GobValue, ValueReader, ValueSource } from './gob/index.js';
 import type { ConnectionSummary, PeerSummary } from './peer.js';
-import { peerNameFromBytes, peerNameToBytes } from './peer-name.js';
+import { peerNameFromBytes, type PeerName } from './peer-name.js';
 import { SHORT_ID_BITS } from '../lib/constants.js';
 import type { Result } from '../lib/result.js';
 
@@ -36,57 +37,204 @@ const TYPE_IDS = new GobTypeIds();
 export function encodeTopology(peers: Iterable<PeerSummary>): Buffer {
   const enc = new GobEncoder({ typeIds: TYPE_IDS });
   for (const p of peers) {
-    enc.encode(PEER_SUMMARY, {
-      NameByte: peerNameToBytes(p.name),
-      NickName: p.nickname,
-      UID: p.uid,
-      Version: p.version,
-      ShortID: BigInt(p.shortId ?? 0),
-      HasShortID: p.shortId !== undefined,
-    });
-    enc.encode(
-      CONNECTIONS,
-      p.connections.map((c) => ({ NameByte: peerNameToBytes(c.name), RemoteTCPAddr: c.remoteTcpAddr, Outbound: c.outbound, Established: c.established })),
-    );
+    enc.encodeRaw(PEER_SUMMARY, (b) => writePeerSummary(b, p));
+    enc.encodeRaw(CONNECTIONS, (b) => writeConnections(b, p.connections));
   }
   return enc.bytes();
 }
 
+// The two hot layouts written and read directly, field for field as the general gob code would
+// (fields numbered in declaration order, a zero field left out, a struct ended by 0, a top-level
+// slice after a 0 singleton delta). topology-codec.test.ts holds both to the general code.
+
+/** A name as NameByte: 6 bytes, big-endian. */
+function writeName(b: ByteWriter, name: PeerName): void {
+  NAME_SCRATCH.writeUIntBE(Number(name & 0xffff_ffff_ffffn), 0, 6);
+  b.writeBytes(NAME_SCRATCH);
+}
+const NAME_SCRATCH = Buffer.alloc(6);
+
+function writePeerSummary(b: ByteWriter, p: PeerSummary): void {
+  let last = -1;
+  const field = (i: number): void => {
+    b.writeUint(i - last);
+    last = i;
+  };
+  field(0);
+  writeName(b, p.name);
+  if (p.nickname !== '') {
+    field(1);
+    b.writeString(p.nickname);
+  }
+  if (p.uid !== 0n) {
+    field(2);
+    b.writeUint(p.uid);
+  }
+  if (p.version !== 0n) {
+    field(3);
+    b.writeUint(p.version);
+  }
+  if (p.shortId !== undefined && p.shortId !== 0) {
+    field(4);
+    b.writeUint(p.shortId);
+  }
+  if (p.shortId !== undefined) {
+    field(5);
+    b.writeUint(1);
+  }
+  b.writeByte(0);
+}
+
+function writeConnections(b: ByteWriter, conns: readonly ConnectionSummary[]): void {
+  b.writeByte(0);
+  b.writeUint(conns.length);
+  for (const c of conns) {
+    b.writeUint(1);
+    writeName(b, c.name);
+    let last = 0;
+    if (c.remoteTcpAddr !== '') {
+      b.writeUint(1 - last);
+      last = 1;
+      b.writeString(c.remoteTcpAddr);
+    }
+    if (c.outbound) {
+      b.writeUint(2 - last);
+      last = 2;
+      b.writeUint(1);
+    }
+    if (c.established) {
+      b.writeUint(3 - last);
+      b.writeUint(1);
+    }
+    b.writeByte(0);
+  }
+}
+
+/** A peerSummary as read, before its checks. */
+interface RawPeer {
+  nameBytes: Uint8Array;
+  nickname: string;
+  uid: bigint;
+  version: bigint;
+  shortId: bigint;
+  hasShortId: boolean;
+}
+
+/** A connectionSummary as read, before its checks. */
+interface RawConnection {
+  nameBytes: Uint8Array;
+  remoteTcpAddr: string;
+  outbound: boolean;
+  established: boolean;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The next field number of a struct value after `num`, or -1 at its end (checked against the
+ * message and the field count as the general decoder does).
+ */
+function nextField(src: ValueSource, what: string, count: number, num: number): number {
+  const r = src.r;
+  if (r.left === 0) fail(`struct ${what} is not terminated before the end of its message`);
+  const delta = r.readCount('field delta');
+  if (delta === 0) return -1;
+  const next = num + delta;
+  if (next >= count) fail(`field number ${next} out of range for struct ${what} (${count} fields)`);
+  return next;
+}
+
+function readPeerSummary(src: ValueSource): RawPeer {
+  const r = src.r;
+  const p: RawPeer = { nameBytes: NO_BYTES, nickname: '', uid: 0n, version: 0n, shortId: 0n, hasShortId: false };
+  for (let num = nextField(src, 'peerSummary', 6, -1); num >= 0; num = nextField(src, 'peerSummary', 6, num)) {
+    if (num === 0) p.nameBytes = r.readView(r.readCount('[]byte length'), '[]byte');
+    else if (num === 1) p.nickname = r.readString(r.readCount('string length'), 'string');
+    else if (num === 2) p.uid = r.readUint();
+    else if (num === 3) p.version = r.readUint();
+    else if (num === 4) p.shortId = r.readUint();
+    else p.hasShortId = r.readBool();
+  }
+  return p;
+}
+
+function readConnections(src: ValueSource): RawConnection[] {
+  const r = src.r;
+  const delta = r.readUint('singleton delta');
+  if (delta !== 0n) fail(`non-zero delta ${delta} before a slice value`);
+  const n = r.readCount('slice length');
+  if (n > r.left) fail(`slice of ${n} elements cannot fit in the ${r.left} bytes left in the message`);
+  src.spend(n);
+  const out = new Array<RawConnection>(n);
+  for (let i = 0; i < n; i++) {
+    const c: RawConnection = { nameBytes: NO_BYTES, remoteTcpAddr: '', outbound: false, established: false };
+    for (let num = nextField(src, 'connectionSummary', 4, -1); num >= 0; num = nextField(src, 'connectionSummary', 4, num)) {
+      if (num === 0) c.nameBytes = r.readView(r.readCount('[]byte length'), '[]byte');
+      else if (num === 1) c.remoteTcpAddr = r.readString(r.readCount('string length'), 'string');
+      else if (num === 2) c.outbound = r.readBool();
+      else c.established = r.readBool();
+    }
+    out[i] = c;
+  }
+  return out;
+}
+
+function readerFor(t: GobType): ValueReader | undefined {
+  if (sameShape(t, PEER_SUMMARY)) return readPeerSummary;
+  if (sameShape(t, CONNECTIONS)) return readConnections;
+  return undefined;
+}
+
+/** A value the general decoder made, in the shape the readers give. */
+function rawPeer(s: GobValue | undefined): RawPeer {
+  return {
+    nameBytes: asBytes(field(s, 'NameByte')),
+    nickname: asString(field(s, 'NickName')),
+    uid: asBigint(field(s, 'UID')),
+    version: asBigint(field(s, 'Version')),
+    shortId: asBigint(field(s, 'ShortID')),
+    hasShortId: asBool(field(s, 'HasShortID')),
+  };
+}
+
+function rawConnection(c: GobValue): RawConnection {
+  return {
+    nameBytes: asBytes(field(c, 'NameByte')),
+    remoteTcpAddr: asString(field(c, 'RemoteTCPAddr')),
+    outbound: asBool(field(c, 'Outbound')),
+    established: asBool(field(c, 'Established')),
+  };
+}
+
 export type TopologyDecode = Result<PeerSummary[]>;
 
+/**
+ * A topology update from any mesh peer. Streams whose types have mesh's layout (all of them, in
+ * practice, whatever ids the sender gave them) are read by the readers above; anything else by the
+ * general decoder, with the same checks after.
+ */
 export function decodeTopology(bytes: Uint8Array): TopologyDecode {
-  const r = gobDecode(bytes);
+  const r = gobDecodeWith(bytes, readerFor);
   if (!r.ok) return { ok: false, reason: `malformed topology update: ${r.reason}` };
   if (r.value.length % 2 !== 0) return { ok: false, reason: 'topology update ends in the middle of a peer' };
   const peers: PeerSummary[] = [];
   for (let i = 0; i < r.value.length; i += 2) {
-    const s = r.value[i]!.value;
-    const connsValue = r.value[i + 1]!.value;
-    if (!Array.isArray(connsValue)) return { ok: false, reason: 'peer summary is not followed by a connection list' };
-    const conns = asArray(connsValue);
-    const name = peerNameFromBytes(asBytes(field(s, 'NameByte')));
+    const s = r.value[i]!;
+    const cs = r.value[i + 1]!;
+    // What the general path would make of a value in the wrong place: no name, or no list.
+    if (!Array.isArray(cs.value)) return { ok: false, reason: 'peer summary is not followed by a connection list' };
+    const conns = cs.read === true ? (cs.value as RawConnection[]) : asArray(cs.value as GobValue).map(rawConnection);
+    const p = s.read === true && !Array.isArray(s.value) ? (s.value as RawPeer) : rawPeer(s.read === true ? undefined : (s.value as GobValue));
+    const name = peerNameFromBytes(p.nameBytes);
     if (name === undefined) return { ok: false, reason: 'peer summary has an invalid name' };
-    const shortId = asBigint(field(s, 'ShortID'));
-    if (shortId >= 1n << BigInt(SHORT_ID_BITS)) return { ok: false, reason: `short ID ${shortId} out of range` };
+    if (p.shortId >= 1n << BigInt(SHORT_ID_BITS)) return { ok: false, reason: `short ID ${p.shortId} out of range` };
     const connections: ConnectionSummary[] = [];
     for (const c of conns) {
-      const cname = peerNameFromBytes(asBytes(field(c, 'NameByte')));
+      const cname = peerNameFromBytes(c.nameBytes);
       if (cname === undefined) return { ok: false, reason: 'connection summary has an invalid name' };
-      connections.push({
-        name: cname,
-        remoteTcpAddr: asString(field(c, 'RemoteTCPAddr')),
-        outbound: asBool(field(c, 'Outbound')),
-        established: asBool(field(c, 'Established')),
-      });
+      connections.push({ name: cname, remoteTcpAddr: c.remoteTcpAddr, outbound: c.outbound, established: c.established });
     }
-    peers.push({
-      name,
-      nickname: asString(field(s, 'NickName')),
-      uid: asBigint(field(s, 'UID')),
-      version: asBigint(field(s, 'Version')),
-      shortId: asBool(field(s, 'HasShortID')) ? Number(shortId) : undefined,
-      connections,
-    });
+    peers.push({ name, nickname: p.nickname, uid: p.uid, version: p.version, shortId: p.hasShortId ? Number(p.shortId) : undefined, connections });
   }
   return { ok: true, value: peers };
 }

@@ -145,7 +145,7 @@ describe.skipIf(!can.ok)("weft's container image", () => {
     // as PID 1 in its own PID namespace, too
     await p.ok(runArgs(false));
     await waitFor(async () => (await c.weft(['status'])).code === 0, { timeoutMs: 30_000, intervalMs: 200, what: 'the router (PID 1) to answer' });
-    expect(await p.ok(['exec', name, 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "'])).toMatch(/^\/usr\/bin\/node \/opt\/weft\/dist\/src\/bin\/weft\.js router/);
+    expect(await p.ok(['exec', name, 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "'])).toMatch(/^\/usr\/bin\/node \/opt\/weft\/dist\/weft\.cjs router/);
     const t0 = Date.now();
     await p.ok(['stop', '--time', '20', name], { timeoutMs: 60_000 });
     const pid1StopMs = Date.now() - t0;

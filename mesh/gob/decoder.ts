@@ -35,9 +35,28 @@ const INTERFACE_ID = 8;
 const definitionCache = new Map<string, WireDef>();
 const DEFINITION_CACHE_SIZE = 256;
 
+/** Reads one top-level value (a struct, or the singleton delta and the value) of a type it was made for. */
+export type ValueReader = (src: ValueSource) => unknown;
+
+/** A value gobDecodeWith gave to a reader (`read`), or decoded as gobDecode would. */
+export type GobDecodedWith = { type: GobType; value: unknown; read?: true };
+
 export function gobDecode(buf: Uint8Array, limits: Partial<DecodeLimits> = {}): GobResult {
+  return guarded(() => new StreamDecoder(buf, { ...DEFAULT_DECODE_LIMITS, ...limits }).run() as GobDecoded[]);
+}
+
+/**
+ * gobDecode, except that top-level values of the types `readerFor` recognises (asked once per
+ * type in the stream) are read by the reader it returns: a hot, fixed layout without the general
+ * decoder's self-describing values. Its failures (`fail`) become { ok: false } as any other.
+ */
+export function gobDecodeWith(buf: Uint8Array, readerFor: (t: GobType) => ValueReader | undefined, limits: Partial<DecodeLimits> = {}): Result<GobDecodedWith[]> {
+  return guarded(() => new StreamDecoder(buf, { ...DEFAULT_DECODE_LIMITS, ...limits }, readerFor).run());
+}
+
+function guarded<T>(run: () => T): Result<T> {
   try {
-    return { ok: true, value: new StreamDecoder(buf, { ...DEFAULT_DECODE_LIMITS, ...limits }).run() };
+    return { ok: true, value: run() };
   } catch (err) {
     if (err instanceof DecodeFailure) return { ok: false, reason: err.reason };
     if (err instanceof RangeError && /call stack/i.test(err.message)) {
@@ -52,24 +71,31 @@ class StreamDecoder implements ValueSource {
   private readonly defs = new Map<number, WireDef>();
   private readonly resolved = new Map<number, GobType>();
   private elements = 0;
+  private readonly readers = new Map<number, ValueReader | undefined>();
 
   constructor(
     buf: Uint8Array,
     readonly limits: DecodeLimits,
+    private readonly readerFor?: (t: GobType) => ValueReader | undefined,
   ) {
     this.r = new Reader(buf);
   }
 
-  run(): GobDecoded[] {
-    const out: GobDecoded[] = [];
+  run(): GobDecodedWith[] {
+    const out: GobDecodedWith[] = [];
     for (;;) {
       const id = this.typeSequence(false);
       if (id === undefined) return out;
       if (out.length >= this.limits.maxValues) fail(`more than ${this.limits.maxValues} values in one stream`);
       const type = this.resolve(id, 0);
-      const value = decodeTop(this, type, 0);
+      let reader: ValueReader | undefined;
+      if (this.readerFor !== undefined) {
+        if (!this.readers.has(id)) this.readers.set(id, this.readerFor(type));
+        reader = this.readers.get(id);
+      }
+      const value = reader !== undefined ? reader(this) : decodeTop(this, type, 0);
       if (this.r.left > 0) fail(`${this.r.left} bytes of trailing garbage after value ${out.length} in its message`);
-      out.push({ type, value });
+      out.push(reader !== undefined ? { type, value, read: true } : { type, value });
     }
   }
 

@@ -63,6 +63,28 @@ export class GobEncoder implements InterfaceWriter {
     return this;
   }
 
+  /**
+   * encode() for a caller that writes the value itself, for a hot type whose layout it knows:
+   * `write` must append exactly what encode would for the value (gob-topology.test.ts checks).
+   */
+  encodeRaw(type: GobType, write: (b: ByteWriter) => void): this {
+    const mark = this.out.length;
+    this.sentNow = [];
+    try {
+      const b = this.top;
+      b.reset();
+      const e = this.sendTypeDescriptor(this.out, b, type);
+      b.writeInt(e.id);
+      write(b);
+      this.out.writeMessage(b);
+    } catch (err) {
+      this.out.truncate(mark);
+      for (const e of this.sentNow) this.sent.delete(e);
+      throw err;
+    }
+    return this;
+  }
+
   /** The stream so far (a copy). */
   bytes(): Buffer {
     return this.out.toBuffer();

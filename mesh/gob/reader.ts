@@ -86,6 +86,20 @@ export class Reader {
     return out;
   }
 
+  /** `n` raw bytes of the current message, not copied: valid while the stream's buffer is. */
+  readView(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** A bool (a uint, non-zero is true). */
+  readBool(): boolean {
+    if (this.pos < this.end && this.buf[this.pos]! < 0x80) return this.buf[this.pos++] !== 0;
+    return this.uintWithin(this.end, 'bool') !== 0n;
+  }
+
   /** `n` bytes of the current message as UTF-8 (invalid sequences become U+FFFD). */
   readString(n: number, what: string): string {
     this.need(n, what);

@@ -129,3 +129,28 @@ const BY_ID: readonly GobType[] = [T.bool, T.int, T.uint, T.float, T.bytes, T.st
 export function basicById(id: number): GobType | undefined {
   return id >= 1 && id <= BY_ID.length ? BY_ID[id - 1] : undefined;
 }
+
+/**
+ * Whether two types have the same wire layout: kinds, struct field names and order, element
+ * types (type names aside: Go and we may name them differently). Deeper than `depth`: no.
+ */
+export function sameShape(a: GobType, b: GobType, depth = 8): boolean {
+  if (a === b) return true;
+  if (a.kind !== b.kind || depth === 0) return false;
+  switch (a.kind) {
+    case 'struct': {
+      const bf = (b as GobStructType).fields;
+      return a.fields.length === bf.length && a.fields.every((f, i) => f.name === bf[i]!.name && sameShape(f.type, bf[i]!.type, depth - 1));
+    }
+    case 'slice':
+      return sameShape(a.elem, (b as typeof a).elem, depth - 1);
+    case 'array':
+      return a.len === (b as typeof a).len && sameShape(a.elem, (b as typeof a).elem, depth - 1);
+    case 'map':
+      return sameShape(a.key, (b as typeof a).key, depth - 1) && sameShape(a.elem, (b as typeof a).elem, depth - 1);
+    case 'opaque':
+      return a.name === (b as typeof a).name && a.marshal === (b as typeof a).marshal;
+    default:
+      return true;
+  }
+}
