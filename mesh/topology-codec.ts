@@ -112,7 +112,8 @@ function writeConnections(b: ByteWriter, conns: readonly ConnectionSummary[]): v
 
 /** A peerSummary as read, before its checks. */
 interface RawPeer {
-  nameBytes: Uint8Array;
+  /** NameByte as a number, or -1 if it is not 6 bytes long (see nameOf). */
+  name: number;
   nickname: string;
   uid: bigint;
   version: bigint;
@@ -122,13 +123,25 @@ interface RawPeer {
 
 /** A connectionSummary as read, before its checks. */
 interface RawConnection {
-  nameBytes: Uint8Array;
+  name: number;
   remoteTcpAddr: string;
   outbound: boolean;
   established: boolean;
 }
 
-const NO_BYTES = new Uint8Array(0);
+/** NameByte as a number: a name is 6 bytes; another length gives -1 (no name). */
+function readName(r: ValueSource['r']): number {
+  return r.readBytesAsNumber(6, '[]byte');
+}
+
+function nameOf(n: number): PeerName | undefined {
+  return n >= 0 ? BigInt(n) : undefined;
+}
+
+function nameFromBytes(bytes: Uint8Array): number {
+  const name = peerNameFromBytes(bytes);
+  return name === undefined ? -1 : Number(name);
+}
 
 /**
  * The next field number of a struct value after `num`, or -1 at its end (checked against the
@@ -146,9 +159,9 @@ function nextField(src: ValueSource, what: string, count: number, num: number): 
 
 function readPeerSummary(src: ValueSource): RawPeer {
   const r = src.r;
-  const p: RawPeer = { nameBytes: NO_BYTES, nickname: '', uid: 0n, version: 0n, shortId: 0n, hasShortId: false };
+  const p: RawPeer = { name: -1, nickname: '', uid: 0n, version: 0n, shortId: 0n, hasShortId: false };
   for (let num = nextField(src, 'peerSummary', 6, -1); num >= 0; num = nextField(src, 'peerSummary', 6, num)) {
-    if (num === 0) p.nameBytes = r.readView(r.readCount('[]byte length'), '[]byte');
+    if (num === 0) p.name = readName(r);
     else if (num === 1) p.nickname = r.readString(r.readCount('string length'), 'string');
     else if (num === 2) p.uid = r.readUint();
     else if (num === 3) p.version = r.readUint();
@@ -167,9 +180,9 @@ function readConnections(src: ValueSource): RawConnection[] {
   src.spend(n);
   const out = new Array<RawConnection>(n);
   for (let i = 0; i < n; i++) {
-    const c: RawConnection = { nameBytes: NO_BYTES, remoteTcpAddr: '', outbound: false, established: false };
+    const c: RawConnection = { name: -1, remoteTcpAddr: '', outbound: false, established: false };
     for (let num = nextField(src, 'connectionSummary', 4, -1); num >= 0; num = nextField(src, 'connectionSummary', 4, num)) {
-      if (num === 0) c.nameBytes = r.readView(r.readCount('[]byte length'), '[]byte');
+      if (num === 0) c.name = readName(r);
       else if (num === 1) c.remoteTcpAddr = r.readString(r.readCount('string length'), 'string');
       else if (num === 2) c.outbound = r.readBool();
       else c.established = r.readBool();
@@ -188,7 +201,7 @@ function readerFor(t: GobType): ValueReader | undefined {
 /** A value the general decoder made, in the shape the readers give. */
 function rawPeer(s: GobValue | undefined): RawPeer {
   return {
-    nameBytes: asBytes(field(s, 'NameByte')),
+    name: nameFromBytes(asBytes(field(s, 'NameByte'))),
     nickname: asString(field(s, 'NickName')),
     uid: asBigint(field(s, 'UID')),
     version: asBigint(field(s, 'Version')),
@@ -199,7 +212,7 @@ function rawPeer(s: GobValue | undefined): RawPeer {
 
 function rawConnection(c: GobValue): RawConnection {
   return {
-    nameBytes: asBytes(field(c, 'NameByte')),
+    name: nameFromBytes(asBytes(field(c, 'NameByte'))),
     remoteTcpAddr: asString(field(c, 'RemoteTCPAddr')),
     outbound: asBool(field(c, 'Outbound')),
     established: asBool(field(c, 'Established')),
@@ -225,12 +238,12 @@ export function decodeTopology(bytes: Uint8Array): TopologyDecode {
     if (!Array.isArray(cs.value)) return { ok: false, reason: 'peer summary is not followed by a connection list' };
     const conns = cs.read === true ? (cs.value as RawConnection[]) : asArray(cs.value as GobValue).map(rawConnection);
     const p = s.read === true && !Array.isArray(s.value) ? (s.value as RawPeer) : rawPeer(s.read === true ? undefined : (s.value as GobValue));
-    const name = peerNameFromBytes(p.nameBytes);
+    const name = nameOf(p.name);
     if (name === undefined) return { ok: false, reason: 'peer summary has an invalid name' };
     if (p.shortId >= 1n << BigInt(SHORT_ID_BITS)) return { ok: false, reason: `short ID ${p.shortId} out of range` };
     const connections: ConnectionSummary[] = [];
     for (const c of conns) {
-      const cname = peerNameFromBytes(c.nameBytes);
+      const cname = nameOf(c.name);
       if (cname === undefined) return { ok: false, reason: 'connection summary has an invalid name' };
       connections.push({ name: cname, remoteTcpAddr: c.remoteTcpAddr, outbound: c.outbound, established: c.established });
     }

@@ -94,6 +94,18 @@ export class Reader {
     return out;
   }
 
+  /**
+   * A byte slice that should be `length` bytes long (at most 6): the big-endian number it spells,
+   * without making a Buffer; -1 (the bytes skipped) if it has another length.
+   */
+  readBytesAsNumber(length: number, what: string): number {
+    const n = this.readCount(`${what} length`);
+    this.need(n, what);
+    const v = n === length ? this.text.readUIntBE(this.pos, n) : -1;
+    this.pos += n;
+    return v;
+  }
+
   /** A bool (a uint, non-zero is true). */
   readBool(): boolean {
     if (this.pos < this.end && this.buf[this.pos]! < 0x80) return this.buf[this.pos++] !== 0;
