@@ -65,7 +65,8 @@ export class GobEncoder implements InterfaceWriter {
 
   /**
    * encode() for a caller that writes the value itself, for a hot type whose layout it knows:
-   * `write` must append exactly what encode would for the value (gob-topology.test.ts checks).
+   * `write` must append exactly what encode would for the value (mesh/topology-codec.test.ts
+   * holds the topology writers to that).
    */
   encodeRaw(type: GobType, write: (b: ByteWriter) => void): this {
     const mark = this.out.length;

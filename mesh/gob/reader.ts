@@ -86,14 +86,6 @@ export class Reader {
     return out;
   }
 
-  /** `n` raw bytes of the current message, not copied: valid while the stream's buffer is. */
-  readView(n: number, what: string): Uint8Array {
-    this.need(n, what);
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-
   /**
    * A byte slice that should be `length` bytes long (at most 6): the big-endian number it spells,
    * without making a Buffer; -1 (the bytes skipped) if it has another length.
