@@ -57,13 +57,20 @@ dist/cni/weft-cni.js: $(CNI_SOURCES) node_modules/.package-lock.json
 	@echo '{"type":"commonjs"}' > dist/cni/package.json
 	@chmod 755 $@
 
-# The CLI and router as one minified CommonJS file (`weft` runs it): a router starts in about half
-# the CPU of the tsc build's ~200 ES modules (0.25–0.3 s against 0.55–0.65 s here, bench
-# mesh-processes). sodium-native stays a package: it loads its own native binding.
+# The CLI and router as one minified CommonJS file (dist/weft-bundle.cjs): a router starts in about
+# half the CPU of the tsc build's ~200 ES modules (0.25–0.3 s against 0.55–0.65 s here, bench
+# mesh-processes). sodium-native stays a package: it loads its own native binding. `weft` is
+# dist/weft.cjs, which runs the bundle with V8's code cache for it, made here by running it once
+# (src/bin/load-bundle.ts; ~135 → ~100 ms of CPU to start a router).
 WEFT_SOURCES := $(shell find lib mesh router ipam crypto src -name '*.ts' ! -name '*.test.ts' 2>/dev/null)
 dist/weft.cjs: $(WEFT_SOURCES) node_modules/.package-lock.json
 	@mkdir -p dist
-	npx esbuild src/bin/weft.ts --bundle --minify --keep-names --platform=node --target=node20 --format=cjs --external:sodium-native --define:import.meta.url=__weftModuleUrl '--banner:js=var __weftModuleUrl = require("node:url").pathToFileURL(__filename).href;' --log-level=warning --outfile=$@
+	npx esbuild src/bin/weft.ts --bundle --minify --keep-names --platform=node --target=node20 --format=cjs --external:sodium-native --define:import.meta.url=__weftModuleUrl '--banner:js=var __weftModuleUrl = require("node:url").pathToFileURL(__filename).href;' --log-level=warning --outfile=dist/weft-bundle.cjs
+	npx esbuild src/bin/load-bundle.ts --bundle --minify --platform=node --target=node20 --format=cjs '--banner:js=#!/usr/bin/env node' --log-level=warning --outfile=$@
+	@chmod 755 $@
+	WEFT_WRITE_CODE_CACHE=1 node $@ --version > /dev/null
+	npx esbuild src/bin/warm-code-cache.ts --bundle --platform=node --target=node20 --format=cjs --log-level=warning --outfile=dist/warm-code-cache.cjs
+	-node dist/warm-code-cache.cjs $@
 
 build: node_modules/.package-lock.json native/build/weft_native.node native/build/weft-cni dist/cni/weft-cni.js dist/weft.cjs
 	npx tsc -p tsconfig.build.json
