@@ -44,23 +44,7 @@ export class GobEncoder implements InterfaceWriter {
    * Throws TypeError/RangeError if `value` does not fit `type`; the stream is then unchanged.
    */
   encode(type: GobType, value: GobValue): this {
-    const mark = this.out.length;
-    this.sentNow = [];
-    try {
-      const b = this.top;
-      b.reset();
-      const e = this.sendTypeDescriptor(this.out, b, type);
-      b.writeInt(e.id);
-      encodeTop(this, b, type, value);
-      this.out.writeMessage(b);
-    } catch (err) {
-      this.out.truncate(mark);
-      this.writers.length = 1;
-      for (const e of this.sentNow) this.sent.delete(e);
-      if (err instanceof Error) err.message = `gob: ${err.message}`;
-      throw err;
-    }
-    return this;
+    return this.encodeRaw(type, (b) => encodeTop(this, b, type, value));
   }
 
   /**
@@ -80,7 +64,9 @@ export class GobEncoder implements InterfaceWriter {
       this.out.writeMessage(b);
     } catch (err) {
       this.out.truncate(mark);
+      this.writers.length = 1;
       for (const e of this.sentNow) this.sent.delete(e);
+      if (err instanceof Error) err.message = `gob: ${err.message}`;
       throw err;
     }
     return this;
