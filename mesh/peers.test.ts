@@ -390,6 +390,48 @@ describe('Peers: properties', () => {
     );
   });
 
+  it('keeps its counts exact through any sequence of updates, local changes and GCs (GC skips only when nothing can be unreachable)', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('update' as const), u: fc.array(summaryArb, { maxLength: 4 }) }),
+      fc.record({ kind: fc.constant('local' as const), local: fc.subarray([...OTHERS, ...EXTRA]) }),
+      fc.record({ kind: fc.constant('gc' as const), keep: fc.option(fc.subarray([...OTHERS, ...EXTRA]), { nil: undefined }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+        const p = newPeers();
+        let membership = p.membership;
+        let names = new Set([...p.all()].map((s) => s.name));
+        for (const o of ops) {
+          if (o.kind === 'update') p.applyUpdate(o.u);
+          else if (o.kind === 'local') p.setLocalConnections(o.local.map((n) => conn(n)));
+          else {
+            p.garbageCollect(o.keep);
+            // Exactly the peers reachable from us, and those the caller keeps.
+            const reach = new Set<PeerName>([SELF]);
+            const stack = [SELF];
+            while (stack.length > 0) {
+              for (const c of p.get(stack.pop()!)!.connections) {
+                if (!reach.has(c.name)) {
+                  reach.add(c.name);
+                  stack.push(c.name);
+                }
+              }
+            }
+            for (const s of p.all()) expect(reach.has(s.name) || o.keep?.includes(s.name)).toBe(true);
+            for (const n of reach) expect(p.get(n)).toBeDefined();
+          }
+          expect(p.placeholders()).toBe([...p.all()].filter((s) => s.uid === 0n).length);
+          const now = new Set([...p.all()].map((s) => s.name));
+          const same = now.size === names.size && [...now].every((n) => names.has(n));
+          if (!same) expect(p.membership).not.toBe(membership);
+          membership = p.membership;
+          names = now;
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('never leaves a dangling reference, and GC keeps exactly the reachable peers', () => {
     fc.assert(
       fc.property(fc.array(summaryArb, { maxLength: 25 }), fc.subarray([...OTHERS, ...EXTRA]), (u, local) => {

@@ -472,3 +472,42 @@ describe('routes over a Peers table', () => {
     expect(r.broadcastAll(1n)).toEqual([2n, 3n]);
   });
 });
+
+describe('routes computed from the previous ones', () => {
+  it('equal routes computed from scratch, through any sequence of changes to a Peers table', () => {
+    const names = [1n, 2n, 3n, 4n, 5n, 6n];
+    const conn = (name: PeerName, established: boolean) => ({ name, remoteTcpAddr: '', outbound: true, established });
+    const change = fc.record({
+      peer: fc.constantFrom(...names),
+      version: fc.bigInt({ min: 1n, max: 8n }),
+      links: fc.subarray([...names, 7n, 8n]),
+      established: fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
+      gc: fc.boolean(),
+    });
+    const same = (a: Routes, b: Routes, at: PeerName[]) => {
+      expect([...a.unicast].sort()).toEqual([...b.unicast].sort());
+      expect([...a.unicastAll].sort()).toEqual([...b.unicastAll].sort());
+      for (const s of at) {
+        expect(a.broadcast(s)).toEqual(b.broadcast(s));
+        expect(a.broadcastAll(s)).toEqual(b.broadcastAll(s));
+        expect(a.treeRelays(s, names, names, () => 1)).toEqual(b.treeRelays(s, names, names, () => 1));
+      }
+    };
+    fc.assert(
+      fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
+        const p = new Peers({ name: 1n, nickname: 'a', uid: 9n, shortId: 1 }, seeded(1));
+        let routes = computeRoutes(1n, p);
+        for (const c of changes) {
+          const conns = c.links.filter((l) => l !== c.peer).map((l, i) => conn(l, c.established[i]!));
+          if (c.peer === 1n) p.setLocalConnections(conns);
+          else p.applyUpdate([{ name: c.peer, nickname: '', uid: 5n, version: c.version, shortId: undefined, connections: conns }]);
+          if (c.gc) p.garbageCollect();
+          const next = computeRoutes(1n, p, routes);
+          same(next, computeRoutes(1n, p), [...names, 7n, 8n]);
+          routes = next;
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

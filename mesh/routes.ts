@@ -10,6 +10,8 @@ import { RouteGraph, UNREACHED } from './route-graph.js';
 /** What route computation reads: a consistent set of summaries (e.g. a Peers instance). */
 export interface TopologyView {
   all(): Iterable<PeerSummary>;
+  /** Changes whenever a name joins or leaves (Peers.membership); lets a computation reuse the last one's indices. */
+  readonly membership?: number;
 }
 
 export interface Routes {
@@ -45,8 +47,13 @@ export interface Routes {
   treeRelays(source: PeerName, sourceLinks: readonly PeerName[], neighbours: readonly PeerName[], parents: (ourLevel: number) => number): PeerName[] | undefined;
 }
 
-export function computeRoutes(self: PeerName, peers: TopologyView): Routes {
-  return new ComputedRoutes(self, new RouteGraph(peers.all()));
+/**
+ * Routes from `self`. `previous` (the routes this replaces) lets the computation reuse what has
+ * not changed since: with a view that counts membership (Peers), its name order and the links of
+ * every summary not replaced since.
+ */
+export function computeRoutes(self: PeerName, peers: TopologyView, previous?: Routes): Routes {
+  return new ComputedRoutes(self, new RouteGraph(peers, previous instanceof ComputedRoutes ? previous.graph : undefined));
 }
 
 /** True if both give every destination the same next hop (unicast and unicastAll). O(peers). */
@@ -70,7 +77,7 @@ class ComputedRoutes implements Routes {
 
   constructor(
     self: PeerName,
-    private readonly graph: RouteGraph,
+    readonly graph: RouteGraph,
   ) {
     this.selfIndex = graph.index.get(self);
     this.unicast = this.unicastFrom(graph.symmetric);

@@ -145,7 +145,7 @@ export class Topology {
     this.timers.routes = this.d.clock.setTimeout(() => {
       this.timers.routes = undefined;
       const before = this.routesValue;
-      this.routesValue = computeRoutes(this.d.self.name, this.peers);
+      this.routesValue = computeRoutes(this.d.self.name, this.peers, before);
       if (!sameNextHops(before, this.routesValue)) this.d.routesChanged(this.routesValue);
     }, this.d.timings.routesDeferMs);
   }
