@@ -24,12 +24,14 @@ export interface GobEncoderOptions {
    * process whose later streams continue the numbering.
    */
   typeIds?: GobTypeIds;
+  /** Bytes to reserve for the stream up front (a good guess saves the copies of growing). */
+  capacity?: number;
 }
 
 /** One self-contained gob stream (one mesh message). */
 export class GobEncoder implements InterfaceWriter {
-  private readonly out = new ByteWriter(512);
-  private readonly writers: ByteWriter[] = [this.out];
+  private readonly out: ByteWriter;
+  private readonly writers: ByteWriter[];
   private readonly sent = new Set<TypeEntry>();
   private readonly ids: GobTypeIds;
   private readonly top = new ByteWriter();
@@ -37,6 +39,8 @@ export class GobEncoder implements InterfaceWriter {
 
   constructor(options: GobEncoderOptions = {}) {
     this.ids = options.typeIds ?? new GobTypeIds();
+    this.out = new ByteWriter(options.capacity ?? 512);
+    this.writers = [this.out];
   }
 
   /**
@@ -75,6 +79,11 @@ export class GobEncoder implements InterfaceWriter {
   /** The stream so far (a copy). */
   bytes(): Buffer {
     return this.out.toBuffer();
+  }
+
+  /** The stream, without copying: for an encoder that is done (nothing may be encoded after). */
+  take(): Buffer {
+    return this.out.detach();
   }
 
   writeInterface(b: ByteWriter, v: GobInterface): void {
