@@ -218,25 +218,34 @@ export class Peers {
     if (!this.gcDirty) return [];
     const reached = new Set<PeerName>([this.selfName]);
     const queue: PeerSummary[] = [this.self];
-    for (let i = 0; i < queue.length; i++) {
-      for (const c of queue[i]!.connections) {
-        if (reached.has(c.name)) continue;
-        const next = this.table.get(c.name);
-        if (next === undefined) continue;
-        reached.add(c.name);
-        queue.push(next);
+    const walk = (from: number): void => {
+      for (let i = from; i < queue.length; i++) {
+        for (const c of queue[i]!.connections) {
+          if (reached.has(c.name)) continue;
+          const next = this.table.get(c.name);
+          if (next === undefined) continue;
+          reached.add(c.name);
+          queue.push(next);
+        }
       }
-    }
+    };
+    walk(0);
     const removed: PeerSummary[] = [];
     this.gcDirty = false;
     if (reached.size >= this.table.size) return removed;
-    const kept = new Set(keep);
+    // Kept peers stay with everything they reach, so no summary names a peer the table lacks;
+    // the next GC looks again, for when they are no longer kept.
+    const ours = queue.length;
+    for (const name of keep ?? []) {
+      const p = this.table.get(name);
+      if (p === undefined || reached.has(name)) continue;
+      reached.add(name);
+      queue.push(p);
+    }
+    walk(ours);
+    if (queue.length > ours) this.gcDirty = true;
     for (const [name, p] of this.table) {
       if (reached.has(name)) continue;
-      if (kept.has(name)) {
-        this.gcDirty = true;
-        continue;
-      }
       this.table.delete(name);
       this.changes++;
       this.members++;
