@@ -65,10 +65,11 @@ export const FAST_READ_DEADLINE_MS = 4_000;
  * The heartbeat a weft peer offers when the kernel watches the connection (TCP keepalive and
  * TCP_USER_TIMEOUT at FAST_READ_DEADLINE_MS, mesh/transport.ts): the link is then checked every
  * second at no cost to either program, and heartbeats only tell that the other router still runs
- * (a hung one is dropped after three of them: 60 s, mesh's own read deadline). 20 s rather than
- * 10 s: at 50 routers with ~13 connections each, heartbeats were most of an idle mesh's CPU.
+ * (a hung one is dropped after 60 s, mesh's own read deadline). Mesh's own 30 s, rather than 10 s
+ * or 20 s: heartbeats were most of an idle mesh's CPU (at 100 routers with ~11 connections each,
+ * 20 → 30 s took the idle mesh from 1.0–1.9 to 0.84–0.87 CPU-s per 30 s).
  */
-export const WATCHED_HEARTBEAT_INTERVAL_MS = 20_000;
+export const WATCHED_HEARTBEAT_INTERVAL_MS = 30_000;
 /** The kernel's keepalive probes on a watched link: after this much silence, then this often. */
 export const LINK_PROBE_INTERVAL_MS = 1_000;
 /** A fast read deadline spans at least this many of the interval the peer announced. */

@@ -114,7 +114,7 @@ export class RouterStatusView {
 }
 
 /**
- * "heartbeat 20s, deadline 60s, link watched by the kernel (4s)" (weft ↔ weft over TCP),
+ * "heartbeat 30s, deadline 60s, link watched by the kernel (4s)" (weft ↔ weft over TCP),
  * "heartbeat 1s, deadline 4s" (weft ↔ weft, nothing watching the link) or "heartbeat 30s, deadline 60s" (mesh).
  */
 function livenessInfo(p: LivenessPlan): string {

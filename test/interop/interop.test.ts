@@ -131,7 +131,7 @@ describe.skipIf(why !== undefined)('interop with the Go mesh peer', () => {
     await waitFor(() => weftSees(w3, WEFT1) && weftSees(w1, WEFT3), { timeoutMs: 30_000, what: 'weft1 and weft3 connect directly' });
     expect(w3.peers.size).toBe(3);
     // Between the two weft peers the fast heartbeats were agreed, across the Go peer's mesh.
-    expect(w1.connectionStatus().find((c) => c.peer === formatPeerName(WEFT3))!.info).toMatch(/heartbeat 20s, deadline 60s, link watched by the kernel \(4s\)$/);
+    expect(w1.connectionStatus().find((c) => c.peer === formatPeerName(WEFT3))!.info).toMatch(/heartbeat 30s, deadline 60s, link watched by the kernel \(4s\)$/);
     expect(w1.connectionStatus().find((c) => c.peer === GO_NAME)!.info).toMatch(/heartbeat 30s, deadline 60s, link watched by the kernel \(4s\)$/);
   });
 
