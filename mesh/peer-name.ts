@@ -7,10 +7,23 @@ export type PeerName = bigint;
 export const PEER_NAME_FLAVOUR = 'mac';
 const MAX = (1n << 48n) - 1n;
 
+/**
+ * Names formatted before: status and logs format the same few hundred names over and over (a
+ * status of 100 peers × 12 connections is 1,300 of them). Bounded: a flood of new names only
+ * empties it now and then.
+ */
+const formatted = new Map<PeerName, string>();
+const FORMATTED_MAX = 4096;
+
 /** Formats a name as six colon-separated lower-case hex bytes. */
 export function formatPeerName(name: PeerName): string {
-  const hex = name.toString(16).padStart(12, '0');
-  return hex.match(/../g)!.join(':');
+  let text = formatted.get(name);
+  if (text === undefined) {
+    text = name.toString(16).padStart(12, '0').match(/../g)!.join(':');
+    if (formatted.size >= FORMATTED_MAX) formatted.clear();
+    formatted.set(name, text);
+  }
+  return text;
 }
 
 /**

@@ -4,7 +4,7 @@ import { WeftError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { FakeDataplaneControl, FakeMeshControl, SAMPLE_CONNECTIONS, SAMPLE_PEERS, SAMPLE_STATUS, SAMPLE_TARGETS } from './fake-control.js';
 import { MAX_BODY_BYTES } from './protocol.js';
-import { startApiServer, type ApiServer } from './server.js';
+import { startApiServer, toJson, type ApiServer } from './server.js';
 
 let servers: ApiServer[] = [];
 afterEach(async () => {
@@ -338,5 +338,15 @@ describe('POST /cni/exec (the native forwarder\'s call)', () => {
     const missing = await call(s, 'POST', '/cni/exec', conf, { 'Content-Type': 'application/json', 'X-Cni-Command': 'ADD' });
     expect(missing.headers['x-cni-exit']).toBe('1');
     expect(missing.json).toMatchObject({ code: 4 });
+  });
+});
+
+describe('toJson', () => {
+  it('writes bigints as decimal strings, and bodies without any as JSON.stringify does', () => {
+    expect(toJson({ uid: 18446744073709551615n, list: [1n, 'x'] })).toBe('{"uid":"18446744073709551615","list":["1","x"]}');
+    expect(toJson(SAMPLE_PEERS)).toBe(JSON.stringify(SAMPLE_PEERS));
+    const cycle: { self?: unknown } = {};
+    cycle.self = cycle;
+    expect(() => toJson(cycle)).toThrow(TypeError);
   });
 });

@@ -183,9 +183,23 @@ function send(res: ServerResponse, reply: Reply): void {
     res.writeHead(reply.status).end();
     return;
   }
-  const text = JSON.stringify(reply.body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n';
+  const text = toJson(reply.body) + '\n';
   res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * JSON with bigints as decimal strings. Without a replacer first: most bodies hold none, and a
+ * replacer makes JSON.stringify call back for every value (the peers of a 100-router mesh,
+ * 135 KB: 0.44 ms against 0.25 ms). A bigint makes it throw, and the replacer takes over.
+ */
+export function toJson(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    return JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  }
 }
 
 function listenError(addr: string, err: NodeJS.ErrnoException): WeftError {
