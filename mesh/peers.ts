@@ -115,6 +115,16 @@ export class Peers {
     return this.placeholderCount;
   }
 
+  /**
+   * Whether applyUpdate would drop a summary like this without reading its connections: ours
+   * (only the uid and version count), or a peer we know at least as new.
+   */
+  ignoresConnectionsOf(p: Pick<PeerSummary, 'name' | 'version' | 'uid' | 'shortId'>): boolean {
+    if (p.name === this.selfName) return true;
+    const known = this.table.get(p.name);
+    return known !== undefined && !supersedes(p, known);
+  }
+
   /** Live view: do not change the table while iterating. */
   all(): Iterable<PeerSummary> {
     return this.table.values();
@@ -313,7 +323,7 @@ export class Peers {
 }
 
 /** Mesh's order: higher version, then higher uid, then having a short ID over not. */
-export function supersedes(incoming: PeerSummary, known: PeerSummary): boolean {
+export function supersedes(incoming: Pick<PeerSummary, 'version' | 'uid' | 'shortId'>, known: Pick<PeerSummary, 'version' | 'uid' | 'shortId'>): boolean {
   if (incoming.version !== known.version) return incoming.version > known.version;
   if (incoming.uid !== known.uid) return incoming.uid > known.uid;
   return incoming.shortId !== undefined && known.shortId === undefined;

@@ -6,6 +6,7 @@ import { asArray, asBigint, asBool, asBytes, asString, field, gobDecode, GobEnco
 import type { GobValue } from './gob/index.js';
 import type { ConnectionSummary, PeerSummary } from './peer.js';
 import { peerNameFromBytes, peerNameToBytes } from './peer-name.js';
+import { Peers } from './peers.js';
 import { decodeTopology, encodeTopology, PEER_SUMMARY, CONNECTION_SUMMARY } from './topology-codec.js';
 
 const SEED = 0x7090;
@@ -115,5 +116,60 @@ describe('topology codec', () => {
     enc.encode(T.struct('peerSummary', { NameByte: T.bytes, NickName: T.int }), { NameByte: peerNameToBytes(1n), NickName: 3n });
     enc.encode(T.slice(T.string), ['x']);
     expect(decodeTopology(enc.bytes())).toEqual({ ok: false, reason: 'connection summary has an invalid name' });
+  });
+
+  it('skips the connection lists the caller names, and reads the rest as without skipping', () => {
+    fc.assert(
+      fc.property(fc.array(peer, { maxLength: 8 }), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 3 }), (peers, skipIt, flips) => {
+        const bytes = encodeTopology(peers);
+        const i = { n: 0 };
+        const skipped = decodeTopology(bytes, () => skipIt[i.n++]!);
+        const full = decodeTopology(bytes);
+        expect(full.ok && skipped.ok).toBe(true);
+        if (!full.ok || !skipped.ok) return;
+        expect(skipped.value).toEqual(full.value.map((p, k) => (skipIt[k] ? { ...p, connections: [] } : p)));
+        // Corrupted: refused, or the summaries read without skipping, minus the skipped lists.
+        const bad = Buffer.from(bytes);
+        for (const f of flips) if (bad.length > 0) bad[f % bad.length]! ^= 0x5a;
+        i.n = 0;
+        const badSkipped = decodeTopology(bad, () => skipIt[i.n++ % 8]!);
+        const badFull = decodeTopology(bad);
+        if (badSkipped.ok && badFull.ok) {
+          expect(badSkipped.value.map((p) => ({ ...p, connections: undefined }))).toEqual(badFull.value.map((p) => ({ ...p, connections: undefined })));
+        }
+      }),
+      { numRuns: 400, seed: SEED },
+    );
+  });
+
+  it('skipping what a table will drop anyway leaves the table and the result exactly as reading everything', () => {
+    const few = fc.bigInt({ min: 1n, max: 6n });
+    const small = fc.record({
+      name: few,
+      nickname: fc.constantFrom('', 'n'),
+      uid: fc.bigInt({ min: 0n, max: 3n }),
+      version: fc.bigInt({ min: 0n, max: 4n }),
+      shortId: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }),
+      connections: fc.array(fc.record({ name: few, remoteTcpAddr: fc.constantFrom('', '198.18.0.1:6783'), outbound: fc.boolean(), established: fc.boolean() }), { maxLength: 4 }),
+    });
+    fc.assert(
+      fc.property(fc.array(small, { maxLength: 6 }), fc.array(small, { maxLength: 6 }), (first, update) => {
+        const tables = [0, 1].map(() => {
+          const t = new Peers({ name: 3n, nickname: 's', uid: 2n, shortId: 7 }, () => 0.5);
+          t.applyUpdate(first);
+          return t;
+        });
+        const bytes = encodeTopology(update);
+        const full = decodeTopology(bytes);
+        const skipping = decodeTopology(bytes, (p) => tables[1]!.ignoresConnectionsOf(p));
+        expect(full.ok && skipping.ok).toBe(true);
+        if (!full.ok || !skipping.ok) return;
+        const a = tables[0]!.applyUpdate(full.value);
+        const b = tables[1]!.applyUpdate(skipping.value);
+        expect(b).toEqual(a);
+        expect([...tables[1]!.all()]).toEqual([...tables[0]!.all()]);
+      }),
+      { numRuns: 400, seed: SEED },
+    );
   });
 });

@@ -226,12 +226,39 @@ function rawConnection(c: GobValue): RawConnection {
 export type TopologyDecode = Result<PeerSummary[]>;
 
 /**
+ * Whether the caller will drop this summary whatever its connections (it already has the peer at
+ * least as new): its connection list is then skipped unread, and the summary comes out with none.
+ */
+export type SkipConnections = (p: Pick<PeerSummary, 'name' | 'uid' | 'version' | 'shortId'>) => boolean;
+
+const SKIPPED: readonly RawConnection[] = Object.freeze([]);
+
+/** The readers, with the connection list after a summary `skip` names skipped (its message is jumped over). */
+function skippingReaders(skip: SkipConnections): (t: GobType) => ValueReader | undefined {
+  let last: RawPeer | undefined;
+  return (t) => {
+    if (sameShape(t, PEER_SUMMARY)) return (src) => (last = readPeerSummary(src));
+    if (sameShape(t, CONNECTIONS)) {
+      return (src) => {
+        const p = last;
+        last = undefined;
+        const name = p === undefined ? undefined : nameOf(p.name);
+        if (p === undefined || name === undefined || !skip({ name, uid: p.uid, version: p.version, shortId: p.hasShortId ? Number(p.shortId) : undefined })) return readConnections(src);
+        src.r.skipRest();
+        return SKIPPED;
+      };
+    }
+    return undefined;
+  };
+}
+
+/**
  * A topology update from any mesh peer. Streams whose types have mesh's layout (all of them, in
  * practice, whatever ids the sender gave them) are read by the readers above; anything else by the
  * general decoder, with the same checks after.
  */
-export function decodeTopology(bytes: Uint8Array): TopologyDecode {
-  const r = gobDecodeWith(bytes, readerFor);
+export function decodeTopology(bytes: Uint8Array, skip?: SkipConnections): TopologyDecode {
+  const r = gobDecodeWith(bytes, skip === undefined ? readerFor : skippingReaders(skip));
   if (!r.ok) return { ok: false, reason: `malformed topology update: ${r.reason}` };
   if (r.value.length % 2 !== 0) return { ok: false, reason: 'topology update ends in the middle of a peer' };
   const peers: PeerSummary[] = [];
