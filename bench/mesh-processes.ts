@@ -146,14 +146,19 @@ function logFileOf(i: number): string | undefined {
   return dir ? join(dir, `${i}.log`) : undefined;
 }
 
-/** A router process of the inner run, in its own process group; signalled only while running. */
+/**
+ * A router process of the inner run; signalled only while running. It stays in the inner run's
+ * process group, so whatever ends that group (the harness's exit hook SIGKILLs it when the outer
+ * run is interrupted) ends the routers too: in their own groups, an interrupted run left 100
+ * routers running.
+ */
 class Proc {
   readonly child: ChildProcess;
   running = true;
   private tail = '';
   readonly exited: Promise<void>;
   constructor(cmd: string, argv: string[], logFile?: string) {
-    this.child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    this.child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (b: Buffer): void => {
       this.tail = (this.tail + b.toString()).slice(-4000);
       if (logFile) appendFileSync(logFile, b);
@@ -169,7 +174,7 @@ class Proc {
     return this.tail;
   }
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
-    if (this.running) process.kill(-this.pid, signal);
+    if (this.running) process.kill(this.pid, signal);
   }
   // A profiled router (WEFT_BENCH_NODE_ARGS) needs time to write its profile on SIGTERM.
   async stop(graceMs = process.env.WEFT_BENCH_NODE_ARGS ? 60_000 : 2_000): Promise<void> {
@@ -277,6 +282,16 @@ async function inner(impl: MeshImpl, n: number, opts: ProcessMeshOptions): Promi
     stopAll();
     process.exit(143);
   });
+  // However this process ends (an exception, a broken pipe), its routers end with it; and if the
+  // outer run is killed without telling us (its pipes then lead nowhere), we end too.
+  process.once('exit', stopAll);
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      stopAll();
+      process.exit(1);
+    }
+  }, 1_000).unref();
   try {
     execFileSync('nft', ['-f', '-'], { input: 'table inet weftbench {\n counter mesh {}\n chain out { type filter hook output priority 0; tcp dport 6783 counter name mesh; tcp sport 6783 counter name mesh; }\n}\n' });
     const startCpuSeconds = await measureStart(impl, gopeer, o, dataRoot);
