@@ -278,13 +278,10 @@ async function inner(impl: MeshImpl, n: number, opts: ProcessMeshOptions): Promi
   const dataRoot = mkdtempSync(join(tmpdir(), 'weft-meshbench-'));
   const routers: Router[] = [];
   const stopAll = (): void => routers.forEach((r) => r.proc.kill('SIGKILL'));
-  process.once('SIGTERM', () => {
-    stopAll();
-    process.exit(143);
-  });
-  // However this process ends (an exception, a broken pipe), its routers end with it; and if the
-  // outer run is killed without telling us (its pipes then lead nowhere), we end too.
+  // However this process ends (SIGTERM, an exception, a broken pipe), its routers end with it; and
+  // if the outer run is killed without telling us (its pipes then lead nowhere), we end too.
   process.once('exit', stopAll);
+  process.once('SIGTERM', () => process.exit(143));
   const parent = process.ppid;
   setInterval(() => {
     if (process.ppid !== parent) {

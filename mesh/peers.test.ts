@@ -37,6 +37,21 @@ function table(p: Peers): PeerSummary[] {
   return [...p.all()].sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
+/** The names reachable from `roots` over the connections the table lists (roots included). */
+function reachable(p: Peers, roots: PeerName[]): Set<PeerName> {
+  const reach = new Set<PeerName>(roots);
+  const stack = [...roots];
+  while (stack.length > 0) {
+    for (const c of p.get(stack.pop()!)!.connections) {
+      if (!reach.has(c.name)) {
+        reach.add(c.name);
+        stack.push(c.name);
+      }
+    }
+  }
+  return reach;
+}
+
 function newPeers(shortId = 4000): Peers {
   return new Peers({ name: SELF, nickname: 'self', uid: 77n, shortId }, seeded(1));
 }
@@ -406,21 +421,9 @@ describe('Peers: properties', () => {
           else if (o.kind === 'local') p.setLocalConnections(o.local.map((n) => conn(n)));
           else {
             p.garbageCollect(o.keep);
-            // Exactly the peers reachable from us, and those the caller keeps.
             // Exactly what we reach, and what kept peers reach; no summary names a missing peer.
             for (const s of p.all()) for (const c of s.connections) expect(p.get(c.name)).toBeDefined();
-            const roots = [SELF, ...(o.keep ?? []).filter((n) => p.get(n) !== undefined)];
-            const reach = new Set<PeerName>(roots);
-            const stack = [...roots];
-            while (stack.length > 0) {
-              for (const c of p.get(stack.pop()!)!.connections) {
-                if (!reach.has(c.name)) {
-                  reach.add(c.name);
-                  stack.push(c.name);
-                }
-              }
-            }
-            expect(p.size).toBe(reach.size);
+            expect(p.size).toBe(reachable(p, [SELF, ...(o.keep ?? []).filter((n) => p.get(n) !== undefined)]).size);
           }
           expect(p.placeholders()).toBe([...p.all()].filter((s) => s.uid === 0n).length);
           const now = new Set([...p.all()].map((s) => s.name));
@@ -446,17 +449,7 @@ describe('Peers: properties', () => {
         check();
         p.garbageCollect();
         check();
-        const reach = new Set<PeerName>([SELF]);
-        const stack = [SELF];
-        while (stack.length > 0) {
-          for (const c of p.get(stack.pop()!)!.connections) {
-            if (!reach.has(c.name)) {
-              reach.add(c.name);
-              stack.push(c.name);
-            }
-          }
-        }
-        expect(p.size).toBe(reach.size);
+        expect(p.size).toBe(reachable(p, [SELF]).size);
       }),
     );
   });

@@ -5,9 +5,10 @@ import type { PeerName } from './peer-name.js';
 
 export const UNREACHED = -1;
 
-/** What a graph is built from: the summaries, and (Peers) a count that changes whenever a name joins or leaves. */
+/** What a graph is built from: a consistent set of summaries (e.g. a Peers instance). */
 export interface GraphSource {
   all(): Iterable<PeerSummary>;
+  /** Changes whenever a name joins or leaves (Peers.membership); lets a graph reuse the last one's indices. */
   readonly membership?: number;
 }
 
@@ -41,8 +42,7 @@ export class RouteGraph {
    * without sorting names or looking up every connection's name (at 250 routers in memory,
    * building the graph was 11 % of all CPU).
    */
-  constructor(view: GraphSource | Iterable<PeerSummary>, prior?: RouteGraph) {
-    const source: GraphSource = 'all' in view ? view : { all: () => view };
+  constructor(source: GraphSource, prior?: RouteGraph) {
     let summaries: PeerSummary[] | undefined;
     if (prior !== undefined && source.membership !== undefined && prior.membership === source.membership) {
       summaries = new Array<PeerSummary>(prior.names.length);

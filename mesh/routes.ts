@@ -3,16 +3,11 @@
 // peers agree; broadcast relays follow a BFS spanning tree rooted at the original source.
 // A Routes value is immutable; the router computes a new one (deferred, coalesced) after
 // topology changes.
-import type { PeerSummary } from './peer.js';
 import type { PeerName } from './peer-name.js';
-import { RouteGraph, UNREACHED } from './route-graph.js';
+import { RouteGraph, UNREACHED, type GraphSource } from './route-graph.js';
 
 /** What route computation reads: a consistent set of summaries (e.g. a Peers instance). */
-export interface TopologyView {
-  all(): Iterable<PeerSummary>;
-  /** Changes whenever a name joins or leaves (Peers.membership); lets a computation reuse the last one's indices. */
-  readonly membership?: number;
-}
+export type TopologyView = GraphSource;
 
 export interface Routes {
   /**
