@@ -12,7 +12,7 @@ import { WeftError } from '../lib/errors.js';
 import type { RemoteFeatures } from './features.js';
 import type { Framer } from './framing.js';
 import { doIntro, type IntroParams } from './handshake.js';
-import { LivenessMonitor, negotiateLiveness, type LivenessPlan, type LivenessTimings } from './liveness.js';
+import { LivenessMonitor, negotiateLiveness, type LivenessGroup, type LivenessPlan, type LivenessTimings } from './liveness.js';
 import { Tag } from './protocol.js';
 import { StreamReader } from './stream-reader.js';
 import type { Conn } from './transport.js';
@@ -57,6 +57,7 @@ export class MeshConnection {
     readonly sessionKey: Buffer | undefined,
     clock: Clock,
     plan: LivenessPlan,
+    group: LivenessGroup | undefined,
   ) {
     this.remote = remote;
     this.uid = ourConnId ^ remote.connId;
@@ -64,13 +65,13 @@ export class MeshConnection {
     this.liveness = new LivenessMonitor(clock, plan, {
       sendHeartbeat: () => this.sendHeartbeat(),
       expired: (silentMs) => this.close(new WeftError('timeout', silenceReason(silentMs, plan))),
-    });
+    }, group);
   }
 
   /** Runs the intro on a fresh transport connection. Rejects (and destroys the socket) on failure. */
   static async open(
     conn: Conn,
-    p: Omit<IntroParams, 'stream' | 'reader'> & { connId: bigint; timings?: ConnectionTimings & { /** The kernel watches the link with this deadline (Conn.watchByKernel). */ linkWatchMs?: number }; /** One already reading the stream (the accept queue starts it). */ reader?: StreamReader },
+    p: Omit<IntroParams, 'stream' | 'reader'> & { connId: bigint; timings?: ConnectionTimings & { /** The kernel watches the link with this deadline (Conn.watchByKernel). */ linkWatchMs?: number }; /** One already reading the stream (the accept queue starts it). */ reader?: StreamReader; /** The router's one liveness timer (else the connection has its own). */ liveness?: LivenessGroup },
   ): Promise<MeshConnection> {
     const reader = p.reader ?? new StreamReader(conn.stream);
     try {
@@ -85,7 +86,7 @@ export class MeshConnection {
         r.features.weftHeartbeatMs,
       );
       if (p.timings?.linkWatchMs !== undefined) plan.linkWatchMs = p.timings.linkWatchMs;
-      return new MeshConnection(conn, reader, r.framer, p.outbound, r.features, p.connId, r.version, r.sessionKey, p.clock, plan);
+      return new MeshConnection(conn, reader, r.framer, p.outbound, r.features, p.connId, r.version, r.sessionKey, p.clock, plan, p.liveness);
     } catch (err) {
       conn.stream.destroy();
       throw err;

@@ -1,14 +1,17 @@
-// Liveness of one control connection: heartbeats out, a read deadline in.
+// Liveness of control connections: heartbeats out, a read deadline in.
 //
 //   towards mesh (Go peers, and weft peers that offer no fast heartbeats): a heartbeat every 30 s,
 //   closed after 60 s without a message — mesh's own timing.
-//   weft ↔ weft (both offered the WeftHeartbeat feature): a heartbeat every second, closed after
-//   4 s of silence, so a link that silently drops packets is noticed in seconds.
+//   weft ↔ weft (both offered the WeftHeartbeat feature): the interval they agreed (30 s where the
+//   kernel watches the link, else every second, closed after 4 s of silence).
 //
-// Both timers are lazy: sending and receiving only note the time, and a timer that fires either
-// acts or re-arms for what is left. Traffic thus costs no timer churn, a heartbeat is skipped when
-// another message went out within the interval, and an idle connection costs one timer per
-// heartbeat interval plus one per deadline.
+// One LivenessGroup per router owns a single timer for all its connections. Sending and receiving
+// only note the time. When the timer fires, every connection that has sent nothing for half an
+// interval sends its heartbeat, so the heartbeats of all idle connections fall due together and a
+// router wakes once per interval, not once per connection per interval (plus once per deadline).
+// A firing at which nobody is due (messages went out since the timer was set) sends nothing.
+// No connection goes longer than its interval without sending, and a deadline is checked when it
+// falls due: the timer fires at the earliest of every connection's latest heartbeat and deadline.
 import { FAST_DEADLINE_HEARTBEATS } from '../lib/constants.js';
 import type { Clock, Timer } from '../lib/clock.js';
 
@@ -48,33 +51,90 @@ export function negotiateLiveness(t: LivenessTimings, remoteHeartbeatMs: number 
 }
 
 export interface LivenessHooks {
-  /** Sends one heartbeat; false if the connection is closed (the monitor then stops). */
+  /** Sends one heartbeat; false if the connection is closed (the monitor then stops heartbeating). */
   sendHeartbeat(): boolean;
   /** Nothing arrived for silentMs ≥ the read deadline. Called once; the monitor has stopped. */
   expired(silentMs: number): void;
 }
 
+/** The one timer behind the liveness of a router's connections. */
+export class LivenessGroup {
+  private readonly members = new Set<LivenessMonitor>();
+  private timer: Timer | undefined;
+  /** When the timer fires (Infinity: not armed). */
+  private armedFor = Infinity;
+  /** Timer firings so far (for tests and status). */
+  wakeups = 0;
+
+  constructor(readonly clock: Clock) {}
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  /** @internal LivenessMonitor.start */
+  add(m: LivenessMonitor, dueAt: number): void {
+    this.members.add(m);
+    this.arm(dueAt);
+  }
+
+  /** @internal LivenessMonitor.stop */
+  remove(m: LivenessMonitor): void {
+    this.members.delete(m);
+    if (this.members.size === 0) {
+      this.timer?.cancel();
+      this.timer = undefined;
+      this.armedFor = Infinity;
+    }
+  }
+
+  private arm(at: number): void {
+    if (at >= this.armedFor) return;
+    this.timer?.cancel();
+    this.armedFor = at;
+    this.timer = this.clock.setTimeout(this.fire, Math.max(0, at - this.clock.now()));
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    this.wakeups++;
+    const now = this.clock.now();
+    // The timer was set for the earliest due time; messages since may have moved it later. Only
+    // when someone really is due do the others heartbeat early, to fall into step with it.
+    let due = false;
+    for (const m of this.members) if (m.dueAt() <= now) due = true;
+    let next = Infinity;
+    // A member may stop (and leave the set) while served; Set iteration tolerates deletion.
+    for (const m of this.members) next = Math.min(next, due ? m.serve(now) : m.dueAt());
+    if (next < Infinity && this.members.size > 0) this.arm(next);
+  };
+}
+
 export class LivenessMonitor {
   private lastSent = 0;
   private lastHeard = 0;
-  private heartbeat: Timer | undefined;
-  private deadline: Timer | undefined;
   /** The deadline passed once; it is checked again after pending input had its turn. */
   private overdue = false;
   private running = false;
+  private heartbeating = false;
+  private readonly group: LivenessGroup;
 
+  /** Without a group the monitor gets a timer of its own. */
   constructor(
     private readonly clock: Clock,
     readonly plan: LivenessPlan,
     private readonly hooks: LivenessHooks,
-  ) {}
+    group?: LivenessGroup,
+  ) {
+    this.group = group ?? new LivenessGroup(clock);
+  }
 
   start(): void {
     if (this.running) return;
-    this.running = true;
+    this.running = this.heartbeating = true;
     this.lastSent = this.lastHeard = this.clock.now();
-    this.heartbeat = this.clock.setTimeout(this.onHeartbeat, this.plan.heartbeatMs);
-    this.deadline = this.clock.setTimeout(this.onDeadline, this.plan.readDeadlineMs);
+    this.group.add(this, this.dueAt());
   }
 
   /** Milliseconds since bytes last arrived. */
@@ -93,42 +153,35 @@ export class LivenessMonitor {
   }
 
   stop(): void {
+    if (!this.running) return;
     this.running = false;
-    this.heartbeat?.cancel();
-    this.deadline?.cancel();
-    this.heartbeat = this.deadline = undefined;
+    this.group.remove(this);
   }
 
-  private readonly onHeartbeat = (): void => {
-    this.heartbeat = undefined;
-    if (!this.running) return;
-    let wait = this.lastSent + this.plan.heartbeatMs - this.clock.now();
-    if (wait <= 0) {
-      if (!this.hooks.sendHeartbeat()) return;
-      this.lastSent = this.clock.now();
-      wait = this.plan.heartbeatMs;
-    }
-    this.heartbeat = this.clock.setTimeout(this.onHeartbeat, wait);
-  };
+  /** @internal The latest time this monitor must be served: its heartbeat or its deadline. */
+  dueAt(): number {
+    const deadline = this.overdue ? this.clock.now() : this.lastHeard + this.plan.readDeadlineMs;
+    return this.heartbeating ? Math.min(deadline, this.lastSent + this.plan.heartbeatMs) : deadline;
+  }
 
-  private readonly onDeadline = (): void => {
-    this.deadline = undefined;
-    if (!this.running) return;
-    const now = this.clock.now();
-    const left = this.lastHeard + this.plan.readDeadlineMs - now;
-    if (left > 0) {
-      this.overdue = false;
-      this.deadline = this.clock.setTimeout(this.onDeadline, left);
-      return;
+  /** @internal The group's timer fired: heartbeat if half an interval passed, check the deadline. Returns when next due. */
+  serve(now: number): number {
+    if (!this.running) return Infinity;
+    if (this.heartbeating && now - this.lastSent >= this.plan.heartbeatMs / 2) {
+      if (this.hooks.sendHeartbeat()) this.lastSent = now;
+      else this.heartbeating = false;
     }
-    if (!this.overdue) {
+    if (now - this.lastHeard < this.plan.readDeadlineMs) {
+      this.overdue = false;
+    } else if (!this.overdue) {
       // Node runs due timers before it reads sockets: after the event loop was blocked, input
       // may be waiting that would have kept us alive. Look again once it has been read.
       this.overdue = true;
-      this.deadline = this.clock.setTimeout(this.onDeadline, 0);
-      return;
+    } else {
+      this.stop();
+      this.hooks.expired(now - this.lastHeard);
+      return Infinity;
     }
-    this.stop();
-    this.hooks.expired(now - this.lastHeard);
-  };
+    return this.dueAt();
+  }
 }

@@ -26,6 +26,7 @@ import { Tag } from './protocol.js';
 import type { Routes } from './routes.js';
 import { AcceptGate } from './accept-gate.js';
 import { ALIVE_WITHIN_MS, INBOUND_HANDSHAKE_TIMEOUT_MS } from './limits.js';
+import { LivenessGroup } from './liveness.js';
 import { StreamReader } from './stream-reader.js';
 import { TOPOLOGY_CHANNEL } from './topology-gossiper.js';
 import { Topology } from './topology.js';
@@ -134,6 +135,8 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   private readonly maker: ConnectionMaker;
   private readonly channels: Channels;
   private readonly accept: AcceptGate;
+  /** One timer for the heartbeats and read deadlines of every connection. */
+  private readonly liveness: LivenessGroup;
   /** Sheds since the last summary line (one per SHED_LOG_MS, not one per connection). */
   private shedSinceLog = 0;
   private shedLogAt = 0;
@@ -169,6 +172,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       backoffMaxMs: C.BACKOFF_MAX_MS,
       ...o.timings,
     };
+    this.liveness = new LivenessGroup(o.clock);
     this.accept = new AcceptGate({ clock: o.clock, timeoutMs: this.t.inboundHandshakeTimeoutMs, ...o.acceptLimits });
     this.topology = new Topology({
       self: { name: o.name, nickname: o.nickname, uid: this.uid },
@@ -459,6 +463,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       maxVersion: C.PROTOCOL_MAX_VERSION,
       clock: this.o.clock,
       timeoutMs: inbound?.timeoutMs ?? this.t.handshakeTimeoutMs,
+      liveness: this.liveness,
       // An acceptor decides before it answers, so a refused weft dialler learns why.
       ...(inbound ? { reader: inbound.reader, pace: inbound.pace, vet: { check: (remote: RemoteFeatures) => this.refusal(remote), features } } : {}),
       timings: {
