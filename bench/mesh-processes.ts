@@ -140,6 +140,22 @@ async function viewOf(impl: MeshImpl, r: Router): Promise<View | undefined> {
   }
 }
 
+/**
+ * A weft router's summary (GET /status: counts, a few hundred bytes) says whether its full view
+ * is worth fetching: /status/peers is ~135 KB at N=100 and costs the router ~2.5 ms to serve,
+ * which polling every router every POLL_MS while the mesh forms added up to ~3 CPU-s of the
+ * measurement. The Go peer has only its full status.
+ */
+async function mayHaveConverged(impl: MeshImpl, r: Router, n: number): Promise<boolean> {
+  if (impl !== 'weft') return true;
+  try {
+    const s = (await fetchJson(`http://${r.host}:${API_PORT}/status`)) as { peers: number; reachable: number };
+    return s.peers === n && s.reachable === n - 1;
+  } catch {
+    return false;
+  }
+}
+
 /** WEFT_BENCH_LOG_DIR: each router's output goes to DIR/N.log as well. */
 function logFileOf(i: number): string | undefined {
   const dir = process.env.WEFT_BENCH_LOG_DIR;
@@ -316,7 +332,7 @@ async function inner(impl: MeshImpl, n: number, opts: ProcessMeshOptions): Promi
     const deadline = t0 + o.timeoutMs;
     while (performance.now() < deadline) {
       for (const r of routers) {
-        if (!done.has(r) && converged(await viewOf(impl, r))) done.add(r);
+        if (!done.has(r) && (await mayHaveConverged(impl, r, n)) && converged(await viewOf(impl, r))) done.add(r);
       }
       if (done.size === routers.length) {
         const at = performance.now();

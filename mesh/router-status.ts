@@ -24,6 +24,7 @@ export class RouterStatusView {
       encryption: this.r.encrypted,
       peerDiscovery: v.discovery,
       peers: this.r.peers.size,
+      reachable: this.reachable(),
       connections: {
         established: count('established'),
         pending: count('pending'),
@@ -33,6 +34,13 @@ export class RouterStatusView {
       targets: v.targets,
       dropped: { ...v.dropped },
     };
+  }
+
+  private reachable(): number {
+    const unicast = this.r.routes.unicast;
+    let n = 0;
+    for (const p of this.r.peers.all()) if (p.name !== this.r.name && unicast.has(p.name)) n++;
+    return n;
   }
 
   peers(): PeerStatus[] {

@@ -58,6 +58,8 @@ export interface RouterStatus {
   encryption: boolean;
   peerDiscovery: boolean;
   peers: number;
+  /** Peers (not counting this one) that this router has a route to; peers − 1 − reachable are cut off. */
+  reachable: number;
   connections: { established: number; pending: number; failed: number };
   connLimit: number;
   targets: TargetStatus[];

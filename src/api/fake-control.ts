@@ -20,6 +20,7 @@ export const SAMPLE_STATUS: RouterStatus = {
   encryption: true,
   peerDiscovery: true,
   peers: 3,
+  reachable: 2,
   connections: { established: 2, pending: 1, failed: 1 },
   connLimit: 100,
   targets: SAMPLE_TARGETS,

@@ -22,6 +22,11 @@ describe('status formatting', () => {
     );
   });
 
+  it('counts the known peers this router has no route to', () => {
+    expect(formatStatus({ ...SAMPLE_STATUS, peers: 100, reachable: 96 })).toContain('\n          Peers: 100 (3 unreachable)\n');
+    expect(formatStatus({ ...SAMPLE_STATUS, peers: 100, reachable: 99 })).toContain('\n          Peers: 100\n');
+  });
+
   it('prints a bare count when there are no connections, and disabled features', () => {
     const quiet = {
       ...SAMPLE_STATUS,

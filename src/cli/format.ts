@@ -14,6 +14,8 @@ export function formatStatus(s: RouterStatus): string {
   const total = counts.reduce((n, [k]) => n + k, 0);
   const detail = counts.filter(([k]) => k > 0).map(([k, what]) => `${k} ${what}`).join(', ');
   const line = (label: string, value: string): string => `${`${label}:`.padStart(16)} ${value}\n`;
+  // Known peers this router has no route to: shown only when there are any.
+  const unreachable = Math.max(0, s.peers - 1 - s.reachable);
   return (
     line('Version', s.version) +
     '\n' +
@@ -24,7 +26,7 @@ export function formatStatus(s: RouterStatus): string {
     line('PeerDiscovery', s.peerDiscovery ? 'enabled' : 'disabled') +
     line('Targets', String(s.targets.length)) +
     line('Connections', detail === '' ? String(total) : `${total} (${detail})`) +
-    line('Peers', String(s.peers)) +
+    line('Peers', unreachable > 0 ? `${s.peers} (${unreachable} unreachable)` : String(s.peers)) +
     line('TrustedSubnets', 'none')
   );
 }
