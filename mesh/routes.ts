@@ -117,8 +117,7 @@ class ComputedRoutes implements Routes {
     // rest of the graph may still route through the departed peer, whose subtree would then
     // miss the update. Such changes go by the rule before the tree (at 250 routers in memory, a
     // departure took 30 s to reach everyone along the tree, 1 s this way).
-    const links = new Set(sourceLinks);
-    for (const v of this.graph.symmetric[start]!) if (!links.has(this.graph.names[v]!)) return undefined;
+    if (!this.graph.namesAllSymmetric(start, sourceLinks)) return undefined;
     const level = this.graph.levels(start, sourceLinks, self);
     const ours = level[self]!;
     if (ours === UNREACHED) return undefined;

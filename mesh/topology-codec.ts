@@ -53,7 +53,10 @@ export function encodeTopology(peers: readonly PeerSummary[]): Buffer {
 
 /** A name as NameByte: 6 bytes, big-endian. */
 function writeName(b: ByteWriter, name: PeerName): void {
-  NAME_SCRATCH.writeUIntBE(Number(name & 0xffff_ffff_ffffn), 0, 6);
+  // Names are 48 bits: masking every one (a BigInt each) for the impossible case was 40 % of
+  // what encoding a table allocated.
+  const n = Number(name);
+  NAME_SCRATCH.writeUIntBE(n <= 0xffff_ffff_ffff ? n : Number(name & 0xffff_ffff_ffffn), 0, 6);
   b.writeBytes(NAME_SCRATCH);
 }
 const NAME_SCRATCH = Buffer.alloc(6);
@@ -196,10 +199,23 @@ function readConnections(src: ValueSource): RawConnection[] {
   return out;
 }
 
+/**
+ * Which of mesh's two layouts a type has. Streams that define their types alike share the
+ * resolved types (gob/decoder.ts), so the shapes are compared once per type, not per message.
+ */
+const shapes = new WeakMap<GobType, 'summary' | 'connections' | 'other'>();
+function shapeOf(t: GobType): 'summary' | 'connections' | 'other' {
+  let s = shapes.get(t);
+  if (s === undefined) {
+    s = sameShape(t, PEER_SUMMARY) ? 'summary' : sameShape(t, CONNECTIONS) ? 'connections' : 'other';
+    shapes.set(t, s);
+  }
+  return s;
+}
+
 function readerFor(t: GobType): ValueReader | undefined {
-  if (sameShape(t, PEER_SUMMARY)) return readPeerSummary;
-  if (sameShape(t, CONNECTIONS)) return readConnections;
-  return undefined;
+  const shape = shapeOf(t);
+  return shape === 'summary' ? readPeerSummary : shape === 'connections' ? readConnections : undefined;
 }
 
 /** A value the general decoder made, in the shape the readers give. */
@@ -237,8 +253,9 @@ const SKIPPED: readonly RawConnection[] = Object.freeze([]);
 function skippingReaders(skip: SkipConnections): (t: GobType) => ValueReader | undefined {
   let last: RawPeer | undefined;
   return (t) => {
-    if (sameShape(t, PEER_SUMMARY)) return (src) => (last = readPeerSummary(src));
-    if (sameShape(t, CONNECTIONS)) {
+    const shape = shapeOf(t);
+    if (shape === 'summary') return (src) => (last = readPeerSummary(src));
+    if (shape === 'connections') {
       return (src) => {
         const p = last;
         last = undefined;

@@ -218,3 +218,45 @@ describe('interface values across message boundaries', () => {
     expect(field(field(field(out.Any as GobStruct, 'value'), 'In'), 'value')).toEqual({ N: 3n });
   });
 });
+
+describe('types resolved once for streams that define them alike', () => {
+  const structB = define(65, { kind: 'struct', name: 'B', fields: [{ name: 'Y', id: 2 }] });
+  const withX = Buffer.concat([structA, value(65, (b) => b.writeRaw(h('01 06 00')))]);
+  const withY = Buffer.concat([structB, value(65, (b) => b.writeRaw(h('01 06 00')))]);
+  const typeOf = (input: Uint8Array, limits?: Parameters<typeof gobDecode>[1]): GobType => {
+    const r = gobDecode(input, limits);
+    if (!r.ok) throw new Error(r.reason);
+    return r.value[0]!.type;
+  };
+
+  it('share the type; the same id defined otherwise gets its own', () => {
+    expect(typeOf(withX)).toBe(typeOf(withX));
+    // Id 65 again, another struct: decoded by its own definition even after the first was cached.
+    expect(decoded(withY)).toEqual([{ Y: 3n }]);
+    expect(decoded(withX)).toEqual([{ X: 3n }]);
+    expect(typeOf(withY)).not.toBe(typeOf(withX));
+  });
+
+  it('a type defined alike over other definitions is not shared', () => {
+    // 65 is a slice of 66 in both streams; only 66 differs, and it comes first.
+    const over = (elem: string): Buffer =>
+      Buffer.concat([
+        define(66, { kind: 'struct', name: elem, fields: [{ name: elem, id: 2 }] }),
+        define(65, { kind: 'slice', name: '', elem: 66 }),
+        value(65, (b) => b.writeRaw(h('00 01 01 06 00'))),
+      ]);
+    expect(decoded(over('X'))).toEqual([[{ X: 3n }]]);
+    expect(decoded(over('Y'))).toEqual([[{ Y: 3n }]]);
+  });
+
+  it('a stricter depth limit still refuses deep types after a looser stream resolved them', () => {
+    // A slice of slices of int: three levels to resolve.
+    const nested = Buffer.concat([
+      define(65, { kind: 'slice', name: '', elem: 66 }),
+      define(66, { kind: 'slice', name: '', elem: 2 }),
+      value(65, (b) => b.writeRaw(h('00 01 01 06'))),
+    ]);
+    expect(decoded(nested)).toEqual([[[3n]]]);
+    expect(reason(nested, { maxDepth: 1 })).toMatch(/nested deeper than 1/);
+  });
+});

@@ -35,6 +35,13 @@ const INTERFACE_ID = 8;
 const definitionCache = new Map<string, WireDef>();
 const DEFINITION_CACHE_SIZE = 256;
 
+/**
+ * Resolved top-level types, by the definitions a stream had made when it asked (and the depth
+ * limit): every mesh message defines the same few types with the same bytes, and building their
+ * GobTypes again for each message was 5 % of all the memory a mesh allocated. Bounded as above.
+ */
+const resolvedCache = new Map<string, Map<number, GobType>>();
+
 /** Reads one top-level value (a struct, or the singleton delta and the value) of a type it was made for. */
 export type ValueReader = (src: ValueSource) => unknown;
 
@@ -72,6 +79,8 @@ class StreamDecoder implements ValueSource {
   private readonly resolved = new Map<number, GobType>();
   private elements = 0;
   private readonly readers = new Map<number, ValueReader | undefined>();
+  /** The depth limit and the cache keys of the definitions so far; null once one was not cacheable. */
+  private signature: string | null;
 
   constructor(
     buf: Uint8Array,
@@ -79,6 +88,7 @@ class StreamDecoder implements ValueSource {
     private readonly readerFor?: (t: GobType) => ValueReader | undefined,
   ) {
     this.r = new Reader(buf);
+    this.signature = `${limits.maxDepth}`;
   }
 
   run(): GobDecodedWith[] {
@@ -87,7 +97,7 @@ class StreamDecoder implements ValueSource {
       const id = this.typeSequence(false);
       if (id === undefined) return out;
       if (out.length >= this.limits.maxValues) fail(`more than ${this.limits.maxValues} values in one stream`);
-      const type = this.resolve(id, 0);
+      const type = this.resolveTop(id);
       let reader: ValueReader | undefined;
       if (this.readerFor !== undefined) {
         if (!this.readers.has(id)) this.readers.set(id, this.readerFor(type));
@@ -103,7 +113,7 @@ class StreamDecoder implements ValueSource {
     const id = this.typeSequence(true);
     if (id === undefined) fail('stream ends inside an interface value');
     if (id === INTERFACE_ID) fail('interface value whose concrete type is an interface');
-    return this.resolve(id, 0);
+    return this.resolveTop(id);
   }
 
   spend(n: number): void {
@@ -144,6 +154,7 @@ class StreamDecoder implements ValueSource {
     if (id < FIRST_USER_ID) fail(`type definition uses reserved id ${id}`);
     if (this.defs.has(id)) fail(`duplicate definition of type id ${id}`);
     const key = wholeMessage ? `${id} ${this.r.peekRest()}` : undefined;
+    this.signature = key === undefined || this.signature === null ? null : `${this.signature}\0${key}`;
     const cached = key === undefined ? undefined : definitionCache.get(key);
     if (cached !== undefined) {
       this.r.skipRest();
@@ -156,6 +167,22 @@ class StreamDecoder implements ValueSource {
       if (definitionCache.size >= DEFINITION_CACHE_SIZE) definitionCache.clear();
       definitionCache.set(key, def);
     }
+  }
+
+  /** The GobType of a value's `id`, as an earlier stream with the same definitions resolved it if one did. */
+  private resolveTop(id: number): GobType {
+    if (this.signature === null || basicById(id) !== undefined) return this.resolve(id, 0);
+    let known = resolvedCache.get(this.signature);
+    const hit = known?.get(id);
+    if (hit !== undefined) return hit;
+    const t = this.resolve(id, 0);
+    if (known === undefined) {
+      if (resolvedCache.size >= DEFINITION_CACHE_SIZE) resolvedCache.clear();
+      known = new Map();
+      resolvedCache.set(this.signature, known);
+    }
+    known.set(id, t);
+    return t;
   }
 
   /** The GobType of `id`; recursive types come out as object cycles. */

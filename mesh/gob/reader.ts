@@ -15,7 +15,7 @@ export function fail(reason: string): never {
   throw new DecodeFailure(reason);
 }
 
-const INT32_MAX = 2n ** 31n - 1n;
+const INT32_MAX = 2 ** 31 - 1;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class Reader {
@@ -39,9 +39,10 @@ export class Reader {
 
   /** Reads the next message's byte count; the current message must be used up. */
   nextMessage(): void {
-    const n = this.uintWithin(this.buf.length, 'message length');
+    // Seven or eight length bytes may spell more than a number holds: say exactly how much.
+    const n = this.longUint() ? this.uintWithin(this.buf.length, 'message length') : this.smallUintWithin(this.buf.length, 'message length');
     const avail = this.buf.length - this.pos;
-    if (n > BigInt(avail)) fail(`message length ${n} exceeds the ${avail} bytes left in the stream`);
+    if (n > avail) fail(`message length ${n} exceeds the ${avail} bytes left in the stream`);
     this.end = this.pos + Number(n);
   }
 
@@ -56,16 +57,21 @@ export class Reader {
   /** A uint used as a count, length or field delta: it must fit a JS number. */
   readCount(what: string): number {
     if (this.pos < this.end && this.buf[this.pos]! < 0x80) return this.buf[this.pos++]!;
-    const n = this.uintWithin(this.end, what);
-    if (n > MAX_SAFE) fail(`${what} ${n} is too large`);
-    return Number(n);
+    return this.smallUintWithin(this.end, what);
   }
 
   /** A type id: Go's typeId is an int32. */
   readTypeId(): number {
-    const id = this.readInt('type id');
+    if (this.longUint()) {
+      const big = this.readInt('type id');
+      if (big > BigInt(INT32_MAX) || big < -BigInt(INT32_MAX)) fail(`type id ${big} is out of range`);
+      return Number(big);
+    }
+    const u = this.smallUintWithin(this.end, 'type id');
+    // Zigzag without BigInt: u < 2^53, so the halves are exact.
+    const id = u % 2 === 1 ? -(u - 1) / 2 - 1 : u / 2;
     if (id > INT32_MAX || id < -INT32_MAX) fail(`type id ${id} is out of range`);
-    return Number(id);
+    return id;
   }
 
   /** The rest of the current message as a latin1 string (one char per byte), not consumed. */
@@ -104,6 +110,37 @@ export class Reader {
     return this.uintWithin(this.end, 'bool') !== 0n;
   }
 
+  /** The next uint announces more than 6 bytes (or is invalid): it may not fit a number. */
+  private longUint(): boolean {
+    const first = this.buf[this.pos];
+    return first !== undefined && first >= 0x80 && first < 0xfa;
+  }
+
+  /**
+   * A uint that must fit a JS number (counts, lengths, type ids), read without BigInt: the
+   * decoder reads a few of these per value, and a BigInt each was a tenth of all the memory a
+   * mesh allocated. The same checks and messages as uintWithin, then "too large" beyond 2^53 − 1.
+   */
+  private smallUintWithin(limit: number, what: string): number {
+    if (this.pos >= limit) fail(`truncated ${what}: no bytes left in the ${limit === this.end ? 'message' : 'stream'}`);
+    const first = this.buf[this.pos]!;
+    if (first < 0x80) {
+      this.pos++;
+      return first;
+    }
+    const n = 256 - first;
+    if (n > 6) {
+      const big = this.uintWithin(limit, what);
+      if (big > MAX_SAFE) fail(`${what} ${big} is too large`);
+      return Number(big);
+    }
+    this.pos++;
+    if (this.pos + n > limit) fail(`truncated ${what}: needs ${n} bytes, ${limit - this.pos} left`);
+    const x = this.text.readUIntBE(this.pos, n);
+    this.pos += n;
+    return x;
+  }
+
   /** `n` bytes of the current message as UTF-8 (invalid sequences become U+FFFD). */
   readString(n: number, what: string): string {
     this.need(n, what);
@@ -123,11 +160,12 @@ export class Reader {
     const n = 256 - first;
     if (n > 8) fail(`invalid ${what}: length byte 0x${first.toString(16)} announces ${n} bytes (max 8)`);
     if (this.pos + n > limit) fail(`truncated ${what}: needs ${n} bytes, ${limit - this.pos} left`);
-    let x = 0n;
+    let x: bigint;
     if (n <= 6) {
       x = BigInt(this.text.readUIntBE(this.pos, n));
     } else {
-      for (let i = 0; i < n; i++) x = (x << 8n) | BigInt(this.buf[this.pos + i]!);
+      // Two number halves, not a BigInt per byte: peers' uids are 8 random bytes.
+      x = (BigInt(this.text.readUIntBE(this.pos, n - 4)) << 32n) | BigInt(this.text.readUInt32BE(this.pos + n - 4));
     }
     this.pos += n;
     return x;

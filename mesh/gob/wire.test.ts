@@ -164,6 +164,53 @@ describe('Reader', () => {
     expect(failure(() => inMessage([0xfb, 0x02, 0x00, 0x00, 0x00, 0x00]).readTypeId())).toMatch(/out of range/);
   });
 
+  it('reads counts, type ids and message lengths without BigInt exactly as through BigInt, for any encoding', () => {
+    // Any value in any length its bytes fit (Go writes the shortest; a stream may pad), cut short or not.
+    const encoded = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).chain((u) => {
+      const min = u < 0x80n ? 0 : Math.ceil(u.toString(16).length / 2);
+      return fc.record({ u: fc.constant(u), len: fc.integer({ min, max: 8 }), cut: fc.boolean() });
+    });
+    const bytesOf = ({ u, len, cut }: { u: bigint; len: number; cut: boolean }): number[] => {
+      const be = Array.from({ length: len }, (_, i) => Number((u >> BigInt(8 * (len - 1 - i))) & 0xffn));
+      const out = len === 0 ? [Number(u)] : [256 - len, ...be];
+      return cut && out.length > 1 ? out.slice(0, -1) : out;
+    };
+    const outcome = (f: () => unknown): string => {
+      try {
+        return `ok ${String(f())}`;
+      } catch (err) {
+        return `fail ${(err as DecodeFailure).reason}`;
+      }
+    };
+    fc.assert(
+      fc.property(encoded, (e) => {
+        const bytes = bytesOf(e);
+        if (bytes.length === 1 + e.len || e.len === 0) expect(inMessage(bytes).readUint()).toBe(e.u);
+        // The reference: the BigInt uint, then the checks the callers make.
+        const ref = (what: string, then: (u: bigint) => unknown): string => outcome(() => then(inMessage(bytes).readUint(what)));
+        expect(outcome(() => inMessage(bytes).readCount('slice length'))).toBe(
+          ref('slice length', (u) => {
+            if (u > BigInt(Number.MAX_SAFE_INTEGER)) throw new DecodeFailure(`slice length ${u} is too large`);
+            return Number(u);
+          }),
+        );
+        expect(outcome(() => inMessage(bytes).readTypeId())).toBe(
+          ref('type id', (u) => {
+            const id = unzigzag(u);
+            if (id > 2n ** 31n - 1n || id < -(2n ** 31n - 1n)) throw new DecodeFailure(`type id ${id} is out of range`);
+            return Number(id);
+          }),
+        );
+        // As a message length, with 3 bytes after it in the stream.
+        const cut = bytes.length < 1 + e.len;
+        const length = outcome(() => (new Reader(Uint8Array.from(cut ? bytes : [...bytes, 1, 2, 3])).nextMessage(), 'read'));
+        if (cut) expect(length).toMatch(/^fail truncated message length: needs \d bytes, \d left$/);
+        else expect(length).toBe(e.u <= 3n ? 'ok read' : `fail message length ${e.u} exceeds the 3 bytes left in the stream`);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('copies bytes out of the input', () => {
     const input = Uint8Array.from([2, 0xaa, 0xbb]);
     const r = new Reader(input);
