@@ -76,6 +76,15 @@ export class GobEncoder implements InterfaceWriter {
     return this;
   }
 
+  /**
+   * Appends value messages made earlier as encodeRaw writes them, of types this stream has
+   * already sent (the caller's promise: nothing is checked).
+   */
+  appendMessages(messages: Uint8Array): this {
+    this.out.writeRaw(messages);
+    return this;
+  }
+
   /** The stream so far (a copy). */
   bytes(): Buffer {
     return this.out.toBuffer();

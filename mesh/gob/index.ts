@@ -8,5 +8,5 @@ export { DEFAULT_DECODE_LIMITS, gobDecode, gobDecodeWith } from './decoder.js';
 export type { DecodeLimits, GobDecoded, GobDecodedWith, GobResult, ValueReader } from './decoder.js';
 export type { ValueSource } from './decode-value.js';
 export { Reader, fail } from './reader.js';
-export type { ByteWriter } from './wire.js';
+export { ByteWriter } from './wire.js';
 export { asArray, asBigint, asBool, asBytes, asMap, asNumber, asString, field, isStruct } from './access.js';
