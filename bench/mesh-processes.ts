@@ -419,11 +419,19 @@ export function formatProcessMesh(rows: ProcessMeshResult[]): string {
   }
   const byN = new Map<number, Partial<Record<MeshImpl, ProcessMeshResult>>>();
   for (const r of rows) byN.set(r.n, { ...byN.get(r.n), [r.impl]: r });
+  const x = (a: number, b: number): string => `${(a / Math.max(b, 1e-9)).toFixed(1)}×`;
   for (const [n, p] of byN) {
-    if (!p.weft || !p.go || p.weft.convergedMs === undefined || p.go.convergedMs === undefined) continue;
-    lines.push(
-      `N=${n}: weft converges ${(p.go.convergedMs / p.weft.convergedMs).toFixed(1)}× faster, with ${(p.go.cpuSeconds / p.weft.cpuSeconds).toFixed(1)}× less CPU and ${(p.go.bytes / Math.max(1, p.weft.bytes)).toFixed(1)}× fewer bytes than the Go mesh; RSS ${(p.weft.rssMiB / p.go.rssMiB).toFixed(1)}× the Go mesh's`,
-    );
+    const { weft, go } = p;
+    if (!weft || !go || weft.convergedMs === undefined) continue;
+    // Ratios above 1 favour weft; "the Go mesh's time", not "0.7× faster", when it does not.
+    const time =
+      go.convergedMs === undefined
+        ? `converges in ${fmtS(weft.convergedMs)} and the Go mesh not within the limit (${go.cpuSeconds.toFixed(0)} CPU-s and ${(go.bytes / 1e9).toFixed(1)} GB by then)`
+        : go.convergedMs >= weft.convergedMs
+          ? `converges ${x(go.convergedMs, weft.convergedMs)} faster`
+          : `converges in ${x(weft.convergedMs, go.convergedMs)} the Go mesh's time`;
+    const cpu = go.cpuSeconds >= weft.cpuSeconds ? `${x(go.cpuSeconds, weft.cpuSeconds)} less CPU` : `${x(weft.cpuSeconds, go.cpuSeconds)} the Go mesh's CPU`;
+    lines.push(`N=${n}: weft ${time}, with ${cpu} and ${x(go.bytes, weft.bytes)} fewer bytes; RSS ${x(weft.rssMiB, go.rssMiB)} the Go mesh's`);
   }
   return lines.join('\n');
 }
