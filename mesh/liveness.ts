@@ -63,7 +63,7 @@ export class LivenessGroup {
   private timer: Timer | undefined;
   /** When the timer fires (Infinity: not armed). */
   private armedFor = Infinity;
-  /** Timer firings so far (for tests and status). */
+  /** Timer firings so far (for tests). */
   wakeups = 0;
 
   constructor(readonly clock: Clock) {}

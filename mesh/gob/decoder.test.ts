@@ -260,3 +260,13 @@ describe('types resolved once for streams that define them alike', () => {
     expect(reason(nested, { maxDepth: 1 })).toMatch(/nested deeper than 1/);
   });
 });
+
+describe('definitions too long to cache', () => {
+  it('decode as any other, again and again', () => {
+    // A struct with 60 long field names: a definition of ~2 KB, beyond what the caches keep.
+    const fields = Array.from({ length: 60 }, (_, i) => ({ name: `Field${i}_${'x'.repeat(24)}`, id: 2 }));
+    const big = Buffer.concat([define(65, { kind: 'struct', name: 'Big', fields }), value(65, (b) => b.writeRaw(h('01 06 00')))]);
+    expect(big.length).toBeGreaterThan(2_000);
+    for (let i = 0; i < 3; i++) expect(decoded(big)).toEqual([{ Field0_xxxxxxxxxxxxxxxxxxxxxxxx: 3n }]);
+  });
+});

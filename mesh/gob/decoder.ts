@@ -34,6 +34,13 @@ const INTERFACE_ID = 8;
  */
 const definitionCache = new Map<string, WireDef>();
 const DEFINITION_CACHE_SIZE = 256;
+/**
+ * Only definitions this short are cached, and types resolved only while a stream's definitions
+ * add up to at most SIGNATURE_MAX characters: mesh's are ~100 bytes each, and a peer sending huge
+ * definitions must not make the caches hold hundreds of copies of them.
+ */
+const CACHED_DEFINITION_MAX = 1_024;
+const SIGNATURE_MAX = 4_096;
 
 /**
  * Resolved top-level types, by the definitions a stream had made when it asked (and the depth
@@ -153,8 +160,8 @@ class StreamDecoder implements ValueSource {
   private define(id: number, wholeMessage: boolean): void {
     if (id < FIRST_USER_ID) fail(`type definition uses reserved id ${id}`);
     if (this.defs.has(id)) fail(`duplicate definition of type id ${id}`);
-    const key = wholeMessage ? `${id} ${this.r.peekRest()}` : undefined;
-    this.signature = key === undefined || this.signature === null ? null : `${this.signature}\0${key}`;
+    const key = wholeMessage && this.r.left <= CACHED_DEFINITION_MAX ? `${id} ${this.r.peekRest()}` : undefined;
+    this.signature = key === undefined || this.signature === null || this.signature.length + key.length >= SIGNATURE_MAX ? null : `${this.signature}\0${key}`;
     const cached = key === undefined ? undefined : definitionCache.get(key);
     if (cached !== undefined) {
       this.r.skipRest();
