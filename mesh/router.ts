@@ -25,7 +25,8 @@ import type { Peers } from './peers.js';
 import { Tag } from './protocol.js';
 import type { Routes } from './routes.js';
 import { AcceptGate } from './accept-gate.js';
-import { ALIVE_WITHIN_MS, INBOUND_HANDSHAKE_TIMEOUT_MS } from './limits.js';
+import { INBOUND_HANDSHAKE_TIMEOUT_MS } from './limits.js';
+import { Admission } from './admission.js';
 import { LivenessGroup } from './liveness.js';
 import { StreamReader } from './stream-reader.js';
 import { TOPOLOGY_CHANNEL } from './topology-gossiper.js';
@@ -87,8 +88,6 @@ interface Failure {
 }
 
 const FAILURE_MEMORY_MS = 5 * 60_000;
-/** A neighbour is dropped to make room for a newcomer only if it keeps at least this many other connections. */
-const MIN_SHED_DEGREE = 2;
 const SHED_LOG_MS = 10_000;
 const MAX_FAILURES = 100;
 
@@ -137,6 +136,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
   private readonly accept: AcceptGate;
   /** One timer for the heartbeats and read deadlines of every connection. */
   private readonly liveness: LivenessGroup;
+  private readonly admission: Admission;
   /** Sheds since the last summary line (one per SHED_LOG_MS, not one per connection). */
   private shedSinceLog = 0;
   private shedLogAt = 0;
@@ -173,6 +173,17 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       ...o.timings,
     };
     this.liveness = new LivenessGroup(o.clock);
+    this.admission = new Admission({
+      name: this.name,
+      uid: this.uid,
+      nickname: o.nickname,
+      connLimit: o.connLimit,
+      conns: this.conns,
+      routesTo: (peer) => this.topology.routes.unicast.has(peer),
+      degreeOf: (peer) => (this.peers.get(peer)?.connections ?? []).filter((c) => c.name !== this.name).length,
+      directTargets: () => this.maker.directTargets(),
+      targetOf: (mc) => this.connTarget.get(mc),
+    });
     this.accept = new AcceptGate({ clock: o.clock, timeoutMs: this.t.inboundHandshakeTimeoutMs, ...o.acceptLimits });
     this.topology = new Topology({
       self: { name: o.name, nickname: o.nickname, uid: this.uid },
@@ -346,7 +357,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
 
   private async dial(address: string, acceptNewPeer: boolean, expected: PeerName | undefined): Promise<void> {
     if (this.state !== 'running') return;
-    if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit) {
+    if (this.admission.full()) {
       this.maker.attemptFailed(address, new WeftError('conn-limit', `connection limit reached (${this.o.connLimit})`));
       return;
     }
@@ -465,7 +476,7 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       timeoutMs: inbound?.timeoutMs ?? this.t.handshakeTimeoutMs,
       liveness: this.liveness,
       // An acceptor decides before it answers, so a refused weft dialler learns why.
-      ...(inbound ? { reader: inbound.reader, pace: inbound.pace, vet: { check: (remote: RemoteFeatures) => this.refusal(remote), features } } : {}),
+      ...(inbound ? { reader: inbound.reader, pace: inbound.pace, vet: { check: (remote: RemoteFeatures) => this.admission.refusal(remote), features } } : {}),
       timings: {
         heartbeatMs: this.t.heartbeatMs,
         readDeadlineMs: this.t.readDeadlineMs,
@@ -486,59 +497,11 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
     }
   }
 
-  /**
-   * Why we would refuse a peer with these features, before any state changes (an acceptor asks
-   * this before it sends its own features, so that it can tell a weft dialler the reason).
-   * Duplicate connections are not refused here: register() breaks the tie.
-   */
-  private refusal(remote: RemoteFeatures, remoteAddr?: string): WeftError | undefined {
-    const who = `${formatPeerName(remote.name)}(${remote.nickname})`;
-    const at = remoteAddr === undefined ? '' : ` at ${remoteAddr}`;
-    if (remote.name === this.name) {
-      return remote.uid === this.uid
-        ? new WeftError('connect-to-self', 'cannot connect to ourself')
-        : new WeftError('name-collision', `peer name collision: ${who}${at} has our name ${formatPeerName(this.name)} — give one of the routers another --name`);
-    }
-    const dup = this.conns.get(remote.name);
-    // Same name, another incarnation, and the one we have is alive: two routers share a name. (A
-    // restarted router's old connection falls silent and times out; the restart then gets in.)
-    if (dup && dup.remote.uid !== remote.uid && dup.silentMs < ALIVE_WITHIN_MS) {
-      return new WeftError(
-        'unavailable',
-        `peer name collision: ${formatPeerName(this.name)} is already connected to a live ${who} at ${dup.remoteAddr} — two routers share the name ${formatPeerName(remote.name)}; give one another --name`,
-      );
-    }
-    if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit && !dup && this.roomFor(remote.name) === undefined) {
-      return new WeftError('conn-limit', `connection limit reached (${this.o.connLimit}) at ${formatPeerName(this.name)}(${this.o.nickname})`);
-    }
-    return undefined;
-  }
-
-  /**
-   * At the connection limit, the connection to drop so that `newcomer` gets in, if it should: a
-   * peer nobody routes to (new, restarted, or cut off) would otherwise stay out for good when
-   * every router it knows is full. The one dropped is the neighbour with the most other
-   * connections (it stays well connected), never one we dialled as a direct target, and only
-   * if it has at least MIN_SHED_DEGREE others. A newcomer we already route to is refused as before.
-   */
-  private roomFor(newcomer: PeerName): MeshConnection | undefined {
-    if (this.topology.routes.unicast.has(newcomer)) return undefined;
-    const direct = new Set(this.maker.directTargets());
-    let best: { mc: MeshConnection; degree: number } | undefined;
-    for (const mc of this.conns.values()) {
-      if (mc.outbound && direct.has(this.connTarget.get(mc) ?? '')) continue;
-      const degree = (this.peers.get(mc.remote.name)?.connections ?? []).filter((c) => c.name !== this.name).length;
-      if (degree < MIN_SHED_DEGREE) continue;
-      if (!best || degree > best.degree || (degree === best.degree && mc.remote.name > best.mc.remote.name)) best = { mc, degree };
-    }
-    return best?.mc;
-  }
-
   /** Validates a connection whose intro completed and adds it; returns why not otherwise. */
   private register(mc: MeshConnection, acceptNewPeer: boolean, target: string | undefined): WeftError | undefined {
     const remote = mc.remote;
     const who = `${formatPeerName(remote.name)}(${remote.nickname})`;
-    const refused = this.refusal(remote, mc.remoteAddr);
+    const refused = this.admission.refusal(remote, mc.remoteAddr);
     if (refused) return refused;
     const known = this.peers.get(remote.name);
     if (!acceptNewPeer && known === undefined) {
@@ -557,8 +520,8 @@ export class MeshRouter extends EventEmitter<RouterEvents> {
       }
     }
     let shed: MeshConnection | undefined;
-    if (this.o.connLimit > 0 && this.conns.size >= this.o.connLimit) {
-      shed = this.roomFor(remote.name);
+    if (this.admission.full()) {
+      shed = this.admission.roomFor(remote.name);
       if (!shed) return new WeftError('conn-limit', `connection limit reached (${this.o.connLimit})`);
       this.o.log.info({ peer: who, shed: `${formatPeerName(shed.remote.name)}(${shed.remote.nickname})` }, 'at the connection limit: dropping a well-connected neighbour to let in a peer nobody routes to');
       shed.close(new WeftError('conn-limit', `connection limit reached (${this.o.connLimit}) at ${formatPeerName(this.name)}(${this.o.nickname}): dropped to make room for ${who}, whom nobody routes to`));
